@@ -1,0 +1,204 @@
+/* gomem.h: the public API of gomem, a garbage-collected heap for C with the design
+ * and the knobs of Go's runtime.
+ *
+ * Every object returned by gm_alloc and friends lives until the collector proves that
+ * no pointer to it is left: in the writable data of loaded objects, in the stacks,
+ * registers and thread-local storage of the threads gomem knows, in ranges added with
+ * gm_add_roots, or inside another live object that was not allocated as noscan.
+ * Scanning is conservative: any aligned word that points anywhere inside an object
+ * keeps it alive. Objects never move.
+ *
+ * Knobs (read at initialization, see docs/environment.md):
+ *   GOGC=100|off            heap growth percentage between collections (as Go)
+ *   GODEBUG=gctrace=1       one line per collection on stderr, in Go's format
+ *   GOMEMDEBUG=abort=1,...  gomem's own debugging switches
+ *   GOMEMSIGNAL=N           the signal used to stop threads (default SIGRTMIN+6)
+ *
+ * Thread safety: every function may be called from any thread. Threads created with
+ * pthread_create are registered automatically when the program links libgomem.so;
+ * with the static library, or for threads made by other means, gomem registers a
+ * thread on its first allocation or collection request, and gm_thread_register makes
+ * it visible to the collector before that. */
+#ifndef GOMEM_H
+#define GOMEM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define GM_VERSION_MAJOR 0
+#define GM_VERSION_MINOR 1
+#define GM_VERSION_PATCH 0
+#define GM_VERSION "0.1.0"
+
+#if defined(GM_BUILDING_LIBRARY)
+#define GM_API __attribute__((visibility("default")))
+#else
+#define GM_API
+#endif
+
+#if defined(__GNUC__)
+#define GM_MALLOC_ATTR __attribute__((malloc, warn_unused_result))
+#define GM_ALLOC_SIZE(n) __attribute__((alloc_size(n)))
+#define GM_ALLOC_SIZE2(n, m) __attribute__((alloc_size(n, m)))
+#else
+#define GM_MALLOC_ATTR
+#define GM_ALLOC_SIZE(n)
+#define GM_ALLOC_SIZE2(n, m)
+#endif
+
+/* ---------------------------------------------------------------------------------
+ * Initialization
+ * ------------------------------------------------------------------------------- */
+
+/* gm_init initializes gomem: reads the knobs, registers the calling thread as the
+ * main thread and installs the stop-the-world signal handler. Calling it is optional:
+ * the first call into gomem does it. Safe to call more than once. */
+GM_API void gm_init(void);
+
+/* ---------------------------------------------------------------------------------
+ * Allocation
+ * ------------------------------------------------------------------------------- */
+
+/* gm_alloc returns a zeroed object of at least size bytes that the collector scans
+ * for pointers. Objects of 16 bytes or more are 16-byte aligned, smaller ones 8-byte
+ * aligned. gm_alloc(0) returns a unique non-NULL pointer. On failure (size too large,
+ * or the OS refuses memory) it returns NULL with errno set to ENOMEM. */
+GM_API void *gm_alloc(size_t size) GM_MALLOC_ATTR GM_ALLOC_SIZE(1);
+
+/* gm_alloc_noscan is gm_alloc for objects that hold no pointers (strings, pixel
+ * buffers, numbers). The collector never scans them, so a pointer stored inside one
+ * does not keep anything alive. Such objects never share a span with scanned ones. */
+GM_API void *gm_alloc_noscan(size_t size) GM_MALLOC_ATTR GM_ALLOC_SIZE(1);
+
+/* gm_calloc allocates a zeroed, scanned array of n objects of size bytes each. If
+ * n * size overflows it returns NULL with errno ENOMEM. */
+GM_API void *gm_calloc(size_t n, size_t size) GM_MALLOC_ATTR GM_ALLOC_SIZE2(1, 2);
+
+/* gm_realloc resizes the object at p (which must be the base of a live object, or
+ * NULL) to size bytes, keeping its contents and its scan/noscan kind. If the object
+ * is already large enough it is returned as is; otherwise a new object is allocated,
+ * the contents copied and the old one freed. Bytes past the old size are zero.
+ * gm_realloc(p, 0) frees p and returns a unique minimal object, like gm_alloc(0).
+ * On failure it returns NULL with errno ENOMEM and p is untouched. An invalid p is
+ * reported on stderr and NULL is returned. */
+GM_API void *gm_realloc(void *p, size_t size) GM_ALLOC_SIZE(2);
+
+/* gm_free frees the object at p at once, without waiting for a collection. p must be
+ * the base of a live object or NULL. The caller promises that no pointer to it is used
+ * again. Anything else (an interior pointer, a stack or global address, a pointer from
+ * malloc, an object already freed) is reported with one line on stderr naming the call
+ * and the pointer, and the heap is left intact; GOMEMDEBUG=abort=1 aborts instead. */
+GM_API void gm_free(void *p);
+
+/* gm_usable_size returns the number of usable bytes at p (its size class), or 0 if p
+ * is not the base of a live gomem object. */
+GM_API size_t gm_usable_size(const void *p);
+
+/* gm_base returns the base of the live gomem object that contains p (p may point
+ * anywhere inside it), or NULL if p is not inside a live gomem object. */
+GM_API void *gm_base(const void *p);
+
+/* ---------------------------------------------------------------------------------
+ * Collection
+ * ------------------------------------------------------------------------------- */
+
+/* gm_collect runs a full collection and returns when it is done, as runtime.GC():
+ * it is counted as forced (NumForcedGC, "(forced)" in gctrace) and finishes sweeping
+ * before it returns, so memory freed by it can be reused at once. */
+GM_API void gm_collect(void);
+
+/* gm_set_gc_percent sets GOGC (as debug.SetGCPercent) and returns the previous value.
+ * A negative value turns automatic collection off. The heap goal of the next cycle is
+ * recomputed at once. */
+GM_API int gm_set_gc_percent(int percent);
+
+/* gm_add_roots makes the collector scan [lo, hi) as a root on every collection, until
+ * gm_remove_roots is called with the same lo. Use it for memory the collector does not
+ * see: mmap'd regions, malloc'd blocks that hold gomem pointers. The bounds are
+ * rounded inward to pointer alignment. Returns 0, or -1 with errno set (EINVAL for
+ * lo > hi, ENOMEM when the root table cannot grow). */
+GM_API int gm_add_roots(void *lo, void *hi);
+
+/* gm_remove_roots removes every range added with gm_add_roots that starts at lo.
+ * Returns 0, or -1 with errno EINVAL if none does. */
+GM_API int gm_remove_roots(void *lo);
+
+/* ---------------------------------------------------------------------------------
+ * Threads
+ * ------------------------------------------------------------------------------- */
+
+/* gm_thread_register makes the calling thread known to the collector: its stack,
+ * registers and static thread-local storage are scanned as roots from then on. Threads
+ * created with pthread_create in a program linked with libgomem.so are registered
+ * automatically; with the static library, call it at the start of each thread (or
+ * rely on the automatic registration at the thread's first gomem call). Returns 0;
+ * registering twice is harmless. */
+GM_API int gm_thread_register(void);
+
+/* gm_thread_unregister removes the calling thread from the collector's view and
+ * returns its cached spans to the central lists. The thread must not hold the only
+ * reference to any gomem object afterwards. Called automatically at thread exit. */
+GM_API int gm_thread_unregister(void);
+
+/* ---------------------------------------------------------------------------------
+ * Statistics (Go's runtime.MemStats)
+ * ------------------------------------------------------------------------------- */
+
+#define GM_NUM_SIZE_CLASSES 68 /* class 0 is "large", 1..67 the small classes */
+
+typedef struct gm_size_class_stats_s {
+    uint32_t size;    /* object size of the class in bytes (0 for class 0: large) */
+    uint64_t mallocs; /* objects allocated in this class since start */
+    uint64_t frees;   /* objects freed (explicitly or by sweeping) since start */
+} gm_size_class_stats_t;
+
+typedef struct gm_memstats_s {
+    /* General */
+    uint64_t alloc;       /* = heap_alloc */
+    uint64_t total_alloc; /* cumulative bytes allocated (slot sizes); never decreases */
+    uint64_t sys;         /* bytes obtained from the OS: heap + metadata (mapped, not released) */
+    uint64_t mallocs;     /* cumulative objects allocated */
+    uint64_t frees;       /* cumulative objects freed */
+
+    /* Heap */
+    uint64_t heap_alloc;    /* bytes in allocated objects, including unswept dead ones */
+    uint64_t heap_sys;      /* heap_inuse + heap_idle: address space set aside for the heap */
+    uint64_t heap_idle;     /* bytes in spans holding no objects (free or released) */
+    uint64_t heap_inuse;    /* bytes in in-use spans */
+    uint64_t heap_released; /* idle bytes returned to the OS */
+    uint64_t heap_objects;  /* mallocs - frees */
+
+    /* Off-heap */
+    uint64_t mspan_inuse; /* bytes of span structures in use */
+    uint64_t mspan_sys;   /* bytes mapped for span structures */
+    uint64_t mcache_inuse; /* bytes of thread caches in use */
+    uint64_t mcache_sys;  /* bytes mapped for thread caches */
+    uint64_t gc_sys;      /* GC metadata: arena maps, bitmaps, mark stacks */
+    uint64_t other_sys;   /* other off-heap metadata */
+
+    /* Collector */
+    uint64_t next_gc;        /* current heap goal in bytes */
+    uint64_t last_gc;        /* end of the last collection, Unix nanoseconds */
+    uint64_t pause_total_ns; /* cumulative stop-the-world time */
+    uint64_t pause_ns[256];  /* recent pauses; the newest is at (num_gc + 255) % 256 */
+    uint64_t pause_end[256]; /* end of those pauses, Unix nanoseconds */
+    uint32_t num_gc;         /* completed cycles */
+    uint32_t num_forced_gc;  /* cycles forced by gm_collect */
+    double gc_cpu_fraction;  /* share of available CPU used by the GC since start */
+
+    /* Per size class; by_size[0] covers large objects. */
+    gm_size_class_stats_t by_size[GM_NUM_SIZE_CLASSES];
+} gm_memstats_t;
+
+/* gm_read_memstats fills *ms with a consistent snapshot of the heap statistics. It
+ * briefly stops the world, as Go's ReadMemStats does. */
+GM_API void gm_read_memstats(gm_memstats_t *ms);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* GOMEM_H */

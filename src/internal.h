@@ -1,0 +1,279 @@
+/* internal.h: gmi_* prototypes shared between gomem's source files, and small inline
+ * helpers. Nothing here is exported from libgomem.so (built with -fvisibility=hidden).
+ * See malloc.c for the allocator overview and gc.c for the collector overview. */
+#ifndef GMI_INTERNAL_H
+#define GMI_INTERNAL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "types.h"
+#include "../include/gomem.h"
+
+#define gmi_likely(x) __builtin_expect(!!(x), 1)
+#define gmi_unlikely(x) __builtin_expect(!!(x), 0)
+#define GMI_NOINLINE __attribute__((noinline))
+#define GMI_INLINE static inline __attribute__((always_inline))
+#define GMI_NO_ASAN __attribute__((no_sanitize("address"), no_sanitize("thread")))
+
+/* Every gomem global that may hold a value looking like a heap address lives in this
+ * section, which the root scanner excludes from the data of the loaded objects. */
+#define GMI_STATE __attribute__((section("gomem_state")))
+
+#define GMI_TLS __attribute__((tls_model("initial-exec"))) __thread
+
+/* ---------------------------------------------------------------------------------
+ * debug.h-style checks and messages (fmt.c)
+ * ------------------------------------------------------------------------------- */
+
+/* gmi_snprintf formats like snprintf with a small subset (%d %i %u %ld %lu %lld %llu
+ * %zu %zd %x %lx %llx %zx %p %s %c %% and a width/zero-pad/precision for numbers and
+ * strings), never allocates and is async-signal-safe. Returns the length that would
+ * have been written. */
+int gmi_snprintf(char *buf, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int gmi_vsnprintf(char *buf, size_t n, const char *fmt, va_list ap);
+/* gmi_fdprintf writes the formatted text to fd with write(2), at most 1 KiB per call. */
+void gmi_fdprintf(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* gmi_error prints "gomem: <text>\n" on stderr (one write). */
+void gmi_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* gmi_throw prints "gomem: fatal: <text>" and aborts. For impossible states. */
+_Noreturn void gmi_throw(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#if GM_DEBUG >= 1
+#define gmi_assert(c) ((c) ? (void)0 : gmi_throw("assertion failed: %s (%s:%d)", #c, __FILE__, __LINE__))
+#else
+#define gmi_assert(c) ((void)0)
+#endif
+#if GM_DEBUG >= 2
+#define gmi_assert_internal(c) gmi_assert(c)
+#else
+#define gmi_assert_internal(c) ((void)0)
+#endif
+
+/* ---------------------------------------------------------------------------------
+ * os_linux.c: the only file with memory syscalls
+ * ------------------------------------------------------------------------------- */
+
+/* gmi_os_reserve maps size bytes (read-write, not yet committed) aligned to align, or
+ * returns NULL with errno set. Failure injection (GOMEMDEBUG=failmmap=N) lives here. */
+void *gmi_os_reserve(size_t size, size_t align);
+void gmi_os_unmap(void *p, size_t size);
+/* gmi_os_release returns the pages to the OS; they read as zero afterwards. */
+int gmi_os_release(void *p, size_t size);
+uint64_t gmi_os_nanotime(void);  /* CLOCK_MONOTONIC */
+uint64_t gmi_os_walltime(void);  /* CLOCK_REALTIME, Unix ns */
+uint64_t gmi_os_thread_cputime(void);
+int gmi_os_ncpu(void);
+size_t gmi_os_rss(void);         /* resident set size from /proc/self/statm, 0 if unknown */
+
+/* ---------------------------------------------------------------------------------
+ * meta.c: gomem's own metadata memory (never from malloc, never scanned)
+ * ------------------------------------------------------------------------------- */
+
+/* gmi_meta_alloc returns zeroed, 16-byte aligned memory that is never freed, or NULL.
+ * Thread-safe. */
+void *gmi_meta_alloc(size_t size);
+/* Fixed-size allocator with a free list; not thread-safe: callers hold a lock. */
+typedef struct gmi_fixalloc_s {
+    size_t size;
+    void *free_list;
+    char *chunk;
+    size_t chunk_left;
+    size_t inuse;   /* bytes handed out and not freed */
+    size_t sys;     /* bytes mapped */
+} gmi_fixalloc_t;
+void gmi_fixalloc_init(gmi_fixalloc_t *f, size_t size);
+void *gmi_fixalloc_alloc(gmi_fixalloc_t *f);
+void gmi_fixalloc_free(gmi_fixalloc_t *f, void *p);
+extern _Atomic size_t gmi_meta_sys; /* bytes mapped for metadata in all */
+
+/* ---------------------------------------------------------------------------------
+ * locks (lock.c) and the global lock order (gc.c)
+ * ------------------------------------------------------------------------------- */
+
+void gmi_lock_init(gmi_lock_t *l);
+void gmi_lock(gmi_lock_t *l);
+void gmi_unlock(gmi_lock_t *l);
+/* gmi_lock_all takes every gomem lock in the documented order (gc.c); gmi_unlock_all
+ * releases them. gmi_lock_reinit_all_child reinitializes them in a forked child. */
+void gmi_lock_all(void);
+void gmi_unlock_all(void);
+void gmi_lock_reinit_all_child(void);
+
+/* ---------------------------------------------------------------------------------
+ * sizeclass.c
+ * ------------------------------------------------------------------------------- */
+
+extern const uint16_t gmi_class_to_size[GMI_NUM_CLASSES];
+extern const uint8_t gmi_class_to_npages[GMI_NUM_CLASSES];
+extern const uint16_t gmi_class_to_nelems[GMI_NUM_CLASSES];
+extern const uint32_t gmi_class_to_divmul[GMI_NUM_CLASSES];
+extern const uint8_t gmi_size_to_class8[129];   /* index (size + 7) >> 3, size <= 1024 */
+extern const uint8_t gmi_size_to_class128[249]; /* index (size - 1024 + 127) >> 7 */
+
+/* gmi_size_to_class maps 1 <= size <= 32768 to its size class, honouring the 16-byte
+ * alignment of objects of 16 bytes or more (17..24 take class 4, 32 B). */
+GMI_INLINE unsigned gmi_size_to_class(size_t size) {
+    if (size <= 1024) {
+        unsigned c = gmi_size_to_class8[(size + 7) >> 3];
+        return c == 3 ? 4 : c;
+    }
+    return gmi_size_to_class128[(size - 1024 + 127) >> 7];
+}
+
+/* ---------------------------------------------------------------------------------
+ * arena.c / page_heap.c
+ * ------------------------------------------------------------------------------- */
+
+typedef struct gmi_heap_s gmi_heap_t;
+extern gmi_arena_t **gmi_arena_map;   /* GMI_ARENA_MAP_LEN entries, lazily committed */
+extern uintptr_t gmi_heap_lo, gmi_heap_hi; /* bounds of all arenas (for the fast reject) */
+
+/* gmi_span_of returns the INUSE span containing addr, or NULL. Cheap rejection of the
+ * great majority of words that are not heap pointers: one range compare, then two
+ * loads. */
+GMI_INLINE gmi_span_t *gmi_span_of(uintptr_t addr) {
+    if (addr - gmi_heap_lo >= gmi_heap_hi - gmi_heap_lo) return NULL;
+    gmi_arena_t *a = gmi_arena_map[addr >> GMI_ARENA_SHIFT];
+    if (a == NULL) return NULL;
+    gmi_span_t *s = a->spans[(addr >> GMI_PAGE_SHIFT) & (GMI_PAGES_PER_ARENA - 1)];
+    if (s == NULL) return NULL;
+    if (atomic_load_explicit(&s->state, memory_order_acquire) != GMI_SPAN_INUSE) return NULL;
+    if (addr - s->start >= s->limit - s->start) return NULL;
+    return s;
+}
+
+/* gmi_span_slot returns the slot index of an address inside span s. */
+GMI_INLINE size_t gmi_span_slot(const gmi_span_t *s, uintptr_t addr) {
+    return (size_t)(((uint64_t)(addr - s->start) * s->divmul) >> 32);
+}
+
+GMI_INLINE bool gmi_bit_get(const uint64_t *bits, size_t i) {
+    return (bits[i >> 6] >> (i & 63)) & 1;
+}
+
+void gmi_heap_init(void);
+/* gmi_heap_alloc_span returns an INUSE span of npages pages (zero-filled memory if
+ * *zeroed is set on return), or NULL on OOM (errno ENOMEM). Takes the heap lock. */
+gmi_span_t *gmi_heap_alloc_span(size_t npages, unsigned spanclass, bool *zeroed);
+/* gmi_heap_free_span returns an INUSE span's pages to the page heap. */
+void gmi_heap_free_span(gmi_span_t *s);
+void gmi_heap_free_span_locked(gmi_span_t *s);
+extern gmi_lock_t gmi_heap_lock;
+
+/* ---------------------------------------------------------------------------------
+ * span.c, central.c, thread_cache.c, malloc.c
+ * ------------------------------------------------------------------------------- */
+
+void gmi_span_init_small(gmi_span_t *s, unsigned spanclass);
+/* gmi_span_sweep sweeps a span whose sweep ownership the caller holds; returns the
+ * number of slots freed. Drains pending frees. Does not relist the span. */
+size_t gmi_span_sweep_bits(gmi_span_t *s);
+void gmi_span_count(gmi_span_t *s);
+
+void gmi_central_init(void);
+gmi_span_t *gmi_central_cache_span(unsigned spanclass);
+void gmi_central_uncache_span(gmi_span_t *s);
+/* Free a slot of a span the calling thread does not own. */
+void gmi_central_free_remote(gmi_span_t *s, size_t slot);
+extern gmi_lock_t gmi_central_locks[GMI_NUM_SPAN_CLASSES];
+
+void gmi_thread_cache_release(gmi_thread_cache_t *c); /* give every cached span back */
+void gmi_thread_cache_flush_stats(gmi_thread_cache_t *c);
+
+void *gmi_malloc_slow(gmi_thread_t *t, unsigned spanclass, size_t size);
+void *gmi_malloc_large(gmi_thread_t *t, size_t size, bool noscan);
+void gmi_init_slow(void);
+extern _Atomic int gmi_initialized;
+
+/* ---------------------------------------------------------------------------------
+ * threads.c: thread registry, stop/start the world, fork
+ * ------------------------------------------------------------------------------- */
+
+extern GMI_TLS gmi_thread_t *gmi_tls_thread;
+/* gmi_thread_attach registers the calling thread if gomem has not seen it (a thread
+ * started by a library that bypassed the pthread_create interposer) and returns it. */
+gmi_thread_t *gmi_thread_attach(void);
+
+GMI_INLINE gmi_thread_t *gmi_thread_get(void) {
+    gmi_thread_t *t = gmi_tls_thread;
+    if (gmi_likely(t != NULL)) return t;
+    return gmi_thread_attach();
+}
+
+void gmi_threads_init(void);
+/* gmi_world_stop stops every registered thread except the caller and internal ones.
+ * Precondition: the caller holds every gomem lock (gmi_lock_all). After it returns each
+ * stopped thread's stop_sp is set. gmi_world_start resumes them. */
+void gmi_world_stop(void);
+void gmi_world_start(void);
+/* Iterate the registry. Precondition: the registry lock is held (gmi_lock_all). */
+void gmi_threads_each(void (*fn)(gmi_thread_t *t, void *arg), void *arg);
+/* The conservative ranges of a stopped thread (or of the caller, whose registers are
+ * spilled first): its stack from the saved sp up, and its static TLS. */
+void gmi_thread_scan_ranges(gmi_thread_t *t, void (*push)(uintptr_t lo, uintptr_t hi, void *arg),
+                            void *arg);
+/* Start one of gomem's own threads (mark workers, sweeper): never registered, never
+ * stopped, never scanned. */
+int gmi_thread_spawn_internal(pthread_t *out, void *(*fn)(void *), void *arg);
+int gmi_threads_count(void);
+extern gmi_lock_t gmi_threads_lock;
+
+/* ---------------------------------------------------------------------------------
+ * roots.c: data+bss of loaded objects, user ranges
+ * ------------------------------------------------------------------------------- */
+
+void gmi_roots_init(void);
+/* Snapshot the writable segments of all loaded objects (dl_iterate_phdr) minus RELRO
+ * and gomem's own state; call with the world running, before gmi_lock_all. */
+void gmi_roots_snapshot(void);
+/* Push every global root range: the snapshot plus gm_add_roots ranges. World stopped. */
+void gmi_roots_each(void (*push)(uintptr_t lo, uintptr_t hi, void *arg), void *arg);
+extern gmi_lock_t gmi_roots_lock;
+
+/* ---------------------------------------------------------------------------------
+ * gc.c, mark.c, sweep.c
+ * ------------------------------------------------------------------------------- */
+
+void gmi_gc_init(void);
+/* Called on the allocation slow path after heap_live grew. */
+void gmi_gc_maybe_trigger(void);
+void gmi_gc_collect(bool forced);
+/* gmi_sweep_one sweeps one unswept span; returns false when none is left. */
+bool gmi_sweep_one(void);
+void gmi_sweep_finish(void);
+/* gmi_span_ensure_swept returns once s is swept for the current generation. */
+void gmi_span_ensure_swept(gmi_span_t *s);
+
+/* ---------------------------------------------------------------------------------
+ * env.c: knobs (Go's syntax)
+ * ------------------------------------------------------------------------------- */
+
+typedef struct gmi_config_s {
+    int gc_percent;          /* GOGC; -1 = off */
+    int64_t memory_limit;    /* GOMEMLIMIT in bytes; INT64_MAX = off */
+    int gctrace;             /* GODEBUG=gctrace=N */
+    int scavtrace;           /* GODEBUG=scavtrace=N */
+    int debug_abort;         /* GOMEMDEBUG=abort=1 */
+    int debug_verify;        /* GOMEMDEBUG=verify=1 */
+    int debug_poison;        /* GOMEMDEBUG=poison=1 */
+    int debug_gcstress;      /* GOMEMDEBUG=gcstress=N (0 off) */
+    int debug_checkptr;      /* GOMEMDEBUG=checkptr=1 */
+    int stop_signal;         /* GOMEMSIGNAL; 0 = default SIGRTMIN+6 */
+    int mark_workers;        /* GOMEMMARKWORKERS; 0 = number of CPUs */
+} gmi_config_t;
+extern gmi_config_t gmi_config;
+/* Parsers: return 0 and set *out, or -1 for malformed input. Never allocate. */
+int gmi_parse_gogc(const char *s, int *out);
+int gmi_parse_memlimit(const char *s, int64_t *out);
+/* Parse a comma-separated key=value list (GODEBUG / GOMEMDEBUG) into cfg. Unknown keys
+ * are ignored (as Go does); malformed values are reported once and ignored. */
+void gmi_parse_godebug(const char *s, gmi_config_t *cfg);
+void gmi_parse_gomemdebug(const char *s, gmi_config_t *cfg);
+/* gmi_env_init reads the environment (without getenv's locale issues: uses environ). */
+void gmi_env_init(void);
+const char *gmi_getenv(const char *name);
+
+#endif
