@@ -198,6 +198,16 @@ typedef struct gm_memstats_s {
  * briefly stops the world, as Go's ReadMemStats does. */
 GM_API void gm_read_memstats(gm_memstats_t *ms);
 
+/* ---------------------------------------------------------------------------------
+ * Heap profiling (pprof)
+ * ------------------------------------------------------------------------------- */
+/* @@profile@@ */
+
+/* ---------------------------------------------------------------------------------
+ * GC event trace and reports
+ * ------------------------------------------------------------------------------- */
+/* @@trace@@ */
+
 #ifdef __cplusplus
 }
 #endif
