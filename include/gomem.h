@@ -203,6 +203,33 @@ GM_API void gm_read_memstats(gm_memstats_t *ms);
  * ------------------------------------------------------------------------------- */
 /* @@profile@@ */
 
+/* gomem samples allocations as Go's runtime.MemProfileRate does: on average one
+ * sample per rate bytes allocated (slot sizes), at random exponential intervals, each
+ * sample recording the allocating call stack (frame-pointer walk, at most 64 frames:
+ * compile your code with -fno-omit-frame-pointer for full stacks) and the object's
+ * size. Frees of sampled objects (gm_free or the collector) are counted too.
+ * Knobs: GOMEMPROFILERATE=bytes (default 524288; 1 samples every allocation, 0 turns
+ * sampling off) and GOMEMPROFILE=path (write a heap profile there at exit, after one
+ * collection). */
+
+/* gm_set_mem_profile_rate sets the sampling rate in bytes (as runtime.MemProfileRate)
+ * and returns the previous one. 0 turns sampling off, 1 records every allocation, a
+ * negative value leaves the rate unchanged. As in Go, set it once and early: a thread
+ * finishes the sampling interval it has already drawn (except the calling thread, which
+ * draws a new one at once), and profiles are unbiased with the rate current when they
+ * are written. */
+GM_API int64_t gm_set_mem_profile_rate(int64_t bytes);
+
+/* gm_write_heap_profile writes a gzip-compressed pprof protobuf heap profile to path,
+ * readable by `go tool pprof` without the binary: four sample types alloc_objects,
+ * alloc_space, inuse_objects, inuse_space (estimates unbiased for the sampling rate),
+ * the executable mappings of the process, and function names from the ELF symbol
+ * tables (file and line from DWARF where present). As in Go, the figures are those
+ * published at the end of the last completed collection, so a profile never shows a
+ * half-swept heap; call gm_collect() first for an up-to-date profile. Returns 0, or -1
+ * with errno set (from open/write, or ENOMEM). Never calls malloc. */
+GM_API int gm_write_heap_profile(const char *path);
+
 /* ---------------------------------------------------------------------------------
  * GC event trace and reports
  * ------------------------------------------------------------------------------- */
