@@ -253,7 +253,7 @@ void gmi_span_ensure_swept(gmi_span_t *s);
 
 typedef struct gmi_config_s {
     int gc_percent;          /* GOGC; -1 = off */
-    int64_t memory_limit;    /* GOMEMLIMIT in bytes; INT64_MAX = off */
+    int64_t memory_limit;    /* GOMEMLIMIT in bytes; INT64_MAX = off ("auto" is resolved) */
     int gctrace;             /* GODEBUG=gctrace=N */
     int scavtrace;           /* GODEBUG=scavtrace=N */
     int debug_abort;         /* GOMEMDEBUG=abort=1 */
@@ -261,18 +261,30 @@ typedef struct gmi_config_s {
     int debug_poison;        /* GOMEMDEBUG=poison=1 */
     int debug_gcstress;      /* GOMEMDEBUG=gcstress=N (0 off) */
     int debug_checkptr;      /* GOMEMDEBUG=checkptr=1 */
+    int fail_mmap;           /* GOMEMDEBUG=failmmap=N: the N-th OS reservation fails (0 off) */
+    int fail_madvise;        /* GOMEMDEBUG=failmadvise=N: the N-th release fails (0 off) */
     int stop_signal;         /* GOMEMSIGNAL; 0 = default SIGRTMIN+6 */
     int mark_workers;        /* GOMEMMARKWORKERS; 0 = number of CPUs */
 } gmi_config_t;
 extern gmi_config_t gmi_config;
-/* Parsers: return 0 and set *out, or -1 for malformed input. Never allocate. */
+#define GMI_MEMLIMIT_AUTO ((int64_t)-2) /* gmi_parse_memlimit("auto"): 90% of the cgroup limit */
+#define GMI_MAX_MARK_WORKERS 1024
+/* Parsers: return 0 and set *out, or -1 for malformed input (*out untouched). Never
+ * allocate, never print. */
 int gmi_parse_gogc(const char *s, int *out);
 int gmi_parse_memlimit(const char *s, int64_t *out);
-/* Parse a comma-separated key=value list (GODEBUG / GOMEMDEBUG) into cfg. Unknown keys
- * are ignored (as Go does); malformed values are reported once and ignored. */
+int gmi_parse_signal(const char *s, int *out);       /* GOMEMSIGNAL */
+int gmi_parse_mark_workers(const char *s, int *out); /* GOMEMMARKWORKERS */
+/* Parse a comma-separated key=value list (GODEBUG / GOMEMDEBUG) into cfg, left to
+ * right. Unknown GODEBUG keys are ignored (Go programs share the variable); unknown
+ * GOMEMDEBUG keys and malformed values print one "gomem: malformed ..." line each and
+ * leave the field as it was. */
 void gmi_parse_godebug(const char *s, gmi_config_t *cfg);
 void gmi_parse_gomemdebug(const char *s, gmi_config_t *cfg);
-/* gmi_env_init reads the environment (without getenv's locale issues: uses environ). */
+/* gmi_memlimit_auto: 90% of the cgroup memory limit, or INT64_MAX if there is none. */
+int64_t gmi_memlimit_auto(void);
+/* gmi_env_init reads the environment into gmi_config (without getenv: scans environ).
+ * Empty values count as unset. Call once from initialization, before the pacer. */
 void gmi_env_init(void);
 const char *gmi_getenv(const char *name);
 
