@@ -1,0 +1,231 @@
+/* central.c: central span lists, one per span class.
+ *
+ * A thread cache takes a span with free slots from here when its own is full, and
+ * gives spans back when it moves on or its thread exits. Each class keeps partial and
+ * full lists in two sets; which set is "swept" is (sweepgen / 2) % 2, so the
+ * collector turns every swept span into an unswept one by adding 2 to sweepgen, as
+ * Go's mcentral does. Large spans (class 0, scan and noscan) live on the full lists of
+ * span classes 0 and 1 so the sweeper finds them.
+ * Invariants (lock of the class held):
+ *   a span is on at most one list; cached spans and free spans are on none;
+ *   a span on a swept list has sweepgen == sg and alloc_count exact;
+ *   a span on an unswept list has sweepgen == sg - 2.
+ * Locking: one lock per span class; the heap lock may be taken inside it, never the
+ * other way round (lock order: gc.c).
+ * See malloc.c for the allocator overview. */
+#include "internal.h"
+#include "gc_internal.h"
+
+gmi_lock_t gmi_central_locks[GMI_NUM_SPAN_CLASSES] GMI_STATE;
+
+typedef struct central_s {
+    gmi_span_t *partial[2];
+    gmi_span_t *full[2];
+} central_t;
+
+static central_t centrals[GMI_NUM_SPAN_CLASSES] GMI_STATE;
+
+void gmi_central_init(void) {
+    for (int i = 0; i < GMI_NUM_SPAN_CLASSES; i++) gmi_lock_init(&gmi_central_locks[i]);
+}
+
+static inline unsigned swept_set(uint32_t sg) { return (sg >> 1) & 1; }
+
+static gmi_span_t **list_head(central_t *c, uint8_t list) {
+    switch (list) {
+    case GMI_LIST_PARTIAL0: return &c->partial[0];
+    case GMI_LIST_PARTIAL1: return &c->partial[1];
+    case GMI_LIST_FULL0: return &c->full[0];
+    case GMI_LIST_FULL1: return &c->full[1];
+    default: return NULL;
+    }
+}
+
+static void list_push(central_t *c, gmi_span_t *s, uint8_t list) {
+    gmi_span_t **h = list_head(c, list);
+    s->prev = NULL;
+    s->next = *h;
+    if (*h) (*h)->prev = s;
+    *h = s;
+    s->list = list;
+}
+
+static void list_remove(central_t *c, gmi_span_t *s) {
+    gmi_span_t **h = list_head(c, s->list);
+    if (h == NULL) return;
+    if (s->prev) s->prev->next = s->next;
+    else *h = s->next;
+    if (s->next) s->next->prev = s->prev;
+    s->next = s->prev = NULL;
+    s->list = GMI_LIST_NONE;
+}
+
+static gmi_span_t *list_pop(central_t *c, uint8_t list) {
+    gmi_span_t *s = *list_head(c, list);
+    if (s) list_remove(c, s);
+    return s;
+}
+
+#define PARTIAL(set) ((uint8_t)(GMI_LIST_PARTIAL0 + (set)))
+#define FULL(set) ((uint8_t)(GMI_LIST_FULL0 + (set)))
+
+/* Put a swept, uncached span where it belongs, or give it back to the page heap when
+ * it holds nothing. Lock of its class held. */
+static void relist_swept_locked(central_t *c, gmi_span_t *s, uint32_t sg) {
+    atomic_store_explicit(&s->sweepgen, sg, memory_order_release);
+    if (s->alloc_count == 0 && s->specials == NULL) {
+        gmi_heap_free_span(s);
+        return;
+    }
+    unsigned set = swept_set(sg);
+    list_push(c, s, s->alloc_count == s->nelems ? FULL(set) : PARTIAL(set));
+}
+
+/* Sweep an unswept span the caller has just removed from a list. Lock held. */
+static void sweep_owned_locked(central_t *c, gmi_span_t *s, uint32_t sg) {
+    atomic_store_explicit(&s->sweepgen, sg - 1, memory_order_relaxed);
+    gmi_span_sweep(s);
+    relist_swept_locked(c, s, sg);
+}
+
+/* gmi_central_cache_span returns a swept span of the class with at least one free
+ * slot, marked cached, or NULL when the heap cannot grow (errno ENOMEM). */
+gmi_span_t *gmi_central_cache_span(unsigned spc) {
+    central_t *c = &centrals[spc];
+    gmi_span_t *s;
+    uint32_t sg = atomic_load(&gmi_gc.sweepgen);
+    unsigned sw = swept_set(sg), un = sw ^ 1;
+    int budget = 100;
+    /* caller holds gmi_central_locks[spc] */
+    if ((s = list_pop(c, PARTIAL(sw))) != NULL) goto have;
+    while (budget-- > 0 && (s = list_pop(c, PARTIAL(un))) != NULL) {
+        atomic_store_explicit(&s->sweepgen, sg - 1, memory_order_relaxed);
+        gmi_span_sweep(s);
+        if (s->alloc_count < s->nelems) goto have;
+        relist_swept_locked(c, s, sg);
+    }
+    while (budget-- > 0 && (s = list_pop(c, FULL(un))) != NULL) {
+        atomic_store_explicit(&s->sweepgen, sg - 1, memory_order_relaxed);
+        gmi_span_sweep(s);
+        if (s->alloc_count < s->nelems) goto have;
+        relist_swept_locked(c, s, sg);
+    }
+    {
+        bool zeroed;
+        s = gmi_heap_alloc_span(gmi_class_to_npages[spc >> 1], spc, &zeroed);
+        if (s == NULL) return NULL;
+    }
+have:
+    atomic_store_explicit(&s->sweepgen, sg + 3, memory_order_relaxed);
+    atomic_store_explicit(&s->cached, 1, memory_order_seq_cst);
+    return s;
+}
+
+/* Drain frees made by other threads into the allocation bitmap. Returns the count.
+ * The caller owns the span (cached by it, sweeping it, or lock held and uncached). */
+size_t gmi_span_drain_pending(gmi_span_t *s) {
+    size_t n = 0;
+    if (!atomic_load_explicit(&s->has_pending, memory_order_acquire)) return 0;
+    atomic_store_explicit(&s->has_pending, 0, memory_order_seq_cst);
+    for (size_t w = 0; w < s->nwords; w++) {
+        if (atomic_load_explicit(&s->pending_bits[w], memory_order_relaxed) == 0) continue;
+        uint64_t p = atomic_exchange_explicit(&s->pending_bits[w], 0, memory_order_acq_rel);
+        s->alloc_bits[w] &= ~p;
+        n += (size_t)__builtin_popcountll(p);
+    }
+    if (n) s->needzero = 1;
+    return n;
+}
+
+/* gmi_central_uncache_span takes a span back from a thread cache. Lock held. */
+void gmi_central_uncache_span(gmi_span_t *s) {
+    central_t *c = &centrals[s->spanclass];
+    uint32_t sg = atomic_load(&gmi_gc.sweepgen);
+    atomic_store_explicit(&s->cached, 0, memory_order_seq_cst);
+    gmi_span_drain_pending(s);
+    gmi_span_count(s);
+    atomic_fetch_sub(&gmi_gc.heap_live, (uint64_t)(s->nelems - s->alloc_count) * s->elemsize);
+    relist_swept_locked(c, s, sg);
+}
+
+/* gmi_central_free_remote finishes a free whose pending bit the caller has set, for a
+ * span that was not cached when it looked: with the lock held and the span still
+ * uncached and swept, drain and relist it now so the slot can be reused at once. An
+ * unswept span is left to the sweeper, which drains pending bits first. */
+void gmi_central_free_remote(gmi_span_t *s, size_t slot) {
+    (void)slot;
+    unsigned spc = s->spanclass;
+    central_t *c = &centrals[spc];
+    gmi_lock(&gmi_central_locks[spc]);
+    uint32_t sg = atomic_load(&gmi_gc.sweepgen);
+    if (!atomic_load(&s->cached) && atomic_load(&s->sweepgen) == sg &&
+        atomic_load(&s->state) == GMI_SPAN_INUSE && s->spanclass == spc &&
+        s->list != GMI_LIST_NONE) {
+        size_t n = gmi_span_drain_pending(s);
+        if (n) {
+            list_remove(c, s);
+            s->alloc_count = (uint16_t)(s->alloc_count - n);
+            atomic_fetch_sub(&gmi_gc.heap_live, (uint64_t)n * s->elemsize);
+            relist_swept_locked(c, s, sg);
+        }
+    }
+    gmi_unlock(&gmi_central_locks[spc]);
+}
+
+/* ---------------------------------------------------------------------------------
+ * Large spans
+ * ------------------------------------------------------------------------------- */
+
+void gmi_central_add_large(gmi_span_t *s) {
+    unsigned spc = s->spanclass;
+    gmi_lock(&gmi_central_locks[spc]);
+    uint32_t sg = atomic_load(&gmi_gc.sweepgen);
+    atomic_store(&s->sweepgen, sg);
+    list_push(&centrals[spc], s, FULL(swept_set(sg)));
+    gmi_unlock(&gmi_central_locks[spc]);
+}
+
+/* Remove a large span for an explicit free. Returns false if the span is being
+ * swept or was freed already (the caller then reports a bad free). */
+bool gmi_central_remove_large(gmi_span_t *s) {
+    unsigned spc = s->spanclass;
+    gmi_lock(&gmi_central_locks[spc]);
+    bool ok = atomic_load(&s->state) == GMI_SPAN_INUSE && s->list != GMI_LIST_NONE &&
+              (s->alloc_bits[0] & 1);
+    if (ok) {
+        list_remove(&centrals[spc], s);
+        s->alloc_bits[0] = 0;
+    }
+    gmi_unlock(&gmi_central_locks[spc]);
+    return ok;
+}
+
+/* ---------------------------------------------------------------------------------
+ * Sweeping by class (sweep.c drives it)
+ * ------------------------------------------------------------------------------- */
+
+/* Sweep one unswept span of class spc. Returns false when the class has none. */
+bool gmi_central_sweep_one(unsigned spc) {
+    central_t *c = &centrals[spc];
+    if (c->partial[0] == NULL && c->partial[1] == NULL && c->full[0] == NULL && c->full[1] == NULL)
+        return false; /* racy peek: a missed span is swept by the next pass or by allocation */
+    gmi_lock(&gmi_central_locks[spc]);
+    uint32_t sg = atomic_load(&gmi_gc.sweepgen);
+    unsigned un = swept_set(sg) ^ 1;
+    gmi_span_t *s = list_pop(c, PARTIAL(un));
+    if (s == NULL) s = list_pop(c, FULL(un));
+    if (s) sweep_owned_locked(c, s, sg);
+    gmi_unlock(&gmi_central_locks[spc]);
+    return s != NULL;
+}
+
+/* Visit every span on the lists of class spc (lock held by caller or world stopped). */
+void gmi_central_each_locked(unsigned spc, void (*fn)(gmi_span_t *s, int swept, void *arg),
+                             void *arg) {
+    central_t *c = &centrals[spc];
+    unsigned sw = swept_set(atomic_load(&gmi_gc.sweepgen));
+    for (unsigned set = 0; set < 2; set++) {
+        for (gmi_span_t *s = c->partial[set]; s; s = s->next) fn(s, set == sw, arg);
+        for (gmi_span_t *s = c->full[set]; s; s = s->next) fn(s, set == sw, arg);
+    }
+}

@@ -1,0 +1,306 @@
+/* gc.c: the collector. This comment is the overview of gomem's collector.
+ *
+ * gomem collects with a non-moving, conservative mark-sweep in the design of Go's
+ * runtime (reference §1.3, §3.3, §5), adapted to C, which gives no write barrier and
+ * no stack maps:
+ *
+ *  1. Trigger. The allocation slow path compares heap_live with the pacer's trigger
+ *     (pacer.c: Go 1.18+ goal M + (M+S+G) x GOGC/100, floor 4 MiB x GOGC/100, and the
+ *     GOMEMLIMIT goal). gm_collect forces a cycle.
+ *  2. Sweep termination (world running). The collector finishes sweeping the previous
+ *     cycle's spans, and snapshots the writable segments of loaded objects (roots.c)
+ *     before taking locks, because dl_iterate_phdr takes the loader's lock.
+ *  3. Stop the world. It takes every gomem lock in the order below (so that no thread
+ *     is stopped holding one) and stops every registered thread with a signal
+ *     (threads.c); each thread saves its stack pointer, so its registers are in the
+ *     signal frame on its stack.
+ *  4. Mark (world stopped). Roots are each thread's stack from its saved stack pointer
+ *     to its base and its static TLS, the data and bss of every loaded object, and the
+ *     ranges from gm_add_roots. Marking is conservative and parallel (mark.c): the
+ *     collector and gmi_gc.mark_workers - 1 helper threads drain explicit mark stacks.
+ *  5. Mark termination (world stopped). sweepgen += 2 turns every listed span into an
+ *     unswept one; spans held by thread caches are swept at once (sweep.c), so a thread
+ *     resumes with swept spans and never allocates into a span with stale marks.
+ *     heap_live becomes the marked bytes plus the cached spans' free slots, and the
+ *     pacer computes the next goal and trigger.
+ *  6. Start the world, release the locks, print the gctrace line.
+ *  7. Sweep (world running): lazily by allocation and by a background sweeper.
+ *
+ * Because marking happens with the world stopped, gctrace's concurrent-mark fields are
+ * 0 and all the marking time is in the stop-the-world fields: W1 = stopping the threads,
+ * W3 = marking and mark termination (see docs/environment.md). The design keeps mark
+ * state per span and the phases explicit so that a concurrent mark with a write
+ * barrier or dirty-page tracking can be added between steps 3 and 5 later.
+ *
+ * Lock order (a thread holding a lock may only take locks below it):
+ *     gmi_gc.lock            one collection at a time
+ *     gmi_roots_lock         root ranges (roots.c)
+ *     gmi_threads_lock       thread registry (threads.c)
+ *     gmi_central_locks[i]   in increasing i (central.c)
+ *     gmi_heap_lock          page heap (page_heap.c)
+ *     gmi_profile_lock       heap profile buckets and specials (profile.c)
+ *     meta lock              metadata chunks (meta.c), taken inside any of the above
+ * gmi_lock_all takes all but the first; the collector and fork() take them all.
+ *
+ * References: Go's mgc.go and mgcsweep.go (phases, sweepgen), mgcpacer.go (pacing);
+ * Boehm and Weiser 1988 (conservative collection); Boehm's mark-stack overflow
+ * recovery (mark.c). */
+#include "internal.h"
+#include "gc_internal.h"
+#include "gctrace.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+gmi_gc_t gmi_gc GMI_STATE = {.lock = {PTHREAD_MUTEX_INITIALIZER}};
+
+extern gmi_lock_t gmi_profile_lock __attribute__((weak));
+void gmi_profile_cycle_end(void) __attribute__((weak));
+void gmi_profile_init(void) __attribute__((weak));
+
+/* ---------------------------------------------------------------------------------
+ * Locks
+ * ------------------------------------------------------------------------------- */
+
+void gmi_lock_all(void) {
+    gmi_lock(&gmi_roots_lock);
+    gmi_lock(&gmi_threads_lock);
+    for (int i = 0; i < GMI_NUM_SPAN_CLASSES; i++) gmi_lock(&gmi_central_locks[i]);
+    gmi_lock(&gmi_heap_lock);
+    if (&gmi_profile_lock) gmi_lock(&gmi_profile_lock);
+}
+
+void gmi_unlock_all(void) {
+    if (&gmi_profile_lock) gmi_unlock(&gmi_profile_lock);
+    gmi_unlock(&gmi_heap_lock);
+    for (int i = GMI_NUM_SPAN_CLASSES - 1; i >= 0; i--) gmi_unlock(&gmi_central_locks[i]);
+    gmi_unlock(&gmi_threads_lock);
+    gmi_unlock(&gmi_roots_lock);
+}
+
+void gmi_lock_reinit_all_child(void) {
+    gmi_lock_init(&gmi_gc.lock);
+    gmi_lock_init(&gmi_roots_lock);
+    gmi_lock_init(&gmi_threads_lock);
+    for (int i = 0; i < GMI_NUM_SPAN_CLASSES; i++) gmi_lock_init(&gmi_central_locks[i]);
+    gmi_lock_init(&gmi_heap_lock);
+    if (&gmi_profile_lock) gmi_lock_init(&gmi_profile_lock);
+}
+
+/* Threads that ran in the parent do not exist in a forked child: gomem's own helpers
+ * are started again on demand. */
+void gmi_fork_child_hook(void) {
+    gmi_mark_fork_child();
+    gmi_sweep_fork_child();
+    atomic_store(&gmi_gc.collecting, 0);
+}
+
+/* ---------------------------------------------------------------------------------
+ * Initialization
+ * ------------------------------------------------------------------------------- */
+
+static pthread_mutex_t init_lock GMI_STATE = PTHREAD_MUTEX_INITIALIZER;
+
+static void pacer_mem(gmi_pacer_mem_t *m);
+
+void gmi_init_slow(void) {
+    pthread_mutex_lock(&init_lock);
+    if (atomic_load(&gmi_initialized)) {
+        pthread_mutex_unlock(&init_lock);
+        return;
+    }
+    gmi_env_init();
+    gmi_os_set_fault_injection(gmi_config.fail_mmap, gmi_config.fail_madvise);
+    gmi_gc.start_ns = gmi_os_nanotime();
+    gmi_gc.ncpu = gmi_os_ncpu();
+    gmi_gc.mark_workers = gmi_config.mark_workers > 0 ? gmi_config.mark_workers : gmi_gc.ncpu;
+    atomic_store(&gmi_gc.sweepgen, 4); /* new spans start swept at this generation */
+    gmi_heap_init();
+    gmi_central_init();
+    gmi_mark_init();
+    gmi_pacer_init(&gmi_gc.pacer, gmi_config.gc_percent, gmi_config.memory_limit);
+    gmi_pacer_mem_t m;
+    pacer_mem(&m);
+    gmi_pacer_commit(&gmi_gc.pacer, &m);
+    atomic_store(&gmi_gc.trigger, gmi_gc.pacer.trigger);
+    gmi_roots_init();
+    gmi_threads_init();
+    atomic_store_explicit(&gmi_initialized, 1, memory_order_release);
+    pthread_mutex_unlock(&init_lock);
+    if (gmi_profile_init) gmi_profile_init();
+}
+
+GM_API void gm_init(void) {
+    if (!atomic_load_explicit(&gmi_initialized, memory_order_acquire)) gmi_init_slow();
+    (void)gmi_thread_get();
+}
+
+/* ---------------------------------------------------------------------------------
+ * Bad pointers
+ * ------------------------------------------------------------------------------- */
+
+void gmi_bad_pointer(const char *call, const void *p, const char *why) {
+    gmi_error("%s(%p): %s", call, p, why);
+    if (gmi_config.debug_abort) abort();
+}
+
+/* ---------------------------------------------------------------------------------
+ * The cycle
+ * ------------------------------------------------------------------------------- */
+
+static void pacer_mem(gmi_pacer_mem_t *m) {
+    size_t sys, inuse, released, si, ss, other;
+    gmi_heap_stats_locked(&sys, &inuse, &released, &si, &ss, &other);
+    uint64_t alloc = 0, freed = 0;
+    for (int c = 1; c < GMI_NUM_CLASSES; c++) {
+        alloc += atomic_load(&gmi_gc.mallocs[c]) * gmi_class_to_size[c];
+        freed += atomic_load(&gmi_gc.frees[c]) * gmi_class_to_size[c];
+    }
+    alloc += atomic_load(&gmi_gc.large_alloc_bytes);
+    freed += atomic_load(&gmi_gc.large_free_bytes);
+    m->heap_alloc = alloc > freed ? alloc - freed : 0;
+    m->mapped_ready = (sys - released) + atomic_load(&gmi_meta_sys);
+    m->heap_free = sys - inuse - released;
+}
+
+static void add_cache_free_bytes(gmi_thread_t *t, void *arg) {
+    *(uint64_t *)arg += gmi_thread_cache_free_bytes(&t->cache);
+}
+
+/* One collection; gmi_gc.lock held by the caller. */
+static void collect_locked(bool forced) {
+    gmi_gc_cycle_t cy;
+    memset(&cy, 0, sizeof(cy));
+    uint64_t t_begin = gmi_os_nanotime();
+    cy.heap0 = atomic_load(&gmi_gc.heap_live);
+
+    /* 2. sweep termination, world running */
+    gmi_sweep_finish();
+    gmi_roots_snapshot();
+
+    /* 3. stop the world */
+    gmi_lock_all();
+    uint64_t t_stop = gmi_os_nanotime();
+    gmi_world_stop();
+    uint64_t t_stopped = gmi_os_nanotime();
+
+    /* 4. mark */
+    gmi_mark_result_t mr;
+    gmi_mark_run(&mr);
+    uint64_t t_marked = gmi_os_nanotime();
+    cy.heap1 = atomic_load(&gmi_gc.heap_live);
+
+    /* 5. mark termination */
+    atomic_fetch_add(&gmi_gc.sweepgen, 2);
+    gmi_sweep_cached_spans_stw();
+    uint64_t cached_free = 0;
+    gmi_threads_each(add_cache_free_bytes, &cached_free);
+    atomic_store(&gmi_gc.heap_live, mr.marked_bytes + cached_free);
+    gmi_gc.heap_marked = mr.marked_bytes;
+    gmi_gc.heap_scan = mr.heap_scan_bytes;
+    gmi_gc.stack_scan = mr.stack_bytes;
+    gmi_gc.globals_scan = mr.global_bytes;
+    cy.goal = gmi_gc.pacer.heap_goal;
+    gmi_pacer_mem_t pm;
+    pacer_mem(&pm);
+    gmi_pacer_end_cycle(&gmi_gc.pacer, mr.marked_bytes, mr.heap_scan_bytes, mr.stack_bytes,
+                        mr.global_bytes, &pm);
+    atomic_store(&gmi_gc.trigger, gmi_gc.pacer.trigger);
+    if (gmi_profile_cycle_end) gmi_profile_cycle_end();
+
+    uint64_t t_end = gmi_os_nanotime();
+    uint64_t pause = t_end - t_stop;
+    uint32_t idx = gmi_gc.num_gc % 256;
+    gmi_gc.num_gc++;
+    if (forced) gmi_gc.num_forced_gc++;
+    gmi_gc.pause_ns[idx] = pause;
+    gmi_gc.pause_total_ns += pause;
+    uint64_t wall = gmi_os_walltime();
+    gmi_gc.pause_end[idx] = wall;
+    gmi_gc.last_gc_wall = wall;
+    int procs = gmi_gc.ncpu;
+    gmi_gc.gc_cpu_ns += pause * (uint64_t)procs;
+
+    /* 6. start the world */
+    gmi_world_start();
+    gmi_unlock_all();
+
+    if (gmi_config.gctrace > 0) {
+        uint64_t now = gmi_os_nanotime();
+        cy.num = gmi_gc.num_gc;
+        cy.start_ns = t_begin - gmi_gc.start_ns;
+        uint64_t elapsed = now - gmi_gc.start_ns;
+        cy.cpu_fraction = elapsed ? (double)gmi_gc.gc_cpu_ns / ((double)elapsed * procs) : 0;
+        cy.stw1_ns = t_stopped - t_stop;
+        cy.mark_ns = 0;
+        cy.stw2_ns = t_end - t_stopped;
+        cy.stw_procs = procs;
+        cy.heap2 = mr.marked_bytes;
+        cy.stacks = mr.stack_bytes;
+        cy.globals = mr.global_bytes;
+        cy.procs = procs;
+        cy.forced = forced;
+        char line[512];
+        int n = gmi_gctrace_format(line, sizeof(line), &cy);
+        if (n > 0) {
+            if ((size_t)n >= sizeof(line)) n = sizeof(line) - 1;
+            line[n] = '\n';
+            ssize_t wr = write(2, line, (size_t)n + 1);
+            (void)wr;
+        }
+    }
+    (void)t_marked;
+    gmi_sweeper_wake();
+}
+
+void gmi_gc_collect(bool forced) {
+    if (!atomic_load(&gmi_initialized)) gmi_init_slow();
+    (void)gmi_thread_get(); /* a collecting thread must be registered */
+    gmi_lock(&gmi_gc.lock);
+    atomic_store(&gmi_gc.collecting, 1);
+    collect_locked(forced);
+    atomic_store(&gmi_gc.collecting, 0);
+    gmi_unlock(&gmi_gc.lock);
+}
+
+/* gmi_gc_maybe_trigger starts a cycle unless another thread is running one (then the
+ * caller just goes on: that cycle resets heap_live). */
+void gmi_gc_maybe_trigger(void) {
+    if (gmi_gc.pacer.gc_percent < 0 && gmi_gc.pacer.memory_limit == INT64_MAX) return;
+    if (pthread_mutex_trylock(&gmi_gc.lock.m) != 0) {
+        /* someone is collecting: wait for it, so allocation cannot outrun the collector */
+        gmi_lock(&gmi_gc.lock);
+        gmi_unlock(&gmi_gc.lock);
+        return;
+    }
+    if (atomic_load(&gmi_gc.heap_live) >= atomic_load(&gmi_gc.trigger)) {
+        atomic_store(&gmi_gc.collecting, 1);
+        collect_locked(false);
+        atomic_store(&gmi_gc.collecting, 0);
+    }
+    gmi_unlock(&gmi_gc.lock);
+}
+
+GM_API void gm_collect(void) {
+    gmi_gc_collect(true);
+    /* as runtime.GC: finish sweeping so the memory is reusable when this returns */
+    gmi_sweep_finish();
+}
+
+GM_API int gm_set_gc_percent(int percent) {
+    if (!atomic_load(&gmi_initialized)) gmi_init_slow();
+    gmi_lock(&gmi_gc.lock);
+    int old = gmi_gc.pacer.gc_percent;
+    gmi_gc.pacer.gc_percent = percent < 0 ? -1 : percent;
+    gmi_lock(&gmi_heap_lock);
+    gmi_pacer_mem_t m;
+    pacer_mem(&m);
+    gmi_unlock(&gmi_heap_lock);
+    gmi_pacer_commit(&gmi_gc.pacer, &m);
+    atomic_store(&gmi_gc.trigger, gmi_gc.pacer.trigger);
+    gmi_unlock(&gmi_gc.lock);
+    return old;
+}

@@ -1,0 +1,337 @@
+/* malloc.c: the allocator. This comment is the overview of gomem's allocator.
+ *
+ * gomem lays out memory as Go's runtime does (see the reference, §1-§4):
+ *
+ *  1. Sizes. A request of 1..32768 bytes is rounded up to one of Go's 67 size classes
+ *     (sizeclass.c); 17..24 bytes take the 32-byte class so that every object of 16 bytes
+ *     or more is 16-byte aligned, as malloc guarantees on x86-64. Larger requests are
+ *     "large": they get a span of their own, a whole number of 8 KiB pages.
+ *  2. Span classes. Each size class has two span classes, scanned and noscan
+ *     (class << 1 | noscan): pointer-free objects never share a span with scanned ones,
+ *     and the collector never looks inside noscan spans.
+ *  3. Thread cache (thread_cache.c). Every thread has one current span per span class.
+ *     The fast path below takes a free slot from the current 64-slot word of that span
+ *     with a count-trailing-zeros, sets its bit in the span's allocation bitmap and
+ *     returns it: no lock, no atomic read-modify-write, about 20 instructions.
+ *  4. Central lists (central.c). When its span is full the cache trades it, under the
+ *     class's lock, for a span with free slots: a swept partial span, else an unswept
+ *     one it sweeps itself (lazy sweeping, as Go's mcentral.cacheSpan), else a new span.
+ *  5. Page heap (page_heap.c). New spans and large objects come from runs of free pages
+ *     in 64 MiB arenas; the arena map turns any address into its span in constant time.
+ *  6. Zeroing. Memory is returned zeroed. Pages fresh from the OS (or released to it)
+ *     read as zero; a span that had objects freed gets needzero and its slots are
+ *     zeroed when handed out.
+ *  7. Freeing. gm_free of an object in a span the calling thread caches clears its bit
+ *     directly. Any other thread sets the slot's bit in the span's pending bitmap with
+ *     one atomic OR (which also catches a double free); the owner, the sweeper or the
+ *     freeing thread under the central lock drains pending bits into the allocation
+ *     bitmap. Large objects go straight back to the page heap.
+ *  8. Accounting. Per-entry counters are flushed on refill; heap_live (the pacer's view,
+ *     as Go's heapLive) grows when a span is cached (by its free part) or a large object
+ *     is allocated, and the slow path compares it with the trigger to start a cycle.
+ *
+ * The fast path and stopping the world. The collector stops threads with a signal at
+ * any instruction, then reads their caches. It never writes an entry's free_mask, and
+ * it sweeps cached spans only by clearing allocation bits. The fast path therefore
+ * (a) removes the slot from free_mask, (b) then sets its allocation bit with one
+ * instruction (x86-64 "or" to memory; an atomic OR elsewhere), with compiler fences
+ * between and after, so that a thread stopped between (a) and (b) holds a slot that is
+ * neither free nor allocated: the collector ignores it, and the thread finishes the
+ * allocation when it resumes. Every later store of the program (for example p into
+ * another object) is ordered after (b), so an object reachable from the heap always
+ * has its allocation bit set when the collector looks.
+ * See gc.c for the collector overview. */
+#include "internal.h"
+#include "gc_internal.h"
+
+#include <errno.h>
+#include <string.h>
+
+_Atomic int gmi_initialized GMI_STATE;
+
+void gmi_profile_record_alloc(gmi_span_t *s, uintptr_t obj, size_t size) __attribute__((weak));
+int64_t gmi_profile_next_sample(void) __attribute__((weak));
+void gmi_profile_record_free(gmi_span_t *s, size_t slot) __attribute__((weak));
+
+#define SIGNAL_FENCE() atomic_signal_fence(memory_order_seq_cst)
+
+/* Set one bit in a bitmap word with a single instruction (see the essay). */
+GMI_INLINE void set_bit_signal_safe(uint64_t *w, uint64_t bit) {
+#if defined(__x86_64__)
+    __asm__ volatile("orq %1, %0" : "+m"(*w) : "r"(bit) : "memory");
+#else
+    __atomic_fetch_or(w, bit, __ATOMIC_RELAXED);
+    SIGNAL_FENCE();
+#endif
+}
+
+GMI_INLINE void clear_bit_signal_safe(uint64_t *w, uint64_t bit) {
+#if defined(__x86_64__)
+    __asm__ volatile("andq %1, %0" : "+m"(*w) : "r"(~bit) : "memory");
+#else
+    __atomic_fetch_and(w, ~bit, __ATOMIC_RELAXED);
+    SIGNAL_FENCE();
+#endif
+}
+
+GMI_NOINLINE static void *alloc_sampled(gmi_thread_t *t, gmi_cache_entry_t *e, void *p) {
+    if (gmi_profile_next_sample) t->cache.next_sample = gmi_profile_next_sample();
+    else t->cache.next_sample = INT64_MAX;
+    if (gmi_profile_record_alloc) gmi_profile_record_alloc(e->span, (uintptr_t)p, e->elemsize);
+    return p;
+}
+
+/* alloc_small is the fast path: the current word of the thread's span for spc. */
+GMI_INLINE void *alloc_small(gmi_thread_t *t, unsigned spc, size_t size) {
+    gmi_cache_entry_t *e = &t->cache.alloc[spc];
+    uint64_t m = __atomic_load_n(&e->free_mask, __ATOMIC_RELAXED);
+    if (gmi_unlikely(m == 0)) return gmi_malloc_slow(t, spc, size);
+    unsigned b = (unsigned)__builtin_ctzll(m);
+    __atomic_store_n(&e->free_mask, m & (m - 1), __ATOMIC_RELAXED);
+    SIGNAL_FENCE();
+    set_bit_signal_safe(e->wordp, 1ull << b);
+    e->nmalloc++;
+    void *p = (void *)(e->base + b * e->elemsize);
+    if (e->needzero) memset(p, 0, e->elemsize);
+    if (gmi_unlikely((t->cache.next_sample -= (int64_t)e->elemsize) < 0))
+        return alloc_sampled(t, e, p);
+    return p;
+}
+
+static void gc_hooks_after_refill(void);
+
+/* gmi_malloc_slow continues the fast path when the current word is used up. */
+GMI_NOINLINE void *gmi_malloc_slow(gmi_thread_t *t, unsigned spc, size_t size) {
+    gmi_cache_entry_t *e = &t->cache.alloc[spc];
+    if (e->span != NULL && gmi_cache_next_word(e)) return alloc_small(t, spc, size);
+    if (!gmi_cache_refill(e, spc)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    gc_hooks_after_refill();
+    /* A collection may have run: the entry is still valid (its span is swept in place). */
+    if (__atomic_load_n(&e->free_mask, __ATOMIC_RELAXED) == 0 && !gmi_cache_next_word(e)) {
+        if (!gmi_cache_refill(e, spc)) {
+            errno = ENOMEM;
+            return NULL;
+        }
+    }
+    return alloc_small(t, spc, size);
+}
+
+static void gc_hooks_after_refill(void) {
+    if (gmi_unlikely(gmi_config.debug_gcstress > 0)) {
+        static _Atomic unsigned long n GMI_STATE;
+        if (atomic_fetch_add(&n, 1) % (unsigned long)gmi_config.debug_gcstress == 0) {
+            gmi_gc_collect(false);
+            return;
+        }
+    }
+    if (gmi_unlikely(atomic_load_explicit(&gmi_gc.heap_live, memory_order_relaxed) >=
+                     atomic_load_explicit(&gmi_gc.trigger, memory_order_relaxed)))
+        gmi_gc_maybe_trigger();
+}
+
+/* gmi_malloc_large allocates an object over 32 KiB on a span of its own. */
+GMI_NOINLINE void *gmi_malloc_large(gmi_thread_t *t, size_t size, bool noscan) {
+    if (size > GMI_MAX_ALLOC_SIZE) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    size_t npages = (size + GMI_PAGE_SIZE - 1) >> GMI_PAGE_SHIFT;
+    bool zeroed;
+    gmi_span_t *s = gmi_heap_alloc_span(npages, noscan ? 1u : 0u, &zeroed);
+    if (s == NULL) {
+        /* Collect once and retry before giving up, as Go does under a memory limit. */
+        gmi_gc_collect(false);
+        s = gmi_heap_alloc_span(npages, noscan ? 1u : 0u, &zeroed);
+        if (s == NULL) {
+            errno = ENOMEM;
+            return NULL;
+        }
+    }
+    if (!zeroed) memset((void *)s->start, 0, npages * GMI_PAGE_SIZE);
+    s->needzero = 0;
+    s->alloc_count = 1;
+    s->alloc_bits[0] = 1;
+    gmi_central_add_large(s);
+    t->cache.nlarge_alloc++;
+    atomic_fetch_add(&gmi_gc.large_alloc_bytes, s->elemsize);
+    atomic_fetch_add(&gmi_gc.heap_live, s->elemsize);
+    void *p = (void *)s->start;
+    if ((t->cache.next_sample -= (int64_t)s->elemsize) < 0) {
+        t->cache.next_sample = gmi_profile_next_sample ? gmi_profile_next_sample() : INT64_MAX;
+        if (gmi_profile_record_alloc) gmi_profile_record_alloc(s, (uintptr_t)p, s->elemsize);
+    }
+    gc_hooks_after_refill();
+    return p;
+}
+
+GMI_INLINE void *alloc_any(size_t size, unsigned noscan) {
+    if (gmi_unlikely(!atomic_load_explicit(&gmi_initialized, memory_order_acquire))) gmi_init_slow();
+    gmi_thread_t *t = gmi_thread_get();
+    if (gmi_likely(size <= GMI_MAX_SMALL_SIZE)) {
+        unsigned cls = gmi_size_to_class(size ? size : 1);
+        return alloc_small(t, cls << 1 | noscan, size);
+    }
+    return gmi_malloc_large(t, size, noscan != 0);
+}
+
+GM_API void *gm_alloc(size_t size) {
+    return alloc_any(size, 0);
+}
+
+GM_API void *gm_alloc_noscan(size_t size) {
+    return alloc_any(size, 1);
+}
+
+GM_API void *gm_calloc(size_t n, size_t size) {
+    size_t total;
+    if (__builtin_mul_overflow(n, size, &total)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return alloc_any(total, 0);
+}
+
+/* ---------------------------------------------------------------------------------
+ * Freeing
+ * ------------------------------------------------------------------------------- */
+
+/* Classify p: returns its span and slot if p is the base of a live object, else NULL
+ * and a reason. */
+static gmi_span_t *live_object(const void *p, size_t *slot, const char **why) {
+    uintptr_t a = (uintptr_t)p;
+    gmi_span_t *s = gmi_span_of(a);
+    if (s == NULL) {
+        *why = "not a gomem heap pointer";
+        return NULL;
+    }
+    size_t i = (s->spanclass >> 1) ? gmi_span_slot(s, a) : 0;
+    if (s->start + i * s->elemsize != a) {
+        *why = "interior pointer, not the base of an object";
+        return NULL;
+    }
+    if (!gmi_bit_get(s->alloc_bits, i)) {
+        *why = "object is not allocated (double free?)";
+        return NULL;
+    }
+    if ((s->spanclass >> 1) &&
+        (atomic_load_explicit(&s->pending_bits[i >> 6], memory_order_relaxed) >> (i & 63)) & 1) {
+        *why = "object already freed (double free)";
+        return NULL;
+    }
+    *slot = i;
+    return s;
+}
+
+static void free_small(gmi_thread_t *t, gmi_span_t *s, size_t i, const void *p) {
+    unsigned spc = s->spanclass;
+    gmi_cache_entry_t *e = &t->cache.alloc[spc];
+    if (gmi_unlikely(s->specials != NULL) && gmi_profile_record_free) gmi_profile_record_free(s, i);
+    uint64_t bit = 1ull << (i & 63);
+    if (e->span == s) {
+        /* Local free: this thread owns the span's allocation bits. */
+        s->needzero = 1;
+        clear_bit_signal_safe(&s->alloc_bits[i >> 6], bit);
+        e->nfree++;
+        if ((i >> 6) == e->word) {
+            e->needzero = 1;
+            SIGNAL_FENCE();
+            __atomic_store_n(&e->free_mask, __atomic_load_n(&e->free_mask, __ATOMIC_RELAXED) | bit,
+                             __ATOMIC_RELAXED);
+        } else {
+            e->rescan = 1;
+        }
+        return;
+    }
+    uint64_t old = atomic_fetch_or(&s->pending_bits[i >> 6], bit);
+    if (gmi_unlikely(old & bit)) {
+        gmi_bad_pointer("gm_free", p, "object already freed (double free)");
+        return;
+    }
+    atomic_store(&s->has_pending, 1);
+    atomic_fetch_add_explicit(&gmi_gc.frees[spc >> 1], 1, memory_order_relaxed);
+    if (!atomic_load(&s->cached)) gmi_central_free_remote(s, i);
+}
+
+static void free_large(gmi_thread_t *t, gmi_span_t *s, const void *p) {
+    if (!gmi_central_remove_large(s)) {
+        gmi_bad_pointer("gm_free", p, "object is not allocated (double free?)");
+        return;
+    }
+    if (s->specials != NULL && gmi_profile_record_free) gmi_profile_record_free(s, 0);
+    t->cache.nlarge_free++;
+    atomic_fetch_add(&gmi_gc.large_free_bytes, s->elemsize);
+    atomic_fetch_sub(&gmi_gc.heap_live, s->elemsize);
+    gmi_heap_free_span(s);
+}
+
+static void free_checked(const char *call, void *p) {
+    size_t i;
+    const char *why;
+    gmi_span_t *s = live_object(p, &i, &why);
+    if (s == NULL) {
+        gmi_bad_pointer(call, p, why);
+        return;
+    }
+    gmi_thread_t *t = gmi_thread_get();
+    if (s->spanclass >> 1) free_small(t, s, i, p);
+    else free_large(t, s, p);
+}
+
+GM_API void gm_free(void *p) {
+    if (p == NULL) return;
+    if (gmi_unlikely(!atomic_load_explicit(&gmi_initialized, memory_order_acquire))) gmi_init_slow();
+    free_checked("gm_free", p);
+}
+
+GM_API size_t gm_usable_size(const void *p) {
+    size_t i;
+    const char *why;
+    if (p == NULL || !atomic_load(&gmi_initialized)) return 0;
+    gmi_span_t *s = live_object(p, &i, &why);
+    return s ? s->elemsize : 0;
+}
+
+GM_API void *gm_base(const void *p) {
+    if (!atomic_load(&gmi_initialized)) return NULL;
+    uintptr_t a = (uintptr_t)p;
+    gmi_span_t *s = gmi_span_of(a);
+    if (s == NULL) return NULL;
+    size_t i = (s->spanclass >> 1) ? gmi_span_slot(s, a) : 0;
+    if (!gmi_bit_get(s->alloc_bits, i)) return NULL;
+    if ((s->spanclass >> 1) &&
+        (atomic_load_explicit(&s->pending_bits[i >> 6], memory_order_relaxed) >> (i & 63)) & 1)
+        return NULL;
+    return (void *)(s->start + i * s->elemsize);
+}
+
+GM_API void *gm_realloc(void *p, size_t size) {
+    if (p == NULL) return gm_alloc(size);
+    if (gmi_unlikely(!atomic_load_explicit(&gmi_initialized, memory_order_acquire))) gmi_init_slow();
+    size_t i;
+    const char *why;
+    gmi_span_t *s = live_object(p, &i, &why);
+    if (s == NULL) {
+        gmi_bad_pointer("gm_realloc", p, why);
+        return NULL;
+    }
+    unsigned noscan = s->spanclass & 1;
+    size_t old = s->elemsize;
+    if (size == 0) {
+        gm_free(p);
+        return alloc_any(0, noscan);
+    }
+    if (size > GMI_MAX_ALLOC_SIZE) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    /* Keep the object when it fits and does not waste more than half of it. */
+    if (size <= old && (size >= old / 2 || old <= 16)) return p;
+    void *q = alloc_any(size, noscan);
+    if (q == NULL) return NULL;
+    memcpy(q, p, size < old ? size : old);
+    gm_free(p);
+    return q;
+}

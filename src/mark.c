@@ -1,0 +1,351 @@
+/* mark.c: marking: the conservative pointer test, the mark stacks and the workers.
+ *
+ * Work is a range of words [lo, hi) to scan: a root block, a thread's stack, or an
+ * object. A word is a candidate pointer if it falls inside an INUSE span's object area
+ * (gmi_span_of: a range compare and two loads reject almost every non-pointer); its
+ * object is the slot containing it (interior pointers count). An allocated, unmarked
+ * object gets its mark bit and, unless its span is noscan, its range is pushed.
+ * Ranges over 128 KiB (large objects, big root blocks) are scanned in 128 KiB pieces:
+ * the rest is pushed back first, so other workers can take it.
+ * Workers: the collecting thread plus gmi_gc.mark_workers - 1 helper threads, all
+ * while the world is stopped. Each has a private stack (mmap'd, doubling); a worker
+ * with a deep stack and idle peers moves half to a shared pool. The mark ends when
+ * every worker is idle and the pool is empty.
+ * Overflow: if a stack cannot grow (mmap fails, or gmi_mark_stack_max is reached) the
+ * range is dropped and `overflowed` is set; after the drain the heap is rescanned
+ * from every marked object until no overflow happens (Boehm's recovery), so progress
+ * is guaranteed and marking is complete.
+ * See gc.c for the collector overview. */
+#include "internal.h"
+#include "gc_internal.h"
+
+#include <string.h>
+
+typedef struct range_s {
+    uintptr_t lo, hi;
+} range_t;
+
+typedef struct mark_stack_s {
+    range_t *items;
+    size_t n, cap;
+} mark_stack_t;
+
+typedef struct worker_s {
+    mark_stack_t stack;
+    uint64_t marked_bytes, marked_objects, scan_bytes;
+    int id;
+} worker_t;
+
+size_t gmi_mark_stack_max GMI_STATE; /* 0 = unlimited */
+
+static struct {
+    pthread_mutex_t lock;
+    pthread_cond_t work_cond;  /* pool got work, or the mark finished */
+    pthread_cond_t start_cond; /* helpers wait for a new mark */
+    pthread_cond_t done_cond;  /* the collector waits for helpers to leave */
+    range_t *pool;
+    size_t pool_n, pool_cap;
+    int nworkers;     /* workers in this mark */
+    int nidle;
+    int finished;
+    int active_helpers;
+    uint64_t epoch;   /* incremented for every mark */
+    int helpers_started;
+    int parallel;     /* mark bits need atomic updates */
+    _Atomic int overflowed;
+    worker_t workers[64];
+    pthread_t helper_tids[64];
+} mk GMI_STATE = {
+    .lock = PTHREAD_MUTEX_INITIALIZER,
+    .work_cond = PTHREAD_COND_INITIALIZER,
+    .start_cond = PTHREAD_COND_INITIALIZER,
+    .done_cond = PTHREAD_COND_INITIALIZER,
+};
+
+/* ---------------------------------------------------------------------------------
+ * Mark stacks
+ * ------------------------------------------------------------------------------- */
+
+static bool stack_grow(mark_stack_t *st) {
+    size_t ncap = st->cap ? st->cap * 2 : 4096;
+    if (gmi_mark_stack_max && ncap > gmi_mark_stack_max) ncap = gmi_mark_stack_max;
+    if (ncap <= st->cap) return false;
+    range_t *n = gmi_os_reserve(ncap * sizeof(range_t), 4096);
+    if (n == NULL) return false;
+    if (st->items) {
+        memcpy(n, st->items, st->n * sizeof(range_t));
+        gmi_os_unmap(st->items, st->cap * sizeof(range_t));
+    }
+    atomic_fetch_add(&gmi_meta_sys, (ncap - st->cap) * sizeof(range_t));
+    st->items = n;
+    st->cap = ncap;
+    return true;
+}
+
+GMI_INLINE void push_range(worker_t *w, uintptr_t lo, uintptr_t hi) {
+    mark_stack_t *st = &w->stack;
+    if (gmi_unlikely(st->n == st->cap) && !stack_grow(st)) {
+        atomic_store_explicit(&mk.overflowed, 1, memory_order_relaxed);
+        return;
+    }
+    st->items[st->n].lo = lo;
+    st->items[st->n].hi = hi;
+    st->n++;
+}
+
+/* ---------------------------------------------------------------------------------
+ * The conservative pointer test and the scan loop
+ * ------------------------------------------------------------------------------- */
+
+/* Try to mark the object containing v; push it if it must be scanned. */
+GMI_INLINE void mark_candidate(worker_t *w, uintptr_t v) {
+    gmi_span_t *s = gmi_span_of(v);
+    if (s == NULL) return;
+    size_t i = (s->spanclass >> 1) ? gmi_span_slot(s, v) : 0;
+    uint64_t bit = 1ull << (i & 63);
+    if (!(s->alloc_bits[i >> 6] & bit)) return; /* a free slot: not an object */
+    uint64_t *mw = &s->mark_bits[i >> 6];
+    if (*mw & bit) return;
+    if (mk.parallel) {
+        uint64_t old = __atomic_fetch_or(mw, bit, __ATOMIC_RELAXED);
+        if (old & bit) return;
+    } else {
+        *mw |= bit;
+    }
+    uintptr_t base = s->start + i * s->elemsize;
+    w->marked_bytes += s->elemsize;
+    w->marked_objects++;
+    if (!(s->spanclass & 1)) {
+        w->scan_bytes += s->elemsize;
+        push_range(w, base, base + s->elemsize);
+    }
+}
+
+GMI_NO_ASAN static void scan_range(worker_t *w, uintptr_t lo, uintptr_t hi) {
+    lo = (lo + sizeof(uintptr_t) - 1) & ~(uintptr_t)(sizeof(uintptr_t) - 1);
+    if (hi - lo > GMI_OBLET_BYTES && hi > lo) {
+        push_range(w, lo + GMI_OBLET_BYTES, hi);
+        hi = lo + GMI_OBLET_BYTES;
+    }
+    uintptr_t lo_heap = gmi_heap_lo, span = gmi_heap_hi - gmi_heap_lo;
+    for (uintptr_t p = lo; p + sizeof(uintptr_t) <= hi; p += sizeof(uintptr_t)) {
+        uintptr_t v = *(volatile uintptr_t *)p;
+        if (v - lo_heap >= span) continue; /* the common case: not a heap address */
+        mark_candidate(w, v);
+    }
+}
+
+/* ---------------------------------------------------------------------------------
+ * Workers and termination
+ * ------------------------------------------------------------------------------- */
+
+/* Move half of w's stack to the pool when peers are idle. */
+static void maybe_share(worker_t *w) {
+    if (mk.nworkers < 2 || w->stack.n < 64) return;
+    if (__atomic_load_n(&mk.nidle, __ATOMIC_RELAXED) == 0 && mk.pool_n != 0) return;
+    pthread_mutex_lock(&mk.lock);
+    if (mk.nidle > 0 || mk.pool_n == 0) {
+        size_t give = w->stack.n / 2;
+        if (mk.pool_n + give > mk.pool_cap) {
+            size_t ncap = mk.pool_cap ? mk.pool_cap : 4096;
+            while (ncap < mk.pool_n + give) ncap *= 2;
+            range_t *np = gmi_os_reserve(ncap * sizeof(range_t), 4096);
+            if (np == NULL) {
+                pthread_mutex_unlock(&mk.lock);
+                return;
+            }
+            if (mk.pool) {
+                memcpy(np, mk.pool, mk.pool_n * sizeof(range_t));
+                gmi_os_unmap(mk.pool, mk.pool_cap * sizeof(range_t));
+            }
+            mk.pool = np;
+            mk.pool_cap = ncap;
+        }
+        /* give the oldest (bottom) entries: they tend to be the biggest subgraphs */
+        memcpy(mk.pool + mk.pool_n, w->stack.items, give * sizeof(range_t));
+        memmove(w->stack.items, w->stack.items + give, (w->stack.n - give) * sizeof(range_t));
+        w->stack.n -= give;
+        mk.pool_n += give;
+        pthread_cond_broadcast(&mk.work_cond);
+    }
+    pthread_mutex_unlock(&mk.lock);
+}
+
+static void drain(worker_t *w) {
+    for (;;) {
+        while (w->stack.n > 0) {
+            range_t r = w->stack.items[--w->stack.n];
+            scan_range(w, r.lo, r.hi);
+            if ((w->stack.n & 255) == 0) maybe_share(w);
+        }
+        if (mk.nworkers < 2) return;
+        pthread_mutex_lock(&mk.lock);
+        for (;;) {
+            if (mk.pool_n > 0) {
+                size_t take = mk.pool_n < 64 ? mk.pool_n : 64;
+                while (w->stack.cap < take) {
+                    if (!stack_grow(&w->stack)) break;
+                }
+                if (w->stack.cap < take) take = w->stack.cap;
+                mk.pool_n -= take;
+                memcpy(w->stack.items, mk.pool + mk.pool_n, take * sizeof(range_t));
+                w->stack.n = take;
+                break;
+            }
+            if (mk.finished) {
+                pthread_mutex_unlock(&mk.lock);
+                return;
+            }
+            mk.nidle++;
+            if (mk.nidle == mk.nworkers) {
+                mk.finished = 1;
+                pthread_cond_broadcast(&mk.work_cond);
+                pthread_mutex_unlock(&mk.lock);
+                return;
+            }
+            pthread_cond_wait(&mk.work_cond, &mk.lock);
+            mk.nidle--;
+        }
+        pthread_mutex_unlock(&mk.lock);
+    }
+}
+
+static void *helper_main(void *arg) {
+    int id = (int)(intptr_t)arg;
+    uint64_t seen = 0;
+    pthread_mutex_lock(&mk.lock);
+    for (;;) {
+        while (mk.epoch == seen || id >= mk.nworkers) {
+            if (mk.epoch != seen) seen = mk.epoch; /* not needed for this mark */
+            pthread_cond_wait(&mk.start_cond, &mk.lock);
+        }
+        seen = mk.epoch;
+        mk.active_helpers++;
+        pthread_mutex_unlock(&mk.lock);
+        drain(&mk.workers[id]);
+        pthread_mutex_lock(&mk.lock);
+        mk.active_helpers--;
+        pthread_cond_broadcast(&mk.done_cond);
+    }
+    return NULL;
+}
+
+static void start_helpers(int want) {
+    for (int i = mk.helpers_started + 1; i < want; i++) {
+        if (gmi_thread_spawn_internal(&mk.helper_tids[i], helper_main, (void *)(intptr_t)i) != 0)
+            break;
+        mk.helpers_started = i;
+    }
+}
+
+void gmi_mark_init(void) {
+    for (int i = 0; i < 64; i++) mk.workers[i].id = i;
+}
+
+void gmi_mark_fork_child(void) {
+    pthread_mutex_init(&mk.lock, NULL);
+    pthread_cond_init(&mk.work_cond, NULL);
+    pthread_cond_init(&mk.start_cond, NULL);
+    pthread_cond_init(&mk.done_cond, NULL);
+    mk.helpers_started = 0;
+    mk.active_helpers = 0;
+}
+
+/* ---------------------------------------------------------------------------------
+ * Roots and the mark driver
+ * ------------------------------------------------------------------------------- */
+
+typedef struct root_ctx_s {
+    worker_t *w;
+    uint64_t bytes;
+} root_ctx_t;
+
+static void push_root(uintptr_t lo, uintptr_t hi, void *arg) {
+    root_ctx_t *c = arg;
+    if (hi <= lo) return;
+    c->bytes += hi - lo;
+    /* split into blocks so the roots spread over the workers */
+    while (hi - lo > GMI_ROOT_BLOCK_BYTES) {
+        push_range(c->w, lo, lo + GMI_ROOT_BLOCK_BYTES);
+        lo += GMI_ROOT_BLOCK_BYTES;
+    }
+    push_range(c->w, lo, hi);
+}
+
+static void push_thread(gmi_thread_t *t, void *arg) {
+    if (t->internal) return;
+    gmi_thread_scan_ranges(t, push_root, arg);
+}
+
+/* Rescan every marked object of every scanned span (overflow recovery). */
+static void rescan_marked(gmi_span_t *s, void *arg) {
+    worker_t *w = arg;
+    if (s->spanclass & 1) return;
+    for (size_t i = 0; i < s->nelems; i++) {
+        if (!gmi_bit_get(s->mark_bits, i)) continue;
+        uintptr_t base = s->start + i * s->elemsize;
+        scan_range(w, base, base + s->elemsize);
+        while (w->stack.n > 0) {
+            range_t r = w->stack.items[--w->stack.n];
+            scan_range(w, r.lo, r.hi);
+        }
+    }
+}
+
+static void run_workers(int n) {
+    worker_t *w0 = &mk.workers[0];
+    if (n > 1) {
+        /* hand the roots to the pool so every worker starts with some */
+        pthread_mutex_lock(&mk.lock);
+        mk.nworkers = n;
+        mk.nidle = 0;
+        mk.finished = 0;
+        mk.parallel = 1;
+        mk.epoch++;
+        pthread_cond_broadcast(&mk.start_cond);
+        pthread_mutex_unlock(&mk.lock);
+        maybe_share(w0);
+        drain(w0);
+        pthread_mutex_lock(&mk.lock);
+        while (mk.active_helpers > 0) pthread_cond_wait(&mk.done_cond, &mk.lock);
+        mk.parallel = 0;
+        mk.nworkers = 1;
+        pthread_mutex_unlock(&mk.lock);
+    } else {
+        mk.nworkers = 1;
+        mk.parallel = 0;
+        drain(w0);
+    }
+}
+
+/* gmi_mark_run marks everything reachable from the roots. World stopped, every lock
+ * held by the caller. */
+void gmi_mark_run(gmi_mark_result_t *out) {
+    int n = gmi_gc.mark_workers;
+    if (n > 64) n = 64;
+    if (n > 1 && mk.helpers_started < n - 1) start_helpers(n);
+    if (n > mk.helpers_started + 1) n = mk.helpers_started + 1;
+    for (int i = 0; i < n; i++) {
+        mk.workers[i].marked_bytes = mk.workers[i].marked_objects = mk.workers[i].scan_bytes = 0;
+        mk.workers[i].stack.n = 0;
+    }
+    atomic_store(&mk.overflowed, 0);
+
+    root_ctx_t stacks = {&mk.workers[0], 0}, globals = {&mk.workers[0], 0};
+    gmi_threads_each(push_thread, &stacks);
+    gmi_roots_each(push_root, &globals);
+    run_workers(n);
+    while (atomic_load(&mk.overflowed)) {
+        atomic_store(&mk.overflowed, 0);
+        gmi_heap_each_span_locked(rescan_marked, &mk.workers[0]);
+    }
+
+    memset(out, 0, sizeof(*out));
+    for (int i = 0; i < n; i++) {
+        out->marked_bytes += mk.workers[i].marked_bytes;
+        out->marked_objects += mk.workers[i].marked_objects;
+        out->heap_scan_bytes += mk.workers[i].scan_bytes;
+    }
+    out->stack_bytes = stacks.bytes;
+    out->global_bytes = globals.bytes;
+}

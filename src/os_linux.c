@@ -1,0 +1,122 @@
+/* os_linux.c: the operating-system layer; the only file that maps memory.
+ *
+ * Address space is mapped read-write with MAP_NORESERVE, so untouched pages cost
+ * nothing; pages go back to the OS with madvise(MADV_DONTNEED) (they then read as
+ * zero, which the page heap relies on to skip zeroing). Fault injection for tests
+ * (GOMEMDEBUG=failmmap=N, failmadvise=N) makes the Nth call fail.
+ * See malloc.c for the allocator overview. */
+#include "internal.h"
+#include "gc_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Fault injection: the call numbered fail_*_at (1-based) fails; 0 = never. */
+static struct {
+    _Atomic long mmap_calls, madvise_calls;
+    long fail_mmap_at, fail_madvise_at;
+} os_state GMI_STATE;
+
+void gmi_os_set_fault_injection(long fail_mmap_at, long fail_madvise_at) {
+    os_state.fail_mmap_at = fail_mmap_at;
+    os_state.fail_madvise_at = fail_madvise_at;
+}
+
+static void *os_mmap(size_t size) {
+    long n = atomic_fetch_add(&os_state.mmap_calls, 1) + 1;
+    if (gmi_unlikely(os_state.fail_mmap_at != 0 && n == os_state.fail_mmap_at)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                   -1, 0);
+    if (p == MAP_FAILED) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return p;
+}
+
+void *gmi_os_reserve(size_t size, size_t align) {
+    if (size == 0 || size > ((size_t)1 << 47)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    if (align <= 4096) return os_mmap(size);
+    /* Over-map by align and trim both ends. */
+    size_t len = size + align;
+    char *p = os_mmap(len);
+    if (p == NULL) return NULL;
+    uintptr_t a = ((uintptr_t)p + align - 1) & ~(uintptr_t)(align - 1);
+    size_t head = a - (uintptr_t)p, tail = len - head - size;
+    if (head) munmap(p, head);
+    if (tail) munmap((char *)a + size, tail);
+    return (void *)a;
+}
+
+void gmi_os_unmap(void *p, size_t size) {
+    munmap(p, size);
+}
+
+int gmi_os_release(void *p, size_t size) {
+    long n = atomic_fetch_add(&os_state.madvise_calls, 1) + 1;
+    if (gmi_unlikely(os_state.fail_madvise_at != 0 && n == os_state.fail_madvise_at)) {
+        errno = EAGAIN;
+        return -1;
+    }
+    return madvise(p, size, MADV_DONTNEED);
+}
+
+uint64_t gmi_os_nanotime(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t gmi_os_walltime(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t gmi_os_thread_cputime(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t gmi_os_process_cputime(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+int gmi_os_ncpu(void) {
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+        int n = CPU_COUNT(&set);
+        if (n > 0) return n;
+    }
+    return 1;
+}
+
+size_t gmi_os_rss(void) {
+    int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return 0;
+    char buf[128];
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0) return 0;
+    buf[n] = 0;
+    /* second field: resident pages */
+    const char *s = buf;
+    while (*s && *s != ' ') s++;
+    while (*s == ' ') s++;
+    size_t pages = 0;
+    while (*s >= '0' && *s <= '9') pages = pages * 10 + (size_t)(*s++ - '0');
+    return pages * (size_t)sysconf(_SC_PAGESIZE);
+}

@@ -1,0 +1,469 @@
+/* page_heap.c: arenas, the arena map and runs of free pages.
+ *
+ * Address space is reserved in 64 MiB aligned arenas and handed to the page heap in
+ * 4 MiB chunks as it grows. Every arena has off-heap metadata (gmi_arena_t) reached
+ * through a flat arena map indexed by address >> 26, so any address turns into its
+ * span with two loads (gmi_span_of).
+ * Free runs of pages are FREE spans on size-bucketed lists: exact lists for 1..127
+ * pages, and one list for larger runs searched best-fit (lowest address on ties).
+ * A freed run coalesces with free neighbours found through the first and last page
+ * entries of the arena's span table. A per-page "released" bit says the page was
+ * returned to the OS (or never touched) and reads as zero; allocation clears it, so
+ * HeapReleased stays exact and a span made only of released pages needs no zeroing.
+ * Invariants (heap lock held):
+ *   every page of the heap is in exactly one span (FREE or INUSE);
+ *   stats.inuse + stats.free_bytes == stats.sys (free_bytes includes released pages);
+ *   two FREE spans are never adjacent.
+ * Locking: gmi_heap_lock protects everything here; it is taken after central locks.
+ * See malloc.c for the allocator overview. */
+#include "internal.h"
+#include "gc_internal.h"
+
+#include <errno.h>
+#include <string.h>
+
+#define NFREE_EXACT 128
+
+gmi_arena_t **gmi_arena_map GMI_STATE;
+uintptr_t gmi_heap_lo GMI_STATE = 1, gmi_heap_hi GMI_STATE = 1;
+gmi_lock_t gmi_heap_lock GMI_STATE = {PTHREAD_MUTEX_INITIALIZER};
+
+static struct {
+    gmi_span_t *free[NFREE_EXACT]; /* free[n]: runs of n pages; free[0]: runs >= 128 pages */
+    gmi_fixalloc_t span_alloc;
+    gmi_fixalloc_t bits_alloc[5]; /* bitmap blocks of 3 * {1,2,4,8,16} words */
+    gmi_arena_t *arenas;          /* all arenas, newest first */
+    gmi_arena_t *cur;             /* arena being grown into */
+    size_t sys;                   /* bytes handed to the page heap */
+    size_t inuse;                 /* bytes in INUSE spans */
+    size_t released;              /* bytes of FREE pages with the released bit */
+    size_t arena_meta;            /* bytes of arena metadata */
+} heap GMI_STATE;
+
+/* ---------------------------------------------------------------------------------
+ * Page map helpers
+ * ------------------------------------------------------------------------------- */
+
+static inline gmi_arena_t *arena_of(uintptr_t addr) {
+    return gmi_arena_map[addr >> GMI_ARENA_SHIFT];
+}
+
+static inline size_t page_index(uintptr_t addr) {
+    return (addr >> GMI_PAGE_SHIFT) & (GMI_PAGES_PER_ARENA - 1);
+}
+
+static void map_page(uintptr_t addr, gmi_span_t *s) {
+    arena_of(addr)->spans[page_index(addr)] = s;
+}
+
+static gmi_span_t *page_span(uintptr_t addr) {
+    if (addr < gmi_heap_lo || addr >= gmi_heap_hi) return NULL;
+    gmi_arena_t *a = arena_of(addr);
+    return a ? a->spans[page_index(addr)] : NULL;
+}
+
+static void map_all_pages(gmi_span_t *s) {
+    uintptr_t p = s->start, end = s->start + s->npages * GMI_PAGE_SIZE;
+    while (p < end) {
+        gmi_arena_t *a = arena_of(p);
+        size_t i = page_index(p);
+        size_t n = GMI_PAGES_PER_ARENA - i, left = (end - p) >> GMI_PAGE_SHIFT;
+        if (n > left) n = left;
+        for (size_t k = 0; k < n; k++) a->spans[i + k] = s;
+        p += n * GMI_PAGE_SIZE;
+    }
+}
+
+static void map_ends(gmi_span_t *s) {
+    map_page(s->start, s);
+    map_page(s->start + (s->npages - 1) * GMI_PAGE_SIZE, s);
+}
+
+/* Count released pages in [start, start+npages) and set or clear their bits. */
+static size_t released_update(uintptr_t start, size_t npages, int set) {
+    size_t count = 0;
+    uintptr_t p = start;
+    for (size_t k = 0; k < npages; k++, p += GMI_PAGE_SIZE) {
+        gmi_arena_t *a = arena_of(p);
+        size_t i = page_index(p);
+        uint64_t bit = 1ull << (i & 63);
+        if (a->released[i >> 6] & bit) count++;
+        if (set) a->released[i >> 6] |= bit;
+        else a->released[i >> 6] &= ~bit;
+    }
+    return count;
+}
+
+/* ---------------------------------------------------------------------------------
+ * Free lists
+ * ------------------------------------------------------------------------------- */
+
+static gmi_span_t **free_list_for(size_t npages) {
+    return &heap.free[npages < NFREE_EXACT ? npages : 0];
+}
+
+static void free_insert(gmi_span_t *s) {
+    gmi_span_t **head = free_list_for(s->npages);
+    s->prev = NULL;
+    s->next = *head;
+    if (*head) (*head)->prev = s;
+    *head = s;
+    s->list = GMI_LIST_HEAPFREE;
+}
+
+static void free_remove(gmi_span_t *s) {
+    if (s->prev) s->prev->next = s->next;
+    else *free_list_for(s->npages) = s->next;
+    if (s->next) s->next->prev = s->prev;
+    s->next = s->prev = NULL;
+    s->list = GMI_LIST_NONE;
+}
+
+static gmi_span_t *span_new(void) {
+    gmi_span_t *s = gmi_fixalloc_alloc(&heap.span_alloc);
+    return s;
+}
+
+static void span_dispose(gmi_span_t *s) {
+    atomic_store(&s->state, GMI_SPAN_DEAD);
+    s->start = 0;
+    s->limit = 0;
+    gmi_fixalloc_free(&heap.span_alloc, s);
+}
+
+/* Find a free run of at least npages: exact lists first (smallest that fits), then the
+ * large list best-fit. */
+static gmi_span_t *free_find(size_t npages) {
+    for (size_t n = npages; n < NFREE_EXACT; n++)
+        if (heap.free[n]) return heap.free[n];
+    gmi_span_t *best = NULL;
+    for (gmi_span_t *s = heap.free[0]; s; s = s->next) {
+        if (s->npages < npages) continue;
+        if (!best || s->npages < best->npages ||
+            (s->npages == best->npages && s->start < best->start))
+            best = s;
+    }
+    return best;
+}
+
+/* ---------------------------------------------------------------------------------
+ * Growth
+ * ------------------------------------------------------------------------------- */
+
+static gmi_arena_t *arena_new(uintptr_t base) {
+    gmi_arena_t *a = gmi_meta_alloc(sizeof(gmi_arena_t));
+    if (a == NULL) return NULL;
+    heap.arena_meta += sizeof(gmi_arena_t);
+    a->base = base;
+    /* Fresh memory reads as zero and costs nothing until touched: it starts released. */
+    memset(a->released, 0xff, sizeof(a->released));
+    a->next = heap.arenas;
+    heap.arenas = a;
+    gmi_arena_map[base >> GMI_ARENA_SHIFT] = a;
+    if (gmi_heap_lo == 1 || base < gmi_heap_lo) gmi_heap_lo = base;
+    if (base + GMI_ARENA_SIZE > gmi_heap_hi) gmi_heap_hi = base + GMI_ARENA_SIZE;
+    return a;
+}
+
+/* Add [start, start+bytes) to the page heap as a free (released) run. */
+static void heap_add_run(uintptr_t start, size_t bytes) {
+    gmi_span_t *s = span_new();
+    if (s == NULL) return; /* leaks address space only; metadata exhaustion is fatal soon anyway */
+    s->start = start;
+    s->npages = bytes >> GMI_PAGE_SHIFT;
+    atomic_store(&s->state, GMI_SPAN_FREE);
+    heap.sys += bytes;
+    heap.released += bytes;
+    /* coalesce with a free run just below (the tail of the previous chunk) */
+    gmi_span_t *prev = page_span(start - GMI_PAGE_SIZE);
+    if (prev && atomic_load(&prev->state) == GMI_SPAN_FREE &&
+        prev->start + prev->npages * GMI_PAGE_SIZE == start) {
+        free_remove(prev);
+        prev->npages += s->npages;
+        span_dispose(s);
+        s = prev;
+    }
+    map_ends(s);
+    free_insert(s);
+}
+
+static bool heap_grow(size_t npages) {
+    size_t need = (npages + GMI_CHUNK_PAGES - 1) / GMI_CHUNK_PAGES * GMI_CHUNK_PAGES;
+    size_t bytes = need * GMI_PAGE_SIZE;
+    if (bytes / GMI_PAGE_SIZE != need) return false;
+    gmi_arena_t *a = heap.cur;
+    if (a && a->mapped + bytes <= GMI_ARENA_SIZE) {
+        uintptr_t start = a->base + a->mapped;
+        a->mapped += bytes;
+        heap_add_run(start, bytes);
+        return true;
+    }
+    /* Give the rest of the current arena to the heap before starting a new one. */
+    if (a && a->mapped < GMI_ARENA_SIZE) {
+        uintptr_t start = a->base + a->mapped;
+        size_t rest = GMI_ARENA_SIZE - a->mapped;
+        a->mapped = GMI_ARENA_SIZE;
+        heap_add_run(start, rest);
+        gmi_span_t *s = free_find(npages);
+        if (s) return true;
+    }
+    size_t narenas = (bytes + GMI_ARENA_SIZE - 1) / GMI_ARENA_SIZE;
+    size_t len = narenas * GMI_ARENA_SIZE;
+    char *base = gmi_os_reserve(len, GMI_ARENA_SIZE);
+    if (base == NULL) return false;
+    for (size_t i = 0; i < narenas; i++) {
+        gmi_arena_t *na = arena_new((uintptr_t)base + i * GMI_ARENA_SIZE);
+        if (na == NULL) return false;
+        na->mapped = GMI_ARENA_SIZE;
+        heap.cur = na;
+    }
+    if (narenas == 1) {
+        heap.cur->mapped = bytes;
+        heap_add_run((uintptr_t)base, bytes);
+    } else {
+        heap_add_run((uintptr_t)base, len);
+    }
+    return true;
+}
+
+/* ---------------------------------------------------------------------------------
+ * Bitmaps
+ * ------------------------------------------------------------------------------- */
+
+static int bits_bucket(size_t nwords) {
+    int b = 0;
+    while (((size_t)1 << b) < nwords) b++;
+    return b;
+}
+
+static bool span_attach_bits(gmi_span_t *s, size_t nelems) {
+    size_t nwords = (nelems + 63) / 64;
+    int b = bits_bucket(nwords);
+    uint64_t *bits = gmi_fixalloc_alloc(&heap.bits_alloc[b]);
+    if (bits == NULL) return false;
+    size_t w = (size_t)1 << b;
+    s->nwords = (uint16_t)nwords;
+    s->alloc_bits = bits;
+    s->mark_bits = bits + w;
+    s->pending_bits = (_Atomic uint64_t *)(bits + 2 * w);
+    return true;
+}
+
+static void span_detach_bits(gmi_span_t *s) {
+    if (s->alloc_bits == NULL) return;
+    int b = bits_bucket(s->nwords);
+    gmi_fixalloc_free(&heap.bits_alloc[b], s->alloc_bits);
+    s->alloc_bits = s->mark_bits = NULL;
+    s->pending_bits = NULL;
+}
+
+/* ---------------------------------------------------------------------------------
+ * Allocation and freeing of spans
+ * ------------------------------------------------------------------------------- */
+
+void gmi_heap_init(void) {
+    gmi_fixalloc_init(&heap.span_alloc, sizeof(gmi_span_t));
+    for (int b = 0; b < 5; b++) gmi_fixalloc_init(&heap.bits_alloc[b], 3 * sizeof(uint64_t) << b);
+    gmi_arena_map = gmi_os_reserve(GMI_ARENA_MAP_LEN * sizeof(gmi_arena_t *), 4096);
+    if (gmi_arena_map == NULL) gmi_throw("page heap: cannot reserve the arena map");
+    atomic_fetch_add(&gmi_meta_sys, 0); /* the map is reserved, not committed */
+}
+
+gmi_span_t *gmi_heap_alloc_span_locked(size_t npages, unsigned spanclass, bool *zeroed) {
+    gmi_span_t *s = free_find(npages);
+    if (s == NULL) {
+        if (!heap_grow(npages) || (s = free_find(npages)) == NULL) {
+            errno = ENOMEM;
+            return NULL;
+        }
+    }
+    free_remove(s);
+    if (s->npages > npages) {
+        gmi_span_t *r = span_new();
+        if (r == NULL) {
+            free_insert(s);
+            errno = ENOMEM;
+            return NULL;
+        }
+        r->start = s->start + npages * GMI_PAGE_SIZE;
+        r->npages = s->npages - npages;
+        atomic_store(&r->state, GMI_SPAN_FREE);
+        map_ends(r);
+        free_insert(r);
+        s->npages = npages;
+    }
+    size_t rel = released_update(s->start, npages, 0);
+    heap.released -= rel * GMI_PAGE_SIZE;
+    heap.inuse += npages * GMI_PAGE_SIZE;
+    *zeroed = (rel == npages);
+
+    unsigned sizeclass = spanclass >> 1;
+    size_t nelems = sizeclass ? gmi_class_to_nelems[sizeclass] : 1;
+    if (!span_attach_bits(s, nelems)) {
+        heap.inuse -= npages * GMI_PAGE_SIZE;
+        released_update(s->start, npages, 0);
+        map_ends(s);
+        free_insert(s);
+        errno = ENOMEM;
+        return NULL;
+    }
+    memset(s->alloc_bits, 0, 3 * sizeof(uint64_t) * ((size_t)1 << bits_bucket(s->nwords)));
+    s->spanclass = (uint8_t)spanclass;
+    s->kind = (spanclass & 1) ? GMI_KIND_NOSCAN : GMI_KIND_NORMAL;
+    s->nelems = (uint16_t)nelems;
+    s->elemsize = sizeclass ? gmi_class_to_size[sizeclass] : npages * GMI_PAGE_SIZE;
+    s->divmul = sizeclass ? gmi_class_to_divmul[sizeclass] : 0;
+    s->limit = s->start + nelems * s->elemsize;
+    s->alloc_count = 0;
+    s->needzero = !*zeroed;
+    s->list = GMI_LIST_NONE;
+    s->layout = NULL;
+    s->specials = NULL;
+    atomic_store(&s->cached, 0);
+    atomic_store(&s->has_pending, 0);
+    map_all_pages(s);
+    return s;
+}
+
+gmi_span_t *gmi_heap_alloc_span(size_t npages, unsigned spanclass, bool *zeroed) {
+    gmi_lock(&gmi_heap_lock);
+    gmi_span_t *s = gmi_heap_alloc_span_locked(npages, spanclass, zeroed);
+    gmi_unlock(&gmi_heap_lock);
+    return s;
+}
+
+void gmi_heap_free_span_locked(gmi_span_t *s) {
+    span_detach_bits(s);
+    heap.inuse -= s->npages * GMI_PAGE_SIZE;
+    atomic_store(&s->state, GMI_SPAN_FREE);
+    s->spanclass = 0;
+    s->specials = NULL;
+    /* coalesce with neighbours */
+    gmi_span_t *prev = page_span(s->start - GMI_PAGE_SIZE);
+    if (prev && atomic_load(&prev->state) == GMI_SPAN_FREE &&
+        prev->start + prev->npages * GMI_PAGE_SIZE == s->start) {
+        free_remove(prev);
+        prev->npages += s->npages;
+        span_dispose(s);
+        s = prev;
+    }
+    uintptr_t end = s->start + s->npages * GMI_PAGE_SIZE;
+    gmi_span_t *next = page_span(end);
+    if (next && atomic_load(&next->state) == GMI_SPAN_FREE && next->start == end) {
+        free_remove(next);
+        s->npages += next->npages;
+        span_dispose(next);
+    }
+    map_ends(s);
+    free_insert(s);
+}
+
+void gmi_heap_free_span(gmi_span_t *s) {
+    gmi_lock(&gmi_heap_lock);
+    gmi_heap_free_span_locked(s);
+    gmi_unlock(&gmi_heap_lock);
+}
+
+/* ---------------------------------------------------------------------------------
+ * Releasing memory to the OS (the scavenger's primitive)
+ * ------------------------------------------------------------------------------- */
+
+/* gmi_heap_release_locked returns up to max_bytes of free, unreleased pages to the OS,
+ * highest addresses of each run first. Returns the bytes released. */
+size_t gmi_heap_release_locked(size_t max_bytes) {
+    size_t done = 0;
+    for (int i = 0; i < NFREE_EXACT && done < max_bytes; i++) {
+        for (gmi_span_t *s = heap.free[i]; s && done < max_bytes; s = s->next) {
+            uintptr_t p = s->start + s->npages * GMI_PAGE_SIZE;
+            while (p > s->start && done < max_bytes) {
+                /* find a maximal run of unreleased pages ending at p */
+                uintptr_t q = p;
+                while (q > s->start) {
+                    uintptr_t pg = q - GMI_PAGE_SIZE;
+                    gmi_arena_t *a = arena_of(pg);
+                    size_t idx = page_index(pg);
+                    if (a->released[idx >> 6] & (1ull << (idx & 63))) break;
+                    if (done + (p - pg) > max_bytes && q != p) break;
+                    q = pg;
+                }
+                if (q == p) {
+                    p -= GMI_PAGE_SIZE;
+                    continue;
+                }
+                if (gmi_os_release((void *)q, p - q) != 0) return done;
+                released_update(q, (p - q) >> GMI_PAGE_SHIFT, 1);
+                heap.released += p - q;
+                done += p - q;
+                p = q;
+            }
+        }
+    }
+    return done;
+}
+
+/* ---------------------------------------------------------------------------------
+ * Statistics and checks
+ * ------------------------------------------------------------------------------- */
+
+void gmi_heap_stats_locked(size_t *sys, size_t *inuse, size_t *released, size_t *span_inuse,
+                           size_t *span_sys, size_t *other) {
+    *sys = heap.sys;
+    *inuse = heap.inuse;
+    *released = heap.released;
+    *span_inuse = heap.span_alloc.inuse;
+    *span_sys = heap.span_alloc.sys;
+    size_t bits = 0;
+    for (int b = 0; b < 5; b++) bits += heap.bits_alloc[b].sys;
+    *other = bits + heap.arena_meta;
+}
+
+/* gmi_heap_check_locked verifies the page heap's invariants; returns an error text or
+ * NULL. Walks every arena page: expensive, for GOMEMDEBUG=verify and tests. */
+const char *gmi_heap_check_locked(void) {
+    size_t free_bytes = 0, released = 0;
+    for (int i = 0; i < NFREE_EXACT; i++) {
+        for (gmi_span_t *s = heap.free[i]; s; s = s->next) {
+            if (atomic_load(&s->state) != GMI_SPAN_FREE) return "free list holds a non-free span";
+            if ((i && s->npages != (size_t)i) || (!i && s->npages < NFREE_EXACT))
+                return "free span on the wrong list";
+            if (page_span(s->start) != s) return "free span's first page does not map to it";
+            if (page_span(s->start + (s->npages - 1) * GMI_PAGE_SIZE) != s)
+                return "free span's last page does not map to it";
+            gmi_span_t *nx = page_span(s->start + s->npages * GMI_PAGE_SIZE);
+            if (nx && atomic_load(&nx->state) == GMI_SPAN_FREE &&
+                nx->start == s->start + s->npages * GMI_PAGE_SIZE)
+                return "two adjacent free spans were not coalesced";
+            free_bytes += s->npages * GMI_PAGE_SIZE;
+            for (size_t k = 0; k < s->npages; k++) {
+                uintptr_t pg = s->start + k * GMI_PAGE_SIZE;
+                size_t idx = page_index(pg);
+                if (arena_of(pg)->released[idx >> 6] & (1ull << (idx & 63))) released += GMI_PAGE_SIZE;
+            }
+        }
+    }
+    if (free_bytes + heap.inuse != heap.sys) return "free + in-use bytes differ from heap size";
+    if (released != heap.released) return "released page count differs from the bitmap";
+    return NULL;
+}
+
+/* Visit every INUSE span (world stopped or heap lock held). */
+void gmi_heap_each_span_locked(void (*fn)(gmi_span_t *s, void *arg), void *arg) {
+    for (gmi_arena_t *a = heap.arenas; a; a = a->next) {
+        size_t n = a->mapped >> GMI_PAGE_SHIFT;
+        for (size_t i = 0; i < n;) {
+            gmi_span_t *s = a->spans[i];
+            uintptr_t pg = a->base + i * GMI_PAGE_SIZE;
+            if (s && s->start == pg && atomic_load(&s->state) == GMI_SPAN_INUSE) {
+                fn(s, arg);
+                size_t adv = s->npages;
+                if (s->start + s->npages * GMI_PAGE_SIZE > a->base + GMI_ARENA_SIZE) break;
+                i += adv;
+            } else if (s && atomic_load(&s->state) == GMI_SPAN_FREE && s->start == pg) {
+                if (s->start + s->npages * GMI_PAGE_SIZE > a->base + GMI_ARENA_SIZE) break;
+                i += s->npages;
+            } else {
+                i++;
+            }
+        }
+    }
+}

@@ -1,0 +1,47 @@
+/* span.c: span bitmaps and the sweep of one span.
+ *
+ * Sweeping never touches dead objects: after draining frees made by other threads, a
+ * span's allocation bitmap becomes alloc & mark, and the mark bitmap is cleared. A
+ * span that lost objects gets needzero, so its free slots are zeroed when handed out.
+ * Spans with specials (profile records, later finalizers and weak handles) let those
+ * see the dead slots first.
+ * See malloc.c for the allocator overview and gc.c for the collector's. */
+#include "internal.h"
+#include "gc_internal.h"
+
+/* Hooks for specials (profile.c); weak so the allocator builds on its own. */
+void gmi_profile_sweep_span(gmi_span_t *s) __attribute__((weak));
+
+/* gmi_span_count recomputes alloc_count from the allocation bitmap. */
+void gmi_span_count(gmi_span_t *s) {
+    size_t n = 0;
+    for (size_t w = 0; w < s->nwords; w++) n += (size_t)__builtin_popcountll(s->alloc_bits[w]);
+    s->alloc_count = (uint16_t)n;
+}
+
+/* gmi_span_sweep sweeps s; the caller owns the span (sweepgen sg-1, or world stopped
+ * for a cached span). Returns the number of objects the collection freed. Does not
+ * move the span between lists. */
+size_t gmi_span_sweep(gmi_span_t *s) {
+    gmi_span_drain_pending(s);
+    if (s->specials && gmi_profile_sweep_span) gmi_profile_sweep_span(s);
+    size_t freed = 0;
+    for (size_t w = 0; w < s->nwords; w++) {
+        uint64_t a = s->alloc_bits[w], m = s->mark_bits[w];
+        uint64_t dead = a & ~m;
+        if (dead) {
+            freed += (size_t)__builtin_popcountll(dead);
+            s->alloc_bits[w] = a & m;
+        }
+        s->mark_bits[w] = 0;
+    }
+    unsigned cls = s->spanclass >> 1;
+    if (freed) {
+        s->needzero = 1;
+        atomic_fetch_add_explicit(&gmi_gc.frees[cls], freed, memory_order_relaxed);
+        if (cls == 0) atomic_fetch_add_explicit(&gmi_gc.large_free_bytes, s->elemsize,
+                                                memory_order_relaxed);
+    }
+    gmi_span_count(s);
+    return freed;
+}

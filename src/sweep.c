@@ -1,0 +1,98 @@
+/* sweep.c: lazy and background sweeping by sweep generation.
+ *
+ * At mark termination the collector adds 2 to sweepgen, which turns every span on a
+ * central list into an unswept one without touching it, and sweeps the spans that
+ * thread caches hold itself (the world is stopped; see gc.c). After that:
+ *  - allocation sweeps the spans of the class it needs (central.c, cacheSpan order);
+ *  - a background sweeper thread sweeps whatever is left, class by class, yielding
+ *    between spans, so that memory is reclaimed even by threads that stop allocating;
+ *  - the next collection finishes any leftovers before it stops the world.
+ * Wholly free spans go back to the page heap as they are swept.
+ * See gc.c for the collector overview. */
+#include "internal.h"
+#include "gc_internal.h"
+
+#include <sched.h>
+
+static struct {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    uint64_t requested, done; /* sweep requests (one per cycle) */
+    int started;
+    _Atomic unsigned cursor;  /* span class the next gmi_sweep_one starts from */
+} sw GMI_STATE = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+
+bool gmi_sweep_one(void) {
+    unsigned start = atomic_load_explicit(&sw.cursor, memory_order_relaxed);
+    for (unsigned k = 0; k < GMI_NUM_SPAN_CLASSES; k++) {
+        unsigned spc = (start + k) % GMI_NUM_SPAN_CLASSES;
+        if (gmi_central_sweep_one(spc)) {
+            atomic_store_explicit(&sw.cursor, spc, memory_order_relaxed);
+            return true;
+        }
+    }
+    return false;
+}
+
+void gmi_sweep_finish(void) {
+    while (gmi_sweep_one()) {
+    }
+}
+
+static void *sweeper_main(void *arg) {
+    (void)arg;
+    pthread_mutex_lock(&sw.lock);
+    for (;;) {
+        while (sw.done == sw.requested) pthread_cond_wait(&sw.cond, &sw.lock);
+        uint64_t target = sw.requested;
+        pthread_mutex_unlock(&sw.lock);
+        unsigned n = 0;
+        while (gmi_sweep_one()) {
+            if (++n % 16 == 0) sched_yield();
+        }
+        pthread_mutex_lock(&sw.lock);
+        sw.done = target;
+    }
+    return NULL;
+}
+
+void gmi_sweeper_wake(void) {
+    pthread_mutex_lock(&sw.lock);
+    if (!sw.started) {
+        pthread_t tid;
+        if (gmi_thread_spawn_internal(&tid, sweeper_main, NULL) == 0) sw.started = 1;
+    }
+    sw.requested++;
+    pthread_cond_signal(&sw.cond);
+    pthread_mutex_unlock(&sw.lock);
+}
+
+void gmi_sweep_fork_child(void) {
+    pthread_mutex_init(&sw.lock, NULL);
+    pthread_cond_init(&sw.cond, NULL);
+    sw.started = 0;
+    sw.done = sw.requested;
+}
+
+/* ---------------------------------------------------------------------------------
+ * Cached spans, swept by the collector with the world stopped
+ * ------------------------------------------------------------------------------- */
+
+static void sweep_thread_cache(gmi_thread_t *t, void *arg) {
+    uint32_t sg = *(uint32_t *)arg;
+    for (unsigned spc = 0; spc < GMI_NUM_SPAN_CLASSES; spc++) {
+        gmi_span_t *s = t->cache.alloc[spc].span;
+        if (s == NULL || atomic_load(&s->sweepgen) != sg + 1) continue;
+        gmi_span_sweep(s);
+        atomic_store(&s->sweepgen, sg + 3);
+        /* slots freed behind the current word become visible on the next rescan */
+        t->cache.alloc[spc].rescan = 1;
+    }
+}
+
+/* gmi_sweep_cached_spans_stw sweeps every span held by a thread cache. Called at mark
+ * termination, after sweepgen moved: cached spans then read sg + 1. */
+void gmi_sweep_cached_spans_stw(void) {
+    uint32_t sg = atomic_load(&gmi_gc.sweepgen);
+    gmi_threads_each(sweep_thread_cache, &sg);
+}
