@@ -1,0 +1,49 @@
+# Thin forwarder to CMake: the everyday entry points.
+#   make demo                 build everything and run the showcase with GODEBUG=gctrace=1
+#   make test                 release suite, then ASan+UBSan suite, then TSan threaded tests
+#   make BUILD=debug test-one  one variant only (release|debug|asan|ubsan|tsan)
+#   make bench                side-by-side benchmarks against Boehm GC, glibc, jemalloc, mimalloc
+#   make format / format-check
+BUILD ?= release
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+CMAKE ?= cmake
+
+cmake_args_release = -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGM_WERROR=ON
+cmake_args_debug   = -DCMAKE_BUILD_TYPE=Debug -DGM_DEBUG=2 -DGM_WERROR=ON
+cmake_args_asan    = -DCMAKE_BUILD_TYPE=Debug -DGM_SANITIZE=asan -DGM_DEBUG=1 -DGM_BUILD_BENCH=OFF
+cmake_args_ubsan   = -DCMAKE_BUILD_TYPE=Debug -DGM_SANITIZE=ubsan -DGM_BUILD_BENCH=OFF
+cmake_args_tsan    = -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGM_SANITIZE=tsan -DGM_BUILD_BENCH=OFF
+
+.PHONY: all build demo test test-one bench format format-check clean
+
+all: build
+
+build/%/CMakeCache.txt:
+	$(CMAKE) -S . -B build/$* $(cmake_args_$*)
+
+build: build/$(BUILD)/CMakeCache.txt
+	$(CMAKE) --build build/$(BUILD) -j $(JOBS)
+
+demo:
+	$(MAKE) --no-print-directory BUILD=release build
+	cd build/release && GODEBUG=gctrace=1 ./examples/demo
+
+test-one: build
+	cd build/$(BUILD) && ctest --output-on-failure -j $(JOBS) $(CTEST_ARGS)
+
+test:
+	$(MAKE) --no-print-directory BUILD=release test-one
+	$(MAKE) --no-print-directory BUILD=asan test-one
+	$(MAKE) --no-print-directory BUILD=tsan test-one CTEST_ARGS="-L tsan"
+
+bench:
+	bash bench/run.sh
+
+format:
+	clang-format -i include/*.h src/*.c src/*.h tests/*.h tests/*/*.c examples/*.c
+
+format-check:
+	clang-format --dry-run --Werror include/*.h src/*.c src/*.h
+
+clean:
+	rm -rf build
