@@ -220,6 +220,9 @@ void gmi_thread_scan_ranges(gmi_thread_t *t, void (*push)(uintptr_t lo, uintptr_
 int gmi_thread_spawn_internal(pthread_t *out, void *(*fn)(void *), void *arg);
 int gmi_threads_count(void);
 extern gmi_lock_t gmi_threads_lock;
+/* gc.c: called by threads.c's fork child handler, after the registry has been cut down
+ * to the forking thread, so that gomem's internal threads are restarted on demand. */
+void gmi_fork_child_hook(void);
 
 /* ---------------------------------------------------------------------------------
  * roots.c: data+bss of loaded objects, user ranges
@@ -231,6 +234,8 @@ void gmi_roots_init(void);
 void gmi_roots_snapshot(void);
 /* Push every global root range: the snapshot plus gm_add_roots ranges. World stopped. */
 void gmi_roots_each(void (*push)(uintptr_t lo, uintptr_t hi, void *arg), void *arg);
+/* Bytes of global data in the last snapshot (gctrace's globals). */
+uint64_t gmi_roots_global_bytes(void);
 extern gmi_lock_t gmi_roots_lock;
 
 /* ---------------------------------------------------------------------------------

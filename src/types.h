@@ -164,16 +164,19 @@ struct gmi_thread_s {
     gmi_thread_cache_t cache; /* first: the allocation fast path reads it */
 
     /* --- threads.c --- */
-    gmi_thread_t *next, *prev; /* registry list, under gmi_threads lock */
+    gmi_thread_t *next, *prev; /* registry list, under gmi_threads_lock */
     pthread_t pthread;
     pid_t tid;
     uintptr_t stack_lo, stack_hi; /* the thread's stack: scanned from sp to stack_hi */
-    uintptr_t tls_lo, tls_hi;     /* static TLS block (may be empty) */
+    uintptr_t tls_lo, tls_hi;     /* static TLS block and thread descriptor (may be empty) */
     _Atomic uintptr_t stop_sp;    /* stack pointer saved by the suspend handler */
-    _Atomic int stop_state;       /* handshake state with the stopper */
+    _Atomic int stop_state;       /* handshake with the stopper: see threads.c */
     _Atomic int exiting;          /* set while the thread unregisters */
     int internal;                 /* gomem's own worker: never stopped nor scanned */
     int auto_registered;          /* registered on first use, not by create/register */
+    int is_main;                  /* the initial thread: stack bounds from /proc/self/maps */
+    uintptr_t alt_lo, alt_hi;     /* sigaltstack the thread was stopped on, else 0 */
+    uintptr_t spill[24];          /* the scanning thread's own registers (scanned as a root) */
 };
 
 #endif

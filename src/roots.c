@@ -1,0 +1,181 @@
+/* roots.c: the global roots: writable data of every loaded object, and user ranges.
+ *
+ * gmi_roots_snapshot walks the loaded objects with dl_iterate_phdr (no malloc) before
+ * each collection, so objects dlopen'ed since the last one are seen. Each object
+ * contributes its PT_LOAD segments with PF_W (.data, .bss and friends) minus its
+ * PT_GNU_RELRO range (read-only once relocated, so it can hold no heap pointer) and
+ * minus gomem's own state section "gomem_state" (GMI_STATE globals: the heap's own
+ * bookkeeping, which would otherwise keep everything it mentions alive). The linker
+ * defines __start_/__stop_gomem_state in the object holding gomem: libgomem.so, or an
+ * executable linked with libgomem.a; that is the one excluded.
+ * Ranges added with gm_add_roots live in a second table. Both tables are arrays in
+ * their own mappings that grow by doubling.
+ * Thread stacks, registers and TLS are threads.c's.
+ * Locking: gmi_roots_lock guards both tables; dl_iterate_phdr takes the dynamic
+ * loader's lock inside it. gmi_roots_each runs with every gomem lock held.
+ * See gc.c for the collector overview. */
+#include "internal.h"
+
+#include <errno.h>
+#include <link.h>
+#include <string.h>
+
+extern char __start_gomem_state[] __attribute__((weak, visibility("hidden")));
+extern char __stop_gomem_state[] __attribute__((weak, visibility("hidden")));
+
+typedef struct root_range_s {
+    uintptr_t lo, hi;
+} root_range_t;
+
+typedef struct user_root_s {
+    uintptr_t lo, hi; /* rounded inward to pointer alignment */
+    uintptr_t key;    /* lo as given to gm_add_roots */
+} user_root_t;
+
+gmi_lock_t gmi_roots_lock = {PTHREAD_MUTEX_INITIALIZER};
+
+static struct {
+    root_range_t *snap; /* writable segments of loaded objects, from the last snapshot */
+    size_t nsnap, capsnap;
+    user_root_t *user;  /* gm_add_roots ranges */
+    size_t nuser, capuser;
+    uint64_t global_bytes; /* sum over snap */
+} roots GMI_STATE;
+
+/* table_grow doubles an array held in its own mapping. Returns 0, or -1 (ENOMEM). */
+static int table_grow(void **arr, size_t *cap, size_t elem) {
+    size_t ncap = *cap ? *cap * 2 : 4096 / elem;
+    void *p = gmi_os_reserve(ncap * elem, 4096);
+    if (p == NULL) return -1;
+    if (*arr != NULL) {
+        memcpy(p, *arr, *cap * elem);
+        gmi_os_unmap(*arr, *cap * elem);
+    }
+    *arr = p;
+    *cap = ncap;
+    return 0;
+}
+
+static void snap_add(uintptr_t lo, uintptr_t hi) {
+    lo = (lo + 7) & ~(uintptr_t)7;
+    hi &= ~(uintptr_t)7;
+    if (lo >= hi) return;
+    if (roots.nsnap == roots.capsnap &&
+        table_grow((void **)&roots.snap, &roots.capsnap, sizeof(root_range_t)) != 0)
+        gmi_throw("roots: out of memory for the root table");
+    roots.snap[roots.nsnap].lo = lo;
+    roots.snap[roots.nsnap].hi = hi;
+    roots.nsnap++;
+    roots.global_bytes += hi - lo;
+}
+
+/* snap_add_minus adds [lo, hi) minus the n exclusion ranges ex[] (any order). */
+static void snap_add_minus(uintptr_t lo, uintptr_t hi, const root_range_t *ex, int n) {
+    for (int i = 0; i < n; i++) {
+        if (ex[i].hi <= lo || ex[i].lo >= hi) continue;
+        if (ex[i].lo > lo) snap_add_minus(lo, ex[i].lo, ex + i + 1, n - i - 1);
+        if (ex[i].hi < hi) snap_add_minus(ex[i].hi, hi, ex + i + 1, n - i - 1);
+        return;
+    }
+    snap_add(lo, hi);
+}
+
+static int snapshot_object(struct dl_phdr_info *info, size_t size, void *data) {
+    (void)size;
+    (void)data;
+    enum { MAX_EXCLUDE = 8 };
+    root_range_t ex[MAX_EXCLUDE];
+    int nex = 0;
+    uintptr_t state_lo = (uintptr_t)__start_gomem_state, state_hi = (uintptr_t)__stop_gomem_state;
+    if (state_lo != 0 && state_hi > state_lo) {
+        ex[nex].lo = state_lo;
+        ex[nex].hi = state_hi;
+        nex++;
+    }
+    for (int i = 0; i < info->dlpi_phnum && nex < MAX_EXCLUDE; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_GNU_RELRO) continue;
+        ex[nex].lo = info->dlpi_addr + ph->p_vaddr;
+        ex[nex].hi = ex[nex].lo + ph->p_memsz;
+        nex++;
+    }
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_W) || ph->p_memsz == 0) continue;
+        uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
+        snap_add_minus(lo, lo + ph->p_memsz, ex, nex);
+    }
+    return 0;
+}
+
+/* gmi_roots_snapshot: see internal.h. World running, no gomem lock held. */
+void gmi_roots_snapshot(void) {
+    gmi_lock(&gmi_roots_lock);
+    roots.nsnap = 0;
+    roots.global_bytes = 0;
+    dl_iterate_phdr(snapshot_object, NULL);
+    gmi_unlock(&gmi_roots_lock);
+}
+
+/* gmi_roots_each: see internal.h. Precondition: gmi_roots_lock held (gmi_lock_all). */
+void gmi_roots_each(void (*push)(uintptr_t lo, uintptr_t hi, void *arg), void *arg) {
+    for (size_t i = 0; i < roots.nsnap; i++) push(roots.snap[i].lo, roots.snap[i].hi, arg);
+    for (size_t i = 0; i < roots.nuser; i++) {
+        if (roots.user[i].lo < roots.user[i].hi) push(roots.user[i].lo, roots.user[i].hi, arg);
+    }
+}
+
+uint64_t gmi_roots_global_bytes(void) { return roots.global_bytes; }
+
+/* gmi_roots_init maps the first page of each table so that the first collection and
+ * the first gm_add_roots do not have to. Failure is not fatal: they grow on demand. */
+void gmi_roots_init(void) {
+    gmi_lock(&gmi_roots_lock);
+    if (roots.snap == NULL) table_grow((void **)&roots.snap, &roots.capsnap, sizeof(root_range_t));
+    if (roots.user == NULL) table_grow((void **)&roots.user, &roots.capuser, sizeof(user_root_t));
+    gmi_unlock(&gmi_roots_lock);
+}
+
+/* ---------------------------------------------------------------------------------
+ * Public API
+ * ------------------------------------------------------------------------------- */
+
+GM_API int gm_add_roots(void *lo, void *hi) {
+    uintptr_t l = (uintptr_t)lo, h = (uintptr_t)hi;
+    if (l > h) {
+        errno = EINVAL;
+        return -1;
+    }
+    uintptr_t rl = (l + 7) & ~(uintptr_t)7, rh = h & ~(uintptr_t)7;
+    if (rh < rl) rh = rl; /* nothing to scan, but gm_remove_roots(lo) still finds it */
+    gmi_lock(&gmi_roots_lock);
+    if (roots.nuser == roots.capuser &&
+        table_grow((void **)&roots.user, &roots.capuser, sizeof(user_root_t)) != 0) {
+        gmi_unlock(&gmi_roots_lock);
+        errno = ENOMEM;
+        return -1;
+    }
+    roots.user[roots.nuser].lo = rl;
+    roots.user[roots.nuser].hi = rh;
+    roots.user[roots.nuser].key = l;
+    roots.nuser++;
+    gmi_unlock(&gmi_roots_lock);
+    return 0;
+}
+
+GM_API int gm_remove_roots(void *lo) {
+    uintptr_t key = (uintptr_t)lo;
+    size_t kept = 0;
+    gmi_lock(&gmi_roots_lock);
+    size_t n = roots.nuser;
+    for (size_t i = 0; i < n; i++) {
+        if (roots.user[i].key != key) roots.user[kept++] = roots.user[i];
+    }
+    roots.nuser = kept;
+    gmi_unlock(&gmi_roots_lock);
+    if (kept == n) {
+        errno = EINVAL;
+        return -1;
+    }
+    return 0;
+}

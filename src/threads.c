@@ -1,0 +1,818 @@
+/* threads.c: the thread registry, stopping and starting the world, fork.
+ *
+ * Registry. Every mutator thread has one gmi_thread_t (metadata memory, never malloc)
+ * on a doubly linked list under gmi_threads_lock, reached through the initial-exec
+ * TLS pointer gmi_tls_thread. A thread gets one when libgomem.so's pthread_create
+ * wrapper starts it, when it calls gm_thread_register, or on its first gomem call
+ * (gmi_thread_attach): gomem never refuses an unknown thread. A pthread key destructor
+ * unregisters it at exit. The struct records the stack bounds and the static TLS
+ * block (with the thread descriptor, which holds the first pthread_setspecific
+ * values), the conservative roots of the thread besides its registers.
+ *
+ * Stopping the world (the collector holds every gomem lock, gmi_threads_lock too):
+ *   1. for each registered thread other than the caller and internal ones, set
+ *      stop_state = REQUESTED and send it the stop signal (SIGRTMIN+6 by default) with
+ *      tgkill; ESRCH means the thread is gone: it is marked GONE and skipped;
+ *   2. the handler, running on the thread's own stack, saves the address of a local as
+ *      stop_sp (the kernel's signal frame with every register lies above it), reads the
+ *      world epoch, sets stop_state = ACKED, bumps the ack counter and futex-wakes it;
+ *   3. the handler then futex-waits until the world epoch changes;
+ *   4. the stopper waits on the ack counter and resends the signal to threads that have
+ *      not answered within a few milliseconds (a signal can be lost to a thread that is
+ *      just unblocking it, or coalesced); world_start resets the states and bumps the
+ *      epoch. No second signal is needed to resume.
+ * stop_state: RUNNING -> REQUESTED (stopper, lock held) -> ACKED (handler) -> RUNNING
+ * (gmi_world_start); GONE is final. The handler acts only on REQUESTED, so signals
+ * nobody asked for (a container manager, a stale duplicate) are ignored.
+ * Invariant: while gmi_threads_lock is not held by a stopper, every state is RUNNING or
+ * GONE. A thread unregistering blocks on gmi_threads_lock during a stop; its signal
+ * is not blocked there, so it answers like any other thread and continues afterwards.
+ *
+ * Blocking syscalls: the handler is installed with SA_RESTART, so read, write, wait and
+ * futex waits without a timeout restart transparently. Linux never restarts nanosleep,
+ * clock_nanosleep, poll/select/epoll_wait or timed futex waits after a handler: they
+ * return EINTR (nanosleep with the remaining time), as with any signal a program gets.
+ *
+ * fork: the prepare handler takes every gomem lock; in the child only the forking
+ * thread stays registered, the others' cached spans go back to the central lists.
+ * See gc.c for the collector overview and the lock order. */
+#include "internal.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <link.h>
+#include <linux/futex.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+enum {
+    STOP_RUNNING = 0,
+    STOP_REQUESTED = 1,
+    STOP_ACKED = 2,
+    STOP_GONE = 3, /* the thread vanished without unregistering (tgkill: ESRCH) */
+};
+
+#define STOP_RESEND_NS (4u * 1000 * 1000)       /* resend to silent threads after 4 ms */
+#define STOP_CHECK_NS (2ull * 1000 * 1000 * 1000) /* then look for a blocked signal */
+#define DESCRIPTOR_BYTES 2304 /* glibc's struct pthread, rounded up: TLS range slack */
+#define TLS_SURPLUS_BYTES 2048 /* glibc's static TLS surplus for dlopen'ed modules */
+
+GMI_TLS gmi_thread_t *gmi_tls_thread;
+static GMI_TLS int tls_internal; /* this thread is one of gomem's own workers */
+
+gmi_lock_t gmi_threads_lock = {PTHREAD_MUTEX_INITIALIZER};
+
+static struct {
+    gmi_thread_t *head;           /* registered threads */
+    gmi_thread_t *dead;           /* GONE threads unlinked by world_start, cache not released */
+    int count;                    /* registered threads that are not internal */
+    gmi_fixalloc_t thread_alloc;  /* gmi_thread_t structs, under gmi_threads_lock */
+    pthread_key_t key;            /* destructor unregisters the thread at exit */
+    int signo;                    /* the stop signal; 0 until gmi_threads_init */
+    size_t tls_bytes;             /* static TLS of the objects loaded at startup, rounded */
+    _Atomic uint32_t world_epoch; /* futex: stopped threads wait for it to change */
+    _Atomic uint32_t acks;        /* futex: bumped by each handler that acknowledges */
+    _Atomic int stopping;         /* a stop is in progress */
+    uint64_t stop_ns_last, stop_ns_total, nstops, nresends;
+} threads GMI_STATE;
+
+/* ---------------------------------------------------------------------------------
+ * Small system helpers (raw syscalls: usable in the signal handler)
+ * ------------------------------------------------------------------------------- */
+
+static void futex_wait(_Atomic uint32_t *addr, uint32_t val, uint64_t timeout_ns) {
+    struct timespec ts, *tsp = NULL;
+    if (timeout_ns) {
+        ts.tv_sec = (time_t)(timeout_ns / 1000000000u);
+        ts.tv_nsec = (long)(timeout_ns % 1000000000u);
+        tsp = &ts;
+    }
+    syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAIT_PRIVATE, val, tsp, NULL, 0);
+}
+
+static void futex_wake(_Atomic uint32_t *addr, int n) {
+    syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0);
+}
+
+static uint64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static pid_t thread_gettid(void) { return (pid_t)syscall(SYS_gettid); }
+
+/* thread_pointer returns the value of the TLS register (fs base on x86-64, tpidr_el0
+ * on aarch64), or 0 where unknown. */
+static uintptr_t thread_pointer(void) {
+#if defined(__x86_64__)
+    uintptr_t tp;
+    __asm__("mov %%fs:0, %0" : "=r"(tp));
+    return tp;
+#elif defined(__aarch64__)
+    return (uintptr_t)__builtin_thread_pointer();
+#else
+    return 0;
+#endif
+}
+
+/* ---------------------------------------------------------------------------------
+ * /proc/self/maps, read with open/read into a stack buffer (no stdio, no malloc)
+ * ------------------------------------------------------------------------------- */
+
+typedef struct maps_query_s {
+    uintptr_t addr;
+    uintptr_t map_lo, map_hi; /* the mapping containing addr */
+    uintptr_t run_lo, run_hi; /* the run of adjacent readable mappings containing addr */
+    uintptr_t cur_lo, cur_hi; /* run being built */
+    int found;
+} maps_query_t;
+
+static uintptr_t parse_hex(const char **p) {
+    uintptr_t v = 0;
+    for (;; (*p)++) {
+        char c = **p;
+        if (c >= '0' && c <= '9') v = v * 16 + (uintptr_t)(c - '0');
+        else if (c >= 'a' && c <= 'f') v = v * 16 + (uintptr_t)(c - 'a' + 10);
+        else return v;
+    }
+}
+
+static void maps_line(maps_query_t *q, const char *line) {
+    const char *p = line;
+    uintptr_t lo = parse_hex(&p);
+    if (*p++ != '-') return;
+    uintptr_t hi = parse_hex(&p);
+    if (*p++ != ' ') return;
+    int readable = *p == 'r';
+    if (!readable) {
+        q->cur_lo = q->cur_hi = 0;
+        return;
+    }
+    if (q->cur_hi != lo) q->cur_lo = lo;
+    q->cur_hi = hi;
+    if (q->addr >= lo && q->addr < hi) {
+        q->map_lo = lo;
+        q->map_hi = hi;
+        q->found = 1;
+    }
+    if (q->found && q->addr >= q->cur_lo && q->addr < q->cur_hi) {
+        q->run_lo = q->cur_lo;
+        q->run_hi = q->cur_hi;
+    }
+}
+
+/* maps_find fills q for q->addr; returns 0 when a readable mapping holds it. */
+static int maps_find(maps_query_t *q) {
+    char buf[4096];
+    char line[512];
+    size_t len = 0;
+    int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    for (;;) {
+        ssize_t n = read(fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        for (ssize_t i = 0; i < n; i++) {
+            if (buf[i] == '\n') {
+                line[len] = 0;
+                maps_line(q, line);
+                len = 0;
+            } else if (len < sizeof line - 1) {
+                line[len++] = buf[i];
+            }
+        }
+    }
+    close(fd);
+    return q->found ? 0 : -1;
+}
+
+/* ---------------------------------------------------------------------------------
+ * Stack and TLS bounds
+ * ------------------------------------------------------------------------------- */
+
+static int tls_size_cb(struct dl_phdr_info *info, size_t size, void *data) {
+    (void)size;
+    size_t *total = data;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_TLS) continue;
+        size_t align = ph->p_align ? ph->p_align : 1;
+        *total = (*total + align - 1) / align * align + ph->p_memsz + align;
+    }
+    return 0;
+}
+
+static void thread_key_destructor(void *p);
+
+static void threads_once(void) {
+    static _Atomic int done;
+    if (atomic_load_explicit(&done, memory_order_acquire)) return;
+    gmi_lock(&gmi_threads_lock);
+    if (!atomic_load_explicit(&done, memory_order_relaxed)) {
+        size_t total = 0;
+        dl_iterate_phdr(tls_size_cb, &total);
+        total += TLS_SURPLUS_BYTES;
+        threads.tls_bytes = (total + 63) & ~(size_t)63;
+        gmi_fixalloc_init(&threads.thread_alloc, sizeof(gmi_thread_t));
+        if (pthread_key_create(&threads.key, thread_key_destructor) != 0)
+            gmi_throw("threads: pthread_key_create failed");
+        atomic_store_explicit(&done, 1, memory_order_release);
+    }
+    gmi_unlock(&gmi_threads_lock);
+}
+
+/* tls_range computes the static TLS block of the calling thread and its thread
+ * descriptor from the thread pointer. x86-64 (TLS variant II): the blocks of the
+ * startup modules lie just below tp, the descriptor (tcbhead_t, dtv, then struct
+ * pthread with the first pthread_setspecific slots) at and above it. aarch64 (variant
+ * I): tp points at a 16-byte TCB followed by the blocks; the descriptor lies below. */
+static void tls_range(uintptr_t *lo, uintptr_t *hi) {
+    uintptr_t tp = thread_pointer();
+    *lo = *hi = 0;
+    if (tp == 0) return;
+#if defined(__x86_64__)
+    *lo = tp - threads.tls_bytes;
+    *hi = tp + DESCRIPTOR_BYTES;
+#elif defined(__aarch64__)
+    *lo = tp - DESCRIPTOR_BYTES;
+    *hi = tp + 16 + threads.tls_bytes;
+#endif
+    *lo &= ~(uintptr_t)7;
+    *hi &= ~(uintptr_t)7;
+}
+
+/* thread_bounds_main: the initial thread's stack is the mapping holding the current
+ * sp in /proc/self/maps (pthread_getattr_np would read the same file with stdio, that
+ * is, with malloc). The static TLS block was allocated by the dynamic loader: clamp the
+ * estimated range to the readable memory around the thread pointer. */
+static void thread_bounds_main(gmi_thread_t *t) {
+    extern void *__libc_stack_end __attribute__((weak));
+    volatile char here;
+    maps_query_t q = {.addr = (uintptr_t)&here};
+    if (maps_find(&q) == 0) {
+        t->stack_lo = 0; /* the [stack] mapping grows down on demand: no fixed bottom */
+        t->stack_hi = q.map_hi;
+    } else if (&__libc_stack_end != NULL && __libc_stack_end != NULL) {
+        t->stack_lo = 0;
+        t->stack_hi = ((uintptr_t)__libc_stack_end + 4095) & ~(uintptr_t)4095;
+    } else {
+        gmi_error("threads: cannot find the main thread's stack; scanning 64 KiB above sp");
+        t->stack_lo = 0;
+        t->stack_hi = (uintptr_t)&here + 65536;
+    }
+    uintptr_t lo, hi;
+    tls_range(&lo, &hi);
+    maps_query_t tq = {.addr = thread_pointer()};
+    if (lo < hi && maps_find(&tq) == 0) {
+        if (lo < tq.run_lo) lo = tq.run_lo;
+        if (hi > tq.run_hi) hi = tq.run_hi;
+        t->tls_lo = lo;
+        t->tls_hi = hi;
+    }
+}
+
+/* thread_bounds_other: a thread started by glibc has its static TLS and descriptor at
+ * the top of its stack block, so the block bounds clamp the TLS estimate. Until
+ * pthread_getattr_np has answered, the thread pointer is a safe stack top. */
+static void thread_bounds_provisional(gmi_thread_t *t) {
+    uintptr_t lo, hi;
+    tls_range(&lo, &hi);
+    t->stack_lo = 0;
+    t->stack_hi = hi;
+    t->tls_lo = t->tls_hi = 0;
+}
+
+/* thread_bounds_refine runs without any gomem lock held: pthread_getattr_np calls
+ * realloc (its CPU set), which may be gomem's own malloc shim; gmi_tls_thread is
+ * already set then, so such a nested allocation finds its thread. */
+static void thread_bounds_refine(gmi_thread_t *t) {
+    pthread_attr_t attr;
+    void *addr = NULL;
+    size_t size = 0;
+    uintptr_t lo = 0, hi = 0, tlo, thi;
+    if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+        if (pthread_attr_getstack(&attr, &addr, &size) == 0) {
+            lo = (uintptr_t)addr;
+            hi = lo + size;
+        }
+        pthread_attr_destroy(&attr);
+    }
+    tls_range(&tlo, &thi);
+    gmi_lock(&gmi_threads_lock);
+    if (hi > lo) {
+        /* glibc reports the block minus the guard; the descriptor sits at its top */
+        if (thi > hi) thi = hi;
+        if (tlo < lo) tlo = lo;
+        t->stack_lo = lo;
+        t->stack_hi = hi;
+        if (tlo < thi) {
+            t->tls_lo = tlo;
+            t->tls_hi = thi;
+        }
+    }
+    gmi_unlock(&gmi_threads_lock);
+}
+
+/* ---------------------------------------------------------------------------------
+ * Registration
+ * ------------------------------------------------------------------------------- */
+
+static void unblock_stop_signal(void) {
+    int sig = threads.signo;
+    if (sig == 0) return;
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, sig);
+    pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+}
+
+static void thread_link_locked(gmi_thread_t *t) {
+    t->prev = NULL;
+    t->next = threads.head;
+    if (threads.head) threads.head->prev = t;
+    threads.head = t;
+    if (!t->internal) threads.count++;
+}
+
+static void thread_unlink_locked(gmi_thread_t *t) {
+    if (t->prev) t->prev->next = t->next;
+    else threads.head = t->next;
+    if (t->next) t->next->prev = t->prev;
+    t->next = t->prev = NULL;
+    if (!t->internal) threads.count--;
+}
+
+/* reap_dead returns the cached spans of threads that vanished without unregistering
+ * (found GONE by a stop) and frees their structs. Called with no lock held. */
+static void reap_dead(void) {
+    gmi_lock(&gmi_threads_lock);
+    gmi_thread_t *list = threads.dead;
+    threads.dead = NULL;
+    gmi_unlock(&gmi_threads_lock);
+    while (list) {
+        gmi_thread_t *next = list->next;
+        gmi_thread_cache_release(&list->cache);
+        gmi_lock(&gmi_threads_lock);
+        gmi_fixalloc_free(&threads.thread_alloc, list);
+        gmi_unlock(&gmi_threads_lock);
+        list = next;
+    }
+}
+
+/* thread_register registers the calling thread (once) and returns its struct. */
+static gmi_thread_t *thread_register(int auto_registered) {
+    gmi_thread_t *t = gmi_tls_thread;
+    if (t != NULL) {
+        if (!auto_registered) t->auto_registered = 0;
+        return t;
+    }
+    threads_once();
+    reap_dead();
+    unblock_stop_signal();
+    pid_t tid = thread_gettid();
+    gmi_lock(&gmi_threads_lock);
+    t = gmi_fixalloc_alloc(&threads.thread_alloc);
+    if (t == NULL) gmi_throw("threads: out of memory for a thread struct");
+    memset(t, 0, sizeof *t);
+    t->pthread = pthread_self();
+    t->tid = tid;
+    t->internal = tls_internal;
+    t->auto_registered = auto_registered;
+    t->is_main = tid == getpid();
+    if (t->is_main) thread_bounds_main(t);
+    else thread_bounds_provisional(t);
+    thread_link_locked(t);
+    gmi_tls_thread = t; /* under the lock: a stop sees either no thread or a whole one */
+    gmi_unlock(&gmi_threads_lock);
+    if (!t->is_main) thread_bounds_refine(t);
+    pthread_setspecific(threads.key, t); /* keys past 32 may calloc: t is set already */
+    return t;
+}
+
+/* thread_unregister gives the cached spans back, then unlinks t. The lock may be held
+ * by a stopper: the thread then answers the stop signal while it waits for it. */
+static void thread_unregister(gmi_thread_t *t) {
+    atomic_store(&t->exiting, 1);
+    gmi_thread_cache_release(&t->cache);
+    gmi_lock(&gmi_threads_lock);
+    thread_unlink_locked(t);
+    /* Cleared under the lock so that no stop can target t while this thread's handler
+     * still believes it is t, and no one reuses t before then. */
+    gmi_tls_thread = NULL;
+    gmi_fixalloc_free(&threads.thread_alloc, t);
+    gmi_unlock(&gmi_threads_lock);
+    reap_dead();
+}
+
+/* thread_key_destructor runs at thread exit. If the thread registers again from a later
+ * destructor (another library freeing memory), glibc calls this again, up to
+ * PTHREAD_DESTRUCTOR_ITERATIONS times; past that a stop finds the thread gone. */
+static void thread_key_destructor(void *p) {
+    gmi_thread_t *t = p;
+    if (t != NULL && gmi_tls_thread == t) thread_unregister(t);
+}
+
+/* gmi_thread_attach registers a thread gomem has not seen yet. */
+gmi_thread_t *gmi_thread_attach(void) { return thread_register(1); }
+
+GM_API int gm_thread_register(void) {
+    thread_register(0);
+    return 0;
+}
+
+GM_API int gm_thread_unregister(void) {
+    gmi_thread_t *t = gmi_tls_thread;
+    if (t == NULL) return 0;
+    pthread_setspecific(threads.key, NULL);
+    thread_unregister(t);
+    return 0;
+}
+
+/* gmi_threads_each calls fn for every registered thread, internal ones included (their
+ * caches need flushing too; fn checks t->internal). Precondition: gmi_threads_lock. */
+void gmi_threads_each(void (*fn)(gmi_thread_t *t, void *arg), void *arg) {
+    for (gmi_thread_t *t = threads.head; t != NULL; t = t->next) fn(t, arg);
+}
+
+/* gmi_threads_count returns the number of registered mutator threads (not internal). */
+int gmi_threads_count(void) { return threads.count; }
+
+/* ---------------------------------------------------------------------------------
+ * Stop and start the world
+ * ------------------------------------------------------------------------------- */
+
+/* stop_handler: see the overview. Async-signal-safe: TLS loads, atomics, sigaltstack
+ * and futex syscalls; errno is preserved. */
+static void stop_handler(int sig, siginfo_t *si, void *uc) {
+    (void)sig;
+    (void)si;
+    (void)uc;
+    int saved_errno = errno;
+    gmi_thread_t *t = gmi_tls_thread;
+    if (t == NULL || atomic_load_explicit(&t->stop_state, memory_order_acquire) != STOP_REQUESTED) {
+        errno = saved_errno;
+        return; /* not ours: no stop in progress for this thread */
+    }
+    volatile uintptr_t anchor = 0; /* below the signal frame holding the registers */
+    stack_t ss;
+    if (sigaltstack(NULL, &ss) == 0 && (ss.ss_flags & SS_ONSTACK)) {
+        t->alt_lo = (uintptr_t)ss.ss_sp;
+        t->alt_hi = (uintptr_t)ss.ss_sp + ss.ss_size;
+    } else {
+        t->alt_lo = t->alt_hi = 0;
+    }
+    uint32_t epoch = atomic_load_explicit(&threads.world_epoch, memory_order_acquire);
+    atomic_store_explicit(&t->stop_sp, (uintptr_t)&anchor, memory_order_relaxed);
+    atomic_store_explicit(&t->stop_state, STOP_ACKED, memory_order_release);
+    atomic_fetch_add_explicit(&threads.acks, 1, memory_order_acq_rel);
+    futex_wake(&threads.acks, 1);
+    while (atomic_load_explicit(&threads.world_epoch, memory_order_acquire) == epoch)
+        futex_wait(&threads.world_epoch, epoch, 0);
+    (void)anchor;
+    errno = saved_errno;
+}
+
+static int send_stop(gmi_thread_t *t, pid_t pid) {
+    if (syscall(SYS_tgkill, pid, t->tid, threads.signo) == 0) return 0;
+    if (errno == ESRCH) {
+        atomic_store(&t->stop_state, STOP_GONE);
+        return -1;
+    }
+    gmi_throw("threads: tgkill(%d, %d) failed: errno %d", (int)pid, (int)t->tid, errno);
+}
+
+/* signal_blocked reads SigBlk of /proc/self/task/<tid>/status: 1 if the thread blocks
+ * sig, 0 if not, -1 if unknown. Only used to explain a stop that does not finish. */
+static int signal_blocked(pid_t tid, int sig) {
+    char path[64], buf[4096];
+    gmi_snprintf(path, sizeof path, "/proc/self/task/%d/status", (int)tid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0) return -1;
+    buf[n] = 0;
+    const char *p = strstr(buf, "SigBlk:");
+    if (p == NULL) return -1;
+    p += 7;
+    while (*p == ' ' || *p == '\t') p++;
+    uint64_t mask = parse_hex(&p);
+    return (int)((mask >> (sig - 1)) & 1);
+}
+
+/* gmi_world_stop: precondition gmi_lock_all (so gmi_threads_lock is held). */
+void gmi_world_stop(void) {
+    uint64_t t0 = now_ns();
+    gmi_thread_t *self = gmi_tls_thread;
+    pid_t pid = getpid();
+    if (threads.signo == 0) gmi_throw("threads: world stop before gmi_threads_init");
+    atomic_store(&threads.stopping, 1);
+    for (gmi_thread_t *t = threads.head; t != NULL; t = t->next) {
+        if (t == self || t->internal || atomic_load(&t->stop_state) == STOP_GONE) continue;
+        atomic_store(&t->stop_state, STOP_REQUESTED);
+        send_stop(t, pid);
+    }
+    uint64_t last_send = t0, warned = 0;
+    for (;;) {
+        uint32_t acks = atomic_load_explicit(&threads.acks, memory_order_acquire);
+        gmi_thread_t *silent = NULL;
+        for (gmi_thread_t *t = threads.head; t != NULL; t = t->next) {
+            if (atomic_load_explicit(&t->stop_state, memory_order_acquire) == STOP_REQUESTED) {
+                silent = t;
+                break;
+            }
+        }
+        if (silent == NULL) break;
+        uint64_t now = now_ns();
+        if (now - last_send >= STOP_RESEND_NS) {
+            for (gmi_thread_t *t = threads.head; t != NULL; t = t->next) {
+                if (atomic_load(&t->stop_state) == STOP_REQUESTED) {
+                    send_stop(t, pid);
+                    threads.nresends++;
+                }
+            }
+            last_send = now;
+        }
+        if (now - t0 >= STOP_CHECK_NS * (warned + 1)) {
+            warned++;
+            if (signal_blocked(silent->tid, threads.signo) == 1)
+                gmi_throw("threads: thread %d blocks the stop signal %d; a registered thread"
+                          " must not block it (GOMEMSIGNAL chooses another)",
+                          (int)silent->tid, threads.signo);
+            gmi_error("threads: thread %d has not stopped after %llu ms; still waiting",
+                      (int)silent->tid, (unsigned long long)((now - t0) / 1000000));
+        }
+        futex_wait(&threads.acks, acks, STOP_RESEND_NS / 4);
+    }
+    uint64_t dt = now_ns() - t0;
+    threads.stop_ns_last = dt;
+    threads.stop_ns_total += dt;
+    threads.nstops++;
+}
+
+/* gmi_world_start resumes the threads stopped by gmi_world_stop. Threads found gone are
+ * moved to the dead list; their caches are released later, outside the GC's locks. */
+void gmi_world_start(void) {
+    gmi_thread_t *t = threads.head;
+    while (t != NULL) {
+        gmi_thread_t *next = t->next;
+        int st = atomic_load(&t->stop_state);
+        if (st == STOP_GONE) {
+            thread_unlink_locked(t);
+            t->next = threads.dead;
+            threads.dead = t;
+        } else if (st == STOP_ACKED) {
+            atomic_store_explicit(&t->stop_state, STOP_RUNNING, memory_order_relaxed);
+        }
+        t = next;
+    }
+    atomic_store(&threads.stopping, 0);
+    atomic_fetch_add_explicit(&threads.world_epoch, 1, memory_order_release);
+    futex_wake(&threads.world_epoch, INT_MAX);
+}
+
+/* ---------------------------------------------------------------------------------
+ * Scanning ranges of a thread
+ * ------------------------------------------------------------------------------- */
+
+/* spill_registers stores the callee-saved registers (those a caller may keep a pointer
+ * in across the call into gomem) into out; returns the current stack pointer. */
+static GMI_NOINLINE uintptr_t spill_registers(uintptr_t *out) {
+    uintptr_t sp;
+#if defined(__x86_64__)
+    __asm__ volatile("movq %%rbx, 0(%1)\n\t"
+                     "movq %%rbp, 8(%1)\n\t"
+                     "movq %%r12, 16(%1)\n\t"
+                     "movq %%r13, 24(%1)\n\t"
+                     "movq %%r14, 32(%1)\n\t"
+                     "movq %%r15, 40(%1)\n\t"
+                     "movq %%rsp, %0\n\t"
+                     : "=&r"(sp)
+                     : "r"(out)
+                     : "memory");
+#elif defined(__aarch64__)
+    __asm__ volatile("stp x19, x20, [%1, #0]\n\t"
+                     "stp x21, x22, [%1, #16]\n\t"
+                     "stp x23, x24, [%1, #32]\n\t"
+                     "stp x25, x26, [%1, #48]\n\t"
+                     "stp x27, x28, [%1, #64]\n\t"
+                     "stp x29, x30, [%1, #80]\n\t"
+                     "stp d8, d9, [%1, #96]\n\t"
+                     "stp d10, d11, [%1, #112]\n\t"
+                     "stp d12, d13, [%1, #128]\n\t"
+                     "stp d14, d15, [%1, #144]\n\t"
+                     "mov %0, sp\n\t"
+                     : "=&r"(sp)
+                     : "r"(out)
+                     : "memory");
+#else
+    volatile uintptr_t here = 0;
+    sp = (uintptr_t)&here;
+    (void)out;
+#endif
+    return sp;
+}
+
+/* scan_self pushes the calling thread's registers (spilled into t->spill, metadata
+ * memory that stays valid whenever the push callback reads it) and its stack from the
+ * current sp up. __builtin_unwind_init also saves every callee-saved register in this
+ * frame, which lies inside the pushed stack range. */
+static GMI_NOINLINE GMI_NO_ASAN void scan_self(gmi_thread_t *t,
+                                               void (*push)(uintptr_t, uintptr_t, void *),
+                                               void *arg) {
+    __builtin_unwind_init();
+    uintptr_t sp = spill_registers(t->spill) & ~(uintptr_t)7;
+    push((uintptr_t)t->spill, (uintptr_t)(t->spill + sizeof t->spill / sizeof t->spill[0]), arg);
+    if (sp < t->stack_hi) push(sp, t->stack_hi, arg);
+    if (t->tls_lo < t->tls_hi) push(t->tls_lo, t->tls_hi, arg);
+}
+
+/* gmi_thread_scan_ranges: see internal.h. A thread that is not stopped and is not the
+ * caller (internal, gone, or running because no stop is in progress) pushes nothing. */
+GMI_NO_ASAN void gmi_thread_scan_ranges(gmi_thread_t *t,
+                                        void (*push)(uintptr_t lo, uintptr_t hi, void *arg),
+                                        void *arg) {
+    if (t->internal) return;
+    if (t == gmi_tls_thread) {
+        scan_self(t, push, arg);
+        return;
+    }
+    if (atomic_load_explicit(&t->stop_state, memory_order_acquire) != STOP_ACKED) return;
+    uintptr_t sp = atomic_load_explicit(&t->stop_sp, memory_order_relaxed) & ~(uintptr_t)7;
+    if (t->alt_hi != 0) {
+        /* stopped on a sigaltstack: the interrupted stack's sp is not known */
+        push(sp, t->alt_hi, arg);
+        if (t->stack_lo < t->stack_hi && t->stack_lo != 0) push(t->stack_lo, t->stack_hi, arg);
+    } else if (sp < t->stack_hi && sp >= t->stack_lo) {
+        push(sp, t->stack_hi, arg);
+    } else if (t->stack_lo != 0 && t->stack_lo < t->stack_hi) {
+        /* running on a stack of its own making (coroutine): scan the whole known one */
+        push(t->stack_lo, t->stack_hi, arg);
+    }
+    if (t->tls_lo < t->tls_hi) push(t->tls_lo, t->tls_hi, arg);
+}
+
+/* ---------------------------------------------------------------------------------
+ * Thread creation: gomem's workers, and the pthread_create interposer
+ * ------------------------------------------------------------------------------- */
+
+typedef int (*pthread_create_fn)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
+
+/* start_box lives on the creator's stack; the creator waits until the new thread has
+ * copied it and registered, so arg stays reachable from a scanned stack throughout. */
+typedef struct start_box_s {
+    void *(*fn)(void *);
+    void *arg;
+    int internal;
+    _Atomic uint32_t started;
+} start_box_t;
+
+#ifdef GM_SHARED_LIB
+/* real_pthread_create finds libc's pthread_create behind this library's wrapper.
+ * dlsym allocates only to report an error (glibc 2.34 and later keep the dlerror state
+ * unallocated otherwise; older glibc callocs it on a thread's first dl call). A
+ * re-entry from that allocation (gomem as the malloc) while resolving fails with
+ * EAGAIN instead of recursing. */
+static _Atomic(pthread_create_fn) real_create;
+static GMI_TLS int tls_resolving;
+
+static pthread_create_fn real_pthread_create(void) {
+    pthread_create_fn fn = atomic_load_explicit(&real_create, memory_order_acquire);
+    if (fn != NULL || tls_resolving) return fn;
+    tls_resolving = 1;
+    fn = (pthread_create_fn)dlsym(RTLD_NEXT, "pthread_create");
+    tls_resolving = 0;
+    if (fn == NULL) gmi_throw("threads: dlsym(RTLD_NEXT, \"pthread_create\") failed");
+    atomic_store_explicit(&real_create, fn, memory_order_release);
+    return fn;
+}
+#else
+static pthread_create_fn real_pthread_create(void) { return pthread_create; }
+#endif
+
+static void *thread_start(void *p) {
+    start_box_t *box = p;
+    void *(*fn)(void *) = box->fn;
+    void *arg = box->arg;
+    if (box->internal) tls_internal = 1;
+    else thread_register(0);
+    atomic_store_explicit(&box->started, 1, memory_order_release);
+    futex_wake(&box->started, 1);
+    return fn(arg);
+}
+
+static int thread_create(pthread_t *out, const pthread_attr_t *attr, void *(*fn)(void *),
+                         void *arg, int internal) {
+    pthread_create_fn create = real_pthread_create();
+    if (create == NULL) return EAGAIN;
+    start_box_t box = {.fn = fn, .arg = arg, .internal = internal};
+    sigset_t all, old;
+    if (internal) {
+        /* workers inherit a mask that keeps the program's signals off them */
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &old);
+    }
+    int rc = create(out, attr, thread_start, &box);
+    if (internal) pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc == 0) {
+        while (atomic_load_explicit(&box.started, memory_order_acquire) == 0)
+            futex_wait(&box.started, 0, 0);
+    }
+    return rc;
+}
+
+/* gmi_thread_spawn_internal starts one of gomem's own threads with libc's
+ * pthread_create: all signals blocked, never registered as a mutator. */
+int gmi_thread_spawn_internal(pthread_t *out, void *(*fn)(void *), void *arg) {
+    return thread_create(out, NULL, fn, arg, 1);
+}
+
+#ifdef GM_SHARED_LIB
+/* pthread_create, exported by libgomem.so (exports.map): the new thread registers
+ * itself before running fn, and pthread_create returns after that. */
+GM_API int pthread_create(pthread_t *restrict out, const pthread_attr_t *restrict attr,
+                          void *(*fn)(void *), void *restrict arg) {
+    return thread_create(out, attr, fn, arg, 0);
+}
+#endif
+
+/* ---------------------------------------------------------------------------------
+ * fork and initialization
+ * ------------------------------------------------------------------------------- */
+
+static void fork_prepare(void) { gmi_lock_all(); }
+
+static void fork_parent(void) { gmi_unlock_all(); }
+
+/* fork_child: only the forking thread exists in the child. Every other thread's cached
+ * spans go back to the central lists and its struct is freed. */
+static void fork_child(void) {
+    gmi_lock_reinit_all_child();
+    gmi_thread_t *self = gmi_tls_thread;
+    gmi_thread_t *t = threads.head, *drop = NULL;
+    while (t != NULL) {
+        gmi_thread_t *next = t->next;
+        if (t != self) {
+            thread_unlink_locked(t);
+            t->next = drop;
+            drop = t;
+        }
+        t = next;
+    }
+    for (t = threads.dead; t != NULL;) {
+        gmi_thread_t *next = t->next;
+        t->next = drop;
+        drop = t;
+        t = next;
+    }
+    threads.dead = NULL;
+    while (drop != NULL) {
+        gmi_thread_t *next = drop->next;
+        gmi_thread_cache_release(&drop->cache);
+        gmi_fixalloc_free(&threads.thread_alloc, drop);
+        drop = next;
+    }
+    if (self != NULL) {
+        self->tid = thread_gettid();
+        self->is_main = 1; /* for the record; its stack is still the thread's old one */
+        atomic_store(&self->stop_state, STOP_RUNNING);
+    }
+    atomic_store(&threads.stopping, 0);
+    atomic_store(&threads.acks, 0);
+    gmi_fork_child_hook();
+}
+
+/* gmi_threads_init installs the stop signal handler and the fork handlers. Called once
+ * from gmi_init_slow; it does not register the calling thread (gmi_thread_get does). */
+void gmi_threads_init(void) {
+    threads_once();
+    int sig = gmi_config.stop_signal;
+    if (sig == 0) sig = SIGRTMIN + 6;
+    if (sig <= 0 || sig >= NSIG || sig == SIGKILL || sig == SIGSTOP || sig == SIGSEGV ||
+        sig == SIGBUS || sig == SIGFPE || sig == SIGILL) {
+        gmi_error("threads: GOMEMSIGNAL=%d cannot be used; using %d", sig, SIGRTMIN + 6);
+        sig = SIGRTMIN + 6;
+    }
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = stop_handler;
+    sa.sa_flags = SA_RESTART | SA_SIGINFO;
+    /* nothing else may run on a stopped thread: it could touch the heap mid-collection */
+    sigfillset(&sa.sa_mask);
+    sigdelset(&sa.sa_mask, SIGSEGV);
+    sigdelset(&sa.sa_mask, SIGBUS);
+    sigdelset(&sa.sa_mask, SIGFPE);
+    sigdelset(&sa.sa_mask, SIGILL);
+    sigdelset(&sa.sa_mask, SIGTRAP);
+    if (sigaction(sig, &sa, NULL) != 0) gmi_throw("threads: sigaction(%d) failed", sig);
+    threads.signo = sig;
+    unblock_stop_signal();
+    if (pthread_atfork(fork_prepare, fork_parent, fork_child) != 0)
+        gmi_throw("threads: pthread_atfork failed");
+}
