@@ -247,8 +247,7 @@ static void collect_locked(bool forced) {
         int n = gmi_gctrace_format(line, sizeof(line), &cy);
         if (n > 0) {
             if ((size_t)n >= sizeof(line)) n = sizeof(line) - 1;
-            line[n] = '\n';
-            ssize_t wr = write(2, line, (size_t)n + 1);
+            ssize_t wr = write(2, line, (size_t)n); /* the line ends with its newline */
             (void)wr;
         }
     }

@@ -142,7 +142,9 @@ GMI_NO_ASAN static void scan_range(worker_t *w, uintptr_t lo, uintptr_t hi) {
 /* Move half of w's stack to the pool when peers are idle. */
 static void maybe_share(worker_t *w) {
     if (mk.nworkers < 2 || w->stack.n < 64) return;
-    if (__atomic_load_n(&mk.nidle, __ATOMIC_RELAXED) == 0 && mk.pool_n != 0) return;
+    if (__atomic_load_n(&mk.nidle, __ATOMIC_RELAXED) == 0 &&
+        __atomic_load_n(&mk.pool_n, __ATOMIC_RELAXED) != 0)
+        return;
     pthread_mutex_lock(&mk.lock);
     if (mk.nidle > 0 || mk.pool_n == 0) {
         size_t give = w->stack.n / 2;
@@ -171,13 +173,35 @@ static void maybe_share(worker_t *w) {
     pthread_mutex_unlock(&mk.lock);
 }
 
+/* Scan everything on w's stack. Ranges go through a small FIFO whose entries are
+ * prefetched when they enter it, so the cache miss of loading an object overlaps with
+ * the scanning of the few before it (prefetch-on-grey). */
+#define PREFETCH_DEPTH 8
+static void drain_local(worker_t *w) {
+    range_t fifo[PREFETCH_DEPTH];
+    unsigned head = 0, cnt = 0, since_share = 0;
+    for (;;) {
+        while (cnt < PREFETCH_DEPTH && w->stack.n > 0) {
+            range_t r = w->stack.items[--w->stack.n];
+            __builtin_prefetch((const void *)r.lo);
+            fifo[(head + cnt) % PREFETCH_DEPTH] = r;
+            cnt++;
+        }
+        if (cnt == 0) return;
+        range_t r = fifo[head];
+        head = (head + 1) % PREFETCH_DEPTH;
+        cnt--;
+        scan_range(w, r.lo, r.hi);
+        if (++since_share >= 1024) {
+            since_share = 0;
+            maybe_share(w);
+        }
+    }
+}
+
 static void drain(worker_t *w) {
     for (;;) {
-        while (w->stack.n > 0) {
-            range_t r = w->stack.items[--w->stack.n];
-            scan_range(w, r.lo, r.hi);
-            if ((w->stack.n & 255) == 0) maybe_share(w);
-        }
+        drain_local(w);
         if (mk.nworkers < 2) return;
         pthread_mutex_lock(&mk.lock);
         for (;;) {

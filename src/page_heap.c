@@ -322,6 +322,7 @@ gmi_span_t *gmi_heap_alloc_span_locked(size_t npages, unsigned spanclass, bool *
     atomic_store(&s->cached, 0);
     atomic_store(&s->has_pending, 0);
     map_all_pages(s);
+    atomic_store_explicit(&s->state, GMI_SPAN_INUSE, memory_order_release); /* publish last */
     return s;
 }
 
