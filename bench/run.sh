@@ -21,7 +21,10 @@
 # Every program prints one line
 #   RESULT bench=... backend=... time_s=... gc_count=... max_pause_ms=... p50_pause_ms=... p99_pause_ms=...
 # and exits non-zero if its checksum fails. Peak RSS comes from /usr/bin/time (%M).
-# Raw results go to bench/results/<date>-<time>.csv, one row per run.
+# Raw results go to bench/results/<date>-<time>.csv, one row per run, with the 1-minute
+# load average at its start (load1): on a shared machine, rows run under load > nproc
+# are slowed by other work, and GC pauses most of all (a stopped world waits for every
+# thread to be scheduled).
 set -u
 set -o pipefail
 
@@ -177,7 +180,7 @@ bench_cmd() {
 #    machine spreads over all of them alike
 # ---------------------------------------------------------------------------------
 HOST=$(hostname 2>/dev/null || echo unknown)
-echo "date,host,run,bench,backend,status,time_s,wall_s,maxrss_kb,gc_count,max_pause_ms,p50_pause_ms,p99_pause_ms" >"$CSV"
+echo "date,host,run,bench,backend,status,time_s,wall_s,maxrss_kb,gc_count,max_pause_ms,p50_pause_ms,p99_pause_ms,load1" >"$CSV"
 say "run.sh: backends:$ACTIVE; runs: $RUNS; results: $CSV"
 field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$2"; }
 TMP=$(mktemp -d)
@@ -190,6 +193,7 @@ for run in $(seq 1 "$RUNS"); do
         prog=${cmd%% *}
         args=${cmd#* }
         for b in $ACTIVE; do
+            load=$(cut -d' ' -f1 /proc/loadavg 2>/dev/null)
             # shellcheck disable=SC2086
             timeout "$TIMEOUT" /usr/bin/time -f '%M %e' -o "$TMP/time" \
                 "$BIN/$prog.$b" $args >"$TMP/out" 2>"$TMP/err"
@@ -205,13 +209,13 @@ for run in $(seq 1 "$RUNS"); do
                 cp "$TMP/err" "$BUILD_DIR/fail-$bench-$b-$run.stderr"
             fi
             t=$(field time_s "$line")
-            printf '%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s\n' "$STAMP" "$HOST" "$run" "$bench" "$b" \
-                "$status" "${t:-}" "${wall:-}" "${rss:-}" "$(field gc_count "$line")" \
+            printf '%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s\n' "$STAMP" "$HOST" "$run" "$bench" \
+                "$b" "$status" "${t:-}" "${wall:-}" "${rss:-}" "$(field gc_count "$line")" \
                 "$(field max_pause_ms "$line")" "$(field p50_pause_ms "$line")" \
-                "$(field p99_pause_ms "$line")" >>"$CSV"
-            printf '  run %d  %-17s %-9s %-9s time %7ss  rss %6s MiB  gc %4s  max pause %s ms\n' \
+                "$(field p99_pause_ms "$line")" "${load:-}" >>"$CSV"
+            printf '  run %d  %-17s %-9s %-9s time %7ss  rss %6s MiB  gc %4s  max pause %s ms  load %s\n' \
                 "$run" "$bench" "$b" "$status" "${t:-?}" "$((${rss:-0} / 1024))" \
-                "$(field gc_count "$line")" "$(field max_pause_ms "$line")" >&2
+                "$(field gc_count "$line")" "$(field max_pause_ms "$line")" "${load:-?}" >&2
         done
     done
 done
@@ -222,5 +226,7 @@ done
 echo
 echo "gomem benchmarks, $STAMP, $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), RUNS=$RUNS$([ "$QUICK" = 1 ] && echo " QUICK=1")"
 bash "$HERE/summarize.sh" "$CSV"
+awk -F, 'NR > 1 && $14 != "" { s += $14; n++; if ($14 > m) m = $14 }
+    END { if (n) printf "load average during the runs: mean %.2f, max %.2f (%d CPUs)\n", s / n, m, '"$(nproc)"' }' "$CSV"
 echo "raw results: $CSV"
 [ $failures -eq 0 ] || { echo "run.sh: $failures run(s) failed"; exit 1; }
