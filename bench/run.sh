@@ -180,6 +180,9 @@ bench_cmd() {
 #    machine spreads over all of them alike
 # ---------------------------------------------------------------------------------
 HOST=$(hostname 2>/dev/null || echo unknown)
+REV=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+DIRTY=$(git -C "$ROOT" status --porcelain -- src include 2>/dev/null | wc -l)
+[ "$DIRTY" != 0 ] && REV="$REV+$DIRTY-changed-files"
 echo "date,host,run,bench,backend,status,time_s,wall_s,maxrss_kb,gc_count,max_pause_ms,p50_pause_ms,p99_pause_ms,load1" >"$CSV"
 say "run.sh: backends:$ACTIVE; runs: $RUNS; results: $CSV"
 field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$2"; }
@@ -224,7 +227,7 @@ done
 # 5. The table: medians over runs that passed, ratios to gomem
 # ---------------------------------------------------------------------------------
 echo
-echo "gomem benchmarks, $STAMP, $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), RUNS=$RUNS$([ "$QUICK" = 1 ] && echo " QUICK=1")"
+echo "gomem benchmarks, $STAMP, $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), RUNS=$RUNS$([ "$QUICK" = 1 ] && echo " QUICK=1"), gomem $REV"
 bash "$HERE/summarize.sh" "$CSV"
 awk -F, 'NR > 1 && $14 != "" { s += $14; n++; if ($14 > m) m = $14 }
     END { if (n) printf "load average during the runs: mean %.2f, max %.2f (%d CPUs)\n", s / n, m, '"$(nproc)"' }' "$CSV"
