@@ -212,7 +212,10 @@ void gmi_world_start(void);
 /* Iterate the registry. Precondition: the registry lock is held (gmi_lock_all). */
 void gmi_threads_each(void (*fn)(gmi_thread_t *t, void *arg), void *arg);
 /* The conservative ranges of a stopped thread (or of the caller, whose registers are
- * spilled first): its stack from the saved sp up, and its static TLS. */
+ * spilled first): its stack from the saved sp up, and its static TLS. For the caller,
+ * the registers and the top 2 KiB of its stack (gomem's own frames, which change once
+ * this returns) are also pushed as copies in its gmi_thread_t, so push may defer the
+ * scan. */
 void gmi_thread_scan_ranges(gmi_thread_t *t, void (*push)(uintptr_t lo, uintptr_t hi, void *arg),
                             void *arg);
 /* Start one of gomem's own threads (mark workers, sweeper): never registered, never

@@ -619,16 +619,25 @@ static GMI_NOINLINE uintptr_t spill_registers(uintptr_t *out) {
     return sp;
 }
 
-/* scan_self pushes the calling thread's registers (spilled into t->spill, metadata
- * memory that stays valid whenever the push callback reads it) and its stack from the
- * current sp up. __builtin_unwind_init also saves every callee-saved register in this
- * frame, which lies inside the pushed stack range. */
+/* scan_self pushes the calling thread's registers and its stack from the current sp
+ * up. The collector may scan the ranges after this returns, when the frames between
+ * its own and this one have been reused; a register value of the mutator may have been
+ * saved only there. So the registers (spilled into t->spill) and the top of the stack
+ * (copied into t->frames) are pushed as copies in metadata memory, which stays put.
+ * __builtin_unwind_init makes this frame save every callee-saved register as well. */
 static GMI_NOINLINE GMI_NO_ASAN void scan_self(gmi_thread_t *t,
                                                void (*push)(uintptr_t, uintptr_t, void *),
                                                void *arg) {
     __builtin_unwind_init();
     uintptr_t sp = spill_registers(t->spill) & ~(uintptr_t)7;
+    size_t n = 0, cap = sizeof t->frames / sizeof t->frames[0];
+    if (sp < t->stack_hi) {
+        n = (t->stack_hi - sp) / sizeof(uintptr_t);
+        if (n > cap) n = cap;
+        for (size_t i = 0; i < n; i++) t->frames[i] = ((const uintptr_t *)sp)[i];
+    }
     push((uintptr_t)t->spill, (uintptr_t)(t->spill + sizeof t->spill / sizeof t->spill[0]), arg);
+    if (n) push((uintptr_t)t->frames, (uintptr_t)(t->frames + n), arg);
     if (sp < t->stack_hi) push(sp, t->stack_hi, arg);
     if (t->tls_lo < t->tls_hi) push(t->tls_lo, t->tls_hi, arg);
 }
