@@ -342,8 +342,8 @@ static void test_add_roots(void) {
  * noscan objects do not retain; scanned ones retain chains
  * ------------------------------------------------------------------------------- */
 
-static void **noscan_holder;
-static void **scan_holder;
+static void **volatile noscan_holder;
+static void **volatile scan_holder;
 
 GMT_NOINLINE static void fill_holder(void **h, int noscan_targets) {
     for (int i = 0; i < NDEAD; i++) {
