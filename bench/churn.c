@@ -5,8 +5,10 @@
  * slot with a new object of a random small size (16..512 bytes, weighted to the small
  * end) and either frees the old object itself or hands it to the other thread through
  * a single-producer single-consumer ring; each thread drains its incoming ring as it
- * goes and frees what it finds. When its outgoing ring is full a thread drains its own
- * and retries, so the two can never wait on each other.
+ * goes and frees what it finds. When its outgoing ring is full a thread drains its own,
+ * yields the CPU and retries, so the two never wait on each other and a thread that is
+ * ahead does not burn the CPU its peer needs (on a loaded 2-core machine the peer is
+ * often descheduled; a ring of 16384 entries absorbs most of those gaps).
  *
  * Every object carries a stamp (thread, sequence number and size) in its first word and
  * the stamp's complement in its last; the thread that frees it checks both and adds the
@@ -16,9 +18,10 @@
  *
  * Usage: churn [ops_per_thread [threads]]   (defaults 10000000 2; threads must be even) */
 #include "backend.h"
+#include <sched.h>
 #include <stdatomic.h>
 
-enum { WINDOW = 4096, RING = 1024, MAX_THREADS = 16 };
+enum { WINDOW = 4096, RING = 16384, MAX_THREADS = 16 };
 
 typedef struct ring_s {
     _Atomic uint64_t head; /* next slot the consumer reads */
@@ -122,8 +125,10 @@ static void *worker(void *arg) {
         if (r & 16) {
             ok &= free_object(st, old);
         } else {
-            while (!ring_push(&rings[peer], old))
+            while (!ring_push(&rings[peer], old)) {
                 ok &= ring_drain(&rings[me], st);
+                sched_yield(); /* the peer is behind, most likely descheduled */
+            }
         }
         if ((op & 63) == 0) {
             ok &= ring_drain(&rings[me], st);
@@ -137,8 +142,10 @@ static void *worker(void *arg) {
         st->window[i] = NULL;
     }
     atomic_fetch_sub(&producers_left, 1);
-    while (atomic_load(&producers_left) > 0)
+    while (atomic_load(&producers_left) > 0) {
         ok &= ring_drain(&rings[me], st);
+        sched_yield();
+    }
     ok &= ring_drain(&rings[me], st);
     if (!ok)
         atomic_store(&all_ok, 0);
