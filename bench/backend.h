@@ -15,6 +15,7 @@
  *   bk_alloc_atomic(n)   an object that holds no pointers
  *   bk_free(p)           an explicit free: gm_free, GC_FREE or free. The tree workloads call
  *                        it only when BK_IS_GC is 0; the churn workload always calls it.
+ *   bk_collect()         a full forced collection (no-op for malloc back-ends)
  *   bk_poll()            cheap; call it often from the main loop: it harvests gomem's pause
  *                        ring before the ring (256 entries) can wrap
  *   bk_pause_reset()     forget the pauses so far (pause.c: only the steady phase counts)
@@ -122,6 +123,7 @@ static inline void bk_init(void) {
 static inline void *bk_alloc(size_t n) { return gm_alloc(n); }
 static inline void *bk_alloc_atomic(size_t n) { return gm_alloc_noscan(n); }
 static inline void bk_free(void *p) { gm_free(p); }
+static inline void bk_collect(void) { gm_collect(); }
 static inline int bk_thread_register(void) { return gm_thread_register(); }
 static inline void bk_thread_unregister(void) {}
 
@@ -169,6 +171,7 @@ static inline void bk_init(void) {
 static inline void *bk_alloc(size_t n) { return GC_MALLOC(n); }
 static inline void *bk_alloc_atomic(size_t n) { return GC_MALLOC_ATOMIC(n); }
 static inline void bk_free(void *p) { GC_FREE(p); }
+static inline void bk_collect(void) { GC_gcollect(); }
 /* Threads made with pthread_create are registered by the GC_THREADS redirect. */
 static inline int bk_thread_register(void) { return 0; }
 static inline void bk_thread_unregister(void) {}
@@ -209,6 +212,7 @@ static inline void bk_init(void) {
 static inline void *bk_alloc(size_t n) { return BK_MALLOC(n); }
 static inline void *bk_alloc_atomic(size_t n) { return BK_MALLOC(n); }
 static inline void bk_free(void *p) { BK_FREE(p); }
+static inline void bk_collect(void) {}
 static inline int bk_thread_register(void) { return 0; }
 static inline void bk_thread_unregister(void) {}
 static inline void bk_poll(void) {}
