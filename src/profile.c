@@ -183,15 +183,57 @@ int64_t gmi_profile_next_sample(void) {
  * Stacks: the frame-pointer walk and gomem's own frames
  * ------------------------------------------------------------------------------- */
 
-/* Addresses that are gomem's code. When gomem is a shared library it is the whole
- * object; linked statically it is the public gm_* functions, found in the symbol
- * table of the executable: frames up to the last of those are gomem's. */
+/* Addresses that are gomem's code, as sorted [lo, hi) ranges. When gomem is a shared
+ * library that is the whole object. Linked statically, it is every run of functions
+ * (in address order in the executable's symbol table) that starts and ends with a
+ * gm_* or gmi_* function and holds nothing but those and static functions: the
+ * library's archive members are laid out together, so its static helpers lie between
+ * its named functions, while the program's own code is separated by at least one
+ * global function of another name (main, for one). */
+#define SELF_MAX_RANGES 64
 static struct {
     pthread_once_t once;
-    uintptr_t lib_lo, lib_hi; /* shared library text; 0,0 when static */
-    uintptr_t (*api)[2];      /* [lo, hi) of each gm_* function, static case */
-    size_t napi;
+    uintptr_t range[SELF_MAX_RANGES][2];
+    size_t nrange;
 } self = {.once = PTHREAD_ONCE_INIT};
+
+static bool gomem_name(const char *name) {
+    return strncmp(name, "gm_", 3) == 0 || strncmp(name, "gmi_", 4) == 0;
+}
+
+static void self_add(uintptr_t lo, uintptr_t hi) {
+    if (self.nrange > 0 && self.range[self.nrange - 1][1] >= lo) {
+        if (hi > self.range[self.nrange - 1][1]) self.range[self.nrange - 1][1] = hi;
+    } else if (self.nrange < SELF_MAX_RANGES) {
+        self.range[self.nrange][0] = lo;
+        self.range[self.nrange][1] = hi;
+        self.nrange++;
+    }
+}
+
+static void self_init_static(const gmi_mapping_t *m, uintptr_t here) {
+    gmi_elf_t e;
+    uint64_t vaddr;
+    if (gmi_elf_load(&e, m->path, false) && gmi_elf_vaddr(&e, here - m->start + m->offset, &vaddr)) {
+        uintptr_t bias = here - (uintptr_t)vaddr;
+        bool open = false;
+        uintptr_t lo = 0, hi = 0;
+        for (size_t i = 0; i < e.nsyms; i++) {
+            const gmi_elf_sym_t *y = &e.syms[i];
+            uintptr_t end = y->addr + (y->size ? y->size : 1);
+            if (gomem_name(y->name)) {
+                if (!open) lo = y->addr;
+                open = true;
+                hi = end;
+            } else if (!y->local && open) {
+                self_add(lo + bias, hi + bias);
+                open = false;
+            }
+        }
+        if (open) self_add(lo + bias, hi + bias);
+    }
+    gmi_elf_free(&e);
+}
 
 static void self_init(void) {
     gmi_maps_t maps;
@@ -202,45 +244,27 @@ static void self_init(void) {
     ssize_t k = readlink("/proc/self/exe", exe, sizeof exe - 1);
     exe[k > 0 ? k : 0] = 0;
     if (m != NULL && m->path[0] == '/' && strcmp(m->path, exe) != 0) {
-        /* Shared library: every mapping of the same file. */
-        self.lib_lo = UINTPTR_MAX;
+        uintptr_t lo = UINTPTR_MAX, hi = 0;
         for (size_t i = 0; i < maps.n; i++) {
             if (strcmp(maps.map[i].path, m->path) != 0) continue;
-            if (maps.map[i].start < self.lib_lo) self.lib_lo = maps.map[i].start;
-            if (maps.map[i].limit > self.lib_hi) self.lib_hi = maps.map[i].limit;
+            if (maps.map[i].start < lo) lo = maps.map[i].start;
+            if (maps.map[i].limit > hi) hi = maps.map[i].limit;
         }
+        self_add(lo, hi);
     } else if (m != NULL && m->path[0] == '/') {
-        gmi_elf_t e;
-        uint64_t vaddr;
-        if (gmi_elf_load(&e, m->path, false) &&
-            gmi_elf_vaddr(&e, here - m->start + m->offset, &vaddr)) {
-            uintptr_t bias = here - (uintptr_t)vaddr;
-            size_t n = 0;
-            for (size_t i = 0; i < e.nsyms; i++)
-                if (strncmp(e.syms[i].name, "gm_", 3) == 0 && e.syms[i].size != 0) n++;
-            self.api = gmi_meta_alloc((n + 1) * sizeof *self.api);
-            if (self.api != NULL) {
-                for (size_t i = 0; i < e.nsyms; i++) {
-                    if (strncmp(e.syms[i].name, "gm_", 3) != 0 || e.syms[i].size == 0) continue;
-                    self.api[self.napi][0] = e.syms[i].addr + bias;
-                    self.api[self.napi][1] = e.syms[i].addr + e.syms[i].size + bias;
-                    self.napi++; /* sorted by address, as e.syms is */
-                }
-            }
-        }
-        gmi_elf_free(&e);
+        self_init_static(m, here);
     }
     gmi_maps_free(&maps);
 }
 
-static bool in_api(uintptr_t pc) {
-    size_t lo = 0, hi = self.napi;
+static bool is_gomem_pc(uintptr_t pc) {
+    size_t lo = 0, hi = self.nrange;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
-        if (self.api[mid][1] <= pc) lo = mid + 1;
+        if (self.range[mid][1] <= pc) lo = mid + 1;
         else hi = mid;
     }
-    return lo < self.napi && self.api[lo][0] <= pc;
+    return lo < self.nrange && self.range[lo][0] <= pc;
 }
 
 /* capture_stack stores up to max return addresses of the calling thread, leaf first,
@@ -267,15 +291,7 @@ GMI_NO_ASAN GMI_NOINLINE static uint32_t capture_stack(uintptr_t *out, uint32_t 
 /* trim_stack returns how many leading frames are gomem's. */
 static uint32_t trim_stack(const uintptr_t *stk, uint32_t depth) {
     uint32_t i = 0;
-    if (self.lib_hi != 0) {
-        while (i < depth && stk[i] >= self.lib_lo && stk[i] < self.lib_hi) i++;
-        return i;
-    }
-    if (self.napi == 0) return 0;
-    /* Static: skip to the first return into a gm_* function, then past all of them. */
-    while (i < depth && i < 24 && !in_api(stk[i])) i++;
-    if (i == depth || i == 24) return 0;
-    while (i < depth && in_api(stk[i])) i++;
+    while (i < depth && is_gomem_pc(stk[i])) i++;
     return i;
 }
 

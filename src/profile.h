@@ -170,6 +170,7 @@ const gmi_mapping_t *gmi_maps_find(const gmi_maps_t *m, uintptr_t addr);
 typedef struct gmi_elf_sym_s {
     uint64_t addr, size;
     const char *name;
+    bool local; /* STB_LOCAL: a static function, or a hidden one in an executable */
 } gmi_elf_sym_t;
 
 typedef struct gmi_line_row_s {

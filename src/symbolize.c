@@ -284,6 +284,7 @@ bool gmi_elf_load(gmi_elf_t *e, const char *path, bool want_lines) {
             e->syms[k].addr = y->st_value;
             e->syms[k].size = y->st_size;
             e->syms[k].name = e->strtab + y->st_name;
+            e->syms[k].local = bind == STB_LOCAL;
             rank[k] = (uint8_t)((y->st_size == 0) * 4 +
                                 (bind == STB_GLOBAL ? 0 : bind == STB_WEAK ? 1 : 2));
             k++;
