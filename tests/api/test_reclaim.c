@@ -99,6 +99,7 @@ int main(void) {
     gm_read_memstats(ms);
     uint32_t ngc = ms->num_gc - gc0;
     CHECK_GE(ngc, 20); /* 10 GiB with a ~128 MiB goal: dozens of automatic cycles */
+    CHECK_LE(ngc, 1000); /* ... but not thousands: each needs ~64 MiB of allocation */
     CHECK_GE(ms->total_alloc, TOTAL);
     CHECK_LE(ms->heap_alloc, 3 * LIVE_MAX); /* goal is about 2x live, some slack */
 

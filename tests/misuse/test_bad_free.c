@@ -256,6 +256,7 @@ static int child_abort(const char *which) {
         void *q = gm_realloc(&local, 10);
         (void)q;
     }
+    free(m);
     return 0; /* did not abort */
 }
 
