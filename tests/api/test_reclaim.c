@@ -135,6 +135,25 @@ int main(void) {
             (unsigned long long)(total >> 20), gmt_now() - t0, ngc, rss0 >> 20, rss_peak >> 20,
             rss_end >> 20, (unsigned long long)(ms->heap_sys >> 20));
     CHECK_LE(rss_peak, RSS_MAX);
+
+    /* GOGC off: garbage piles up without automatic cycles; back on: collected again */
+    CHECK_EQ(gm_set_gc_percent(-1), 100);
+    gm_read_memstats(ms);
+    uint32_t before = ms->num_gc;
+    for (int i = 0; i < 256; i++) {
+        void *g = gm_alloc_noscan(1 << 20);
+        memset(g, 1, 64);
+    }
+    gm_read_memstats(ms);
+    CHECK_EQ(ms->num_gc, before);
+    CHECK_GE(ms->heap_alloc, 256u << 20);
+    CHECK_EQ(gm_set_gc_percent(100), -1);
+    for (int i = 0; i < 64; i++) {
+        void *g = gm_alloc_noscan(1 << 20);
+        memset(g, 1, 64);
+    }
+    gm_read_memstats(ms);
+    CHECK(ms->num_gc > before);
     free(ms);
     return check_done();
 }
