@@ -176,10 +176,16 @@ void gmi_central_free_remote(gmi_span_t *s, size_t slot) {
  * Large spans
  * ------------------------------------------------------------------------------- */
 
-void gmi_central_add_large(gmi_span_t *s) {
+/* gmi_central_publish_large sets a new large span's allocation bit and puts it on the
+ * swept full list in one step under the class lock, so a collection never sees a large
+ * object that is allocated but on no list: such an object would keep its mark bit into
+ * the next cycle and hide its children. */
+void gmi_central_publish_large(gmi_span_t *s) {
     unsigned spc = s->spanclass;
     gmi_lock(&gmi_central_locks[spc]);
     uint32_t sg = atomic_load(&gmi_gc.sweepgen);
+    s->alloc_count = 1;
+    s->alloc_bits[0] = 1;
     atomic_store(&s->sweepgen, sg);
     list_push(&centrals[spc], s, FULL(swept_set(sg)));
     gmi_unlock(&gmi_central_locks[spc]);

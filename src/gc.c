@@ -186,6 +186,7 @@ static void collect_locked(bool forced) {
     uint64_t t_stop = gmi_os_nanotime();
     gmi_world_stop();
     uint64_t t_stopped = gmi_os_nanotime();
+    if (gmi_unlikely(gmi_config.debug_verify)) gmi_verify_stw(1);
 
     /* 4. mark */
     gmi_mark_result_t mr;
@@ -210,6 +211,7 @@ static void collect_locked(bool forced) {
                         mr.global_bytes, &pm);
     atomic_store(&gmi_gc.trigger, gmi_gc.pacer.trigger);
     if (gmi_profile_cycle_end) gmi_profile_cycle_end();
+    if (gmi_unlikely(gmi_config.debug_verify)) gmi_verify_stw(0);
 
     uint64_t t_end = gmi_os_nanotime();
     uint64_t pause = t_end - t_stop;

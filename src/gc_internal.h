@@ -42,7 +42,7 @@ size_t gmi_span_sweep(gmi_span_t *s);
 size_t gmi_span_drain_pending(gmi_span_t *s);
 
 /* central.c */
-void gmi_central_add_large(gmi_span_t *s);
+void gmi_central_publish_large(gmi_span_t *s);
 bool gmi_central_remove_large(gmi_span_t *s);
 bool gmi_central_sweep_one(unsigned spc);
 void gmi_central_each_locked(unsigned spc, void (*fn)(gmi_span_t *s, int swept, void *arg),
@@ -85,6 +85,9 @@ void gmi_thread_cache_unflushed(gmi_thread_cache_t *c, uint64_t *mallocs, uint64
 /* fork support */
 void gmi_mark_fork_child(void);
 void gmi_sweep_fork_child(void);
+
+/* verify.c */
+void gmi_verify_stw(int before_mark);
 
 /* gc.c */
 void gmi_fork_child_hook(void);

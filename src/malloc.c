@@ -31,15 +31,19 @@
  *     is allocated, and the slow path compares it with the trigger to start a cycle.
  *
  * The fast path and stopping the world. The collector stops threads with a signal at
- * any instruction, then reads their caches. It never writes an entry's free_mask, and
- * it sweeps cached spans only by clearing allocation bits. The fast path therefore
- * (a) removes the slot from free_mask, (b) then sets its allocation bit with one
- * instruction (x86-64 "or" to memory; an atomic OR elsewhere), with compiler fences
- * between and after, so that a thread stopped between (a) and (b) holds a slot that is
- * neither free nor allocated: the collector ignores it, and the thread finishes the
- * allocation when it resumes. Every later store of the program (for example p into
- * another object) is ordered after (b), so an object reachable from the heap always
- * has its allocation bit set when the collector looks.
+ * any instruction, then reads their caches, marks, and sweeps the spans they cache in
+ * place (only clearing allocation bits; it never writes an entry's free_mask). The fast
+ * path therefore (a) removes the slot from free_mask, (b) computes the object's address
+ * into a register, (c) sets the allocation bit with one instruction (x86-64 "or" to
+ * memory; an atomic OR elsewhere), with compiler fences between. A thread stopped
+ * between (a) and (c) holds a slot that is neither free nor allocated: the collector
+ * ignores it and the thread finishes the allocation when it resumes. A thread stopped
+ * after (c) holds the address in a register or its stack, both scanned, so the new
+ * object is marked and not swept: without (b) first, an allocated object whose address
+ * was not yet formed would be freed under the thread's feet. Every later store of the
+ * program (for example p into another object) is ordered after (c), so an object
+ * reachable from the heap always has its allocation bit set when the collector looks.
+ * Large objects follow the same rule (gmi_malloc_large).
  * See gc.c for the collector overview. */
 #include "internal.h"
 #include "gc_internal.h"
@@ -89,9 +93,10 @@ GMI_INLINE void *alloc_small(gmi_thread_t *t, unsigned spc, size_t size) {
     unsigned b = (unsigned)__builtin_ctzll(m);
     __atomic_store_n(&e->free_mask, m & (m - 1), __ATOMIC_RELAXED);
     SIGNAL_FENCE();
+    void *p = (void *)(e->base + b * e->elemsize);
+    __asm__ volatile("" : "+r"(p)); /* p exists in a register before the bit is set */
     set_bit_signal_safe(e->wordp, 1ull << b);
     e->nmalloc++;
-    void *p = (void *)(e->base + b * e->elemsize);
     if (e->needzero) memset(p, 0, e->elemsize);
     if (gmi_unlikely((t->cache.next_sample -= (int64_t)e->elemsize) < 0))
         return alloc_sampled(t, e, p);
@@ -140,25 +145,30 @@ GMI_NOINLINE void *gmi_malloc_large(gmi_thread_t *t, size_t size, bool noscan) {
     }
     size_t npages = (size + GMI_PAGE_SIZE - 1) >> GMI_PAGE_SHIFT;
     bool zeroed;
-    gmi_span_t *s = gmi_heap_alloc_span(npages, noscan ? 1u : 0u, &zeroed);
+    unsigned spc = noscan ? 1u : 0u;
+    gmi_span_t *s = gmi_heap_alloc_span(npages, spc, &zeroed);
     if (s == NULL) {
         /* Collect once and retry before giving up, as Go does under a memory limit. */
         gmi_gc_collect(false);
-        s = gmi_heap_alloc_span(npages, noscan ? 1u : 0u, &zeroed);
+        s = gmi_heap_alloc_span(npages, spc, &zeroed);
         if (s == NULL) {
             errno = ENOMEM;
             return NULL;
         }
     }
+    /* Until published the span is on no list with its allocation bit clear: a collection
+     * ignores it. The address is formed first and stays live across the publication. */
+    void *p = (void *)s->start;
+    __asm__ volatile("" : "+r"(p));
+    gmi_central_publish_large(s);
+    __asm__ volatile("" : : "r"(p) : "memory");
+    /* Zeroed after publication: a collection meanwhile may scan stale words (false
+     * retention for one cycle, never a lost object). */
     if (!zeroed) memset((void *)s->start, 0, npages * GMI_PAGE_SIZE);
     s->needzero = 0;
-    s->alloc_count = 1;
-    s->alloc_bits[0] = 1;
-    gmi_central_add_large(s);
     t->cache.nlarge_alloc++;
     atomic_fetch_add(&gmi_gc.large_alloc_bytes, s->elemsize);
     atomic_fetch_add(&gmi_gc.heap_live, s->elemsize);
-    void *p = (void *)s->start;
     if ((t->cache.next_sample -= (int64_t)s->elemsize) < 0) {
         t->cache.next_sample = gmi_profile_next_sample ? gmi_profile_next_sample() : INT64_MAX;
         if (gmi_profile_record_alloc) gmi_profile_record_alloc(s, (uintptr_t)p, s->elemsize);

@@ -1,0 +1,94 @@
+/* verify.c: GOMEMDEBUG=verify=1, a full consistency check of the heap.
+ *
+ * Run by the collector with the world stopped and every lock held: once before
+ * marking (every mark bit must be clear, every thread cache consistent) and once
+ * after mark termination. A failure prints what broke and where, then aborts.
+ * Checks: the page heap (page_heap.c's checker: free runs, coalescing, page map,
+ * released bytes); every INUSE span (bitmaps against counts, page map, sweep state);
+ * every thread cache entry (its span is cached, swept and of the right class; the
+ * slots it may hand out are free; its word pointer matches).
+ * See gc.c for the collector overview. */
+#include "internal.h"
+#include "gc_internal.h"
+
+typedef struct verify_ctx_s {
+    uint32_t sg;
+    int before_mark;
+    size_t spans;
+} verify_ctx_t;
+
+static _Noreturn void fail_span(const char *what, const gmi_span_t *s) {
+    gmi_throw("verify: %s (span %p start 0x%lx npages %zu class %u nelems %u sweepgen %u/%u)", what,
+              (const void *)s, (unsigned long)s->start, s->npages, (unsigned)(s->spanclass >> 1),
+              (unsigned)s->nelems, (unsigned)atomic_load(&s->sweepgen),
+              (unsigned)atomic_load(&gmi_gc.sweepgen));
+}
+
+static void verify_span(gmi_span_t *s, void *arg) {
+    verify_ctx_t *v = arg;
+    v->spans++;
+    if (gmi_span_of(s->start) != s) fail_span("page map does not lead back to the span", s);
+    uintptr_t last_page = s->start + (s->npages - 1) * GMI_PAGE_SIZE;
+    if (last_page < s->limit && gmi_span_of(last_page) != s)
+        fail_span("last page does not map to the span", s);
+    unsigned cls = s->spanclass >> 1;
+    size_t nelems = cls ? gmi_class_to_nelems[cls] : 1;
+    if (s->nelems != nelems) fail_span("nelems does not match the size class", s);
+    if (s->limit != s->start + s->nelems * s->elemsize) fail_span("limit is wrong", s);
+    if (s->limit > s->start + s->npages * GMI_PAGE_SIZE) fail_span("objects overrun the span", s);
+    size_t words = (s->nelems + 63) / 64;
+    if (s->nwords != words) fail_span("bitmap size is wrong", s);
+    uint64_t tail = s->nelems % 64 ? ~((1ull << (s->nelems % 64)) - 1) : 0;
+    if (s->alloc_bits[words - 1] & tail) fail_span("allocation bit set past the last slot", s);
+    uint32_t sg = v->sg, ssg = atomic_load(&s->sweepgen);
+    int cached = atomic_load(&s->cached);
+    if (cached) {
+        if (ssg != sg + 3) fail_span("cached span is not swept", s);
+    } else if (s->list != GMI_LIST_NONE) {
+        if (ssg != sg && ssg != sg - 2) fail_span("listed span has a bad sweepgen", s);
+    }
+    if (v->before_mark) {
+        for (size_t w = 0; w < words; w++)
+            if (s->mark_bits[w]) fail_span("mark bit set before marking (a span escaped sweeping)", s);
+    }
+    if (!cached && ssg == sg && s->list != GMI_LIST_NONE) {
+        size_t n = 0;
+        for (size_t w = 0; w < words; w++) n += (size_t)__builtin_popcountll(s->alloc_bits[w]);
+        if (n != s->alloc_count) fail_span("alloc_count differs from the allocation bitmap", s);
+        int full = s->list == GMI_LIST_FULL0 || s->list == GMI_LIST_FULL1;
+        if (cls && full != (n == s->nelems)) fail_span("span is on the wrong list (full/partial)", s);
+    }
+}
+
+static void verify_cache(gmi_thread_t *t, void *arg) {
+    verify_ctx_t *v = arg;
+    for (unsigned spc = 0; spc < GMI_NUM_SPAN_CLASSES; spc++) {
+        gmi_cache_entry_t *e = &t->cache.alloc[spc];
+        gmi_span_t *s = e->span;
+        if (s == NULL) continue;
+        if (atomic_load(&s->state) != GMI_SPAN_INUSE) fail_span("cache holds a span not in use", s);
+        if (s->spanclass != spc) fail_span("cache holds a span of another class", s);
+        if (!atomic_load(&s->cached)) fail_span("cache holds a span not marked cached", s);
+        if (atomic_load(&s->sweepgen) != v->sg + 3) fail_span("cache holds an unswept span", s);
+        uint64_t m = __atomic_load_n(&e->free_mask, __ATOMIC_RELAXED);
+        if (m == 0) continue;
+        if (e->word >= s->nwords) fail_span("cache word index past the bitmap", s);
+        if (e->wordp != &s->alloc_bits[e->word]) fail_span("cache word pointer is stale", s);
+        if (e->base != s->start + (uintptr_t)e->word * 64 * s->elemsize)
+            fail_span("cache base is stale", s);
+        /* free slots may be in flight (taken from the mask, bit not yet set) but a slot
+         * in the mask must never be allocated */
+        if (m & s->alloc_bits[e->word]) fail_span("cache may hand out an allocated slot", s);
+        size_t left = s->nelems - (size_t)e->word * 64;
+        if (left < 64 && (m >> left)) fail_span("cache may hand out a slot past the span", s);
+    }
+}
+
+/* gmi_verify_stw checks the whole heap; world stopped, all locks held. */
+void gmi_verify_stw(int before_mark) {
+    verify_ctx_t v = {atomic_load(&gmi_gc.sweepgen), before_mark, 0};
+    const char *e = gmi_heap_check_locked();
+    if (e) gmi_throw("verify: page heap: %s", e);
+    gmi_heap_each_span_locked(verify_span, &v);
+    gmi_threads_each(verify_cache, &v);
+}
