@@ -210,6 +210,7 @@ for run in $(seq 1 "$RUNS"); do
                 say "run.sh: $bench/$b run $run failed with status $rc:"
                 tail -n 5 "$TMP/err" >&2
                 cp "$TMP/err" "$BUILD_DIR/fail-$bench-$b-$run.stderr"
+                cp "$TMP/out" "$BUILD_DIR/fail-$bench-$b-$run.stdout"
             fi
             t=$(field time_s "$line")
             printf '%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s\n' "$STAMP" "$HOST" "$run" "$bench" \
