@@ -80,8 +80,9 @@ GM_API void *gm_calloc(size_t n, size_t size) GM_MALLOC_ATTR GM_ALLOC_SIZE2(1, 2
 
 /* gm_realloc resizes the object at p (which must be the base of a live object, or
  * NULL) to size bytes, keeping its contents and its scan/noscan kind. If the object
- * is already large enough it is returned as is; otherwise a new object is allocated,
- * the contents copied and the old one freed. Bytes past the old size are zero.
+ * is already large enough it is returned as is (a large object, over 32 KiB, is moved
+ * when size is under half of it); otherwise a new object is allocated, the contents
+ * copied and the old one freed. Bytes past size are zero afterwards.
  * gm_realloc(p, 0) frees p and returns a unique minimal object, like gm_alloc(0).
  * On failure it returns NULL with errno ENOMEM and p is untouched. An invalid p is
  * reported on stderr and NULL is returned. */

@@ -48,6 +48,7 @@
 #include "internal.h"
 #include "gc_internal.h"
 #include "gctrace.h"
+#include "profile.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -57,9 +58,6 @@
 
 gmi_gc_t gmi_gc GMI_STATE = {.lock = {PTHREAD_MUTEX_INITIALIZER}};
 
-extern gmi_lock_t gmi_profile_lock __attribute__((weak));
-void gmi_profile_cycle_end(void) __attribute__((weak));
-void gmi_profile_init(void) __attribute__((weak));
 
 /* ---------------------------------------------------------------------------------
  * Locks
@@ -70,11 +68,11 @@ void gmi_lock_all(void) {
     gmi_lock(&gmi_threads_lock);
     for (int i = 0; i < GMI_NUM_SPAN_CLASSES; i++) gmi_lock(&gmi_central_locks[i]);
     gmi_lock(&gmi_heap_lock);
-    if (&gmi_profile_lock) gmi_lock(&gmi_profile_lock);
+    gmi_lock(&gmi_profile_lock);
 }
 
 void gmi_unlock_all(void) {
-    if (&gmi_profile_lock) gmi_unlock(&gmi_profile_lock);
+    gmi_unlock(&gmi_profile_lock);
     gmi_unlock(&gmi_heap_lock);
     for (int i = GMI_NUM_SPAN_CLASSES - 1; i >= 0; i--) gmi_unlock(&gmi_central_locks[i]);
     gmi_unlock(&gmi_threads_lock);
@@ -87,7 +85,7 @@ void gmi_lock_reinit_all_child(void) {
     gmi_lock_init(&gmi_threads_lock);
     for (int i = 0; i < GMI_NUM_SPAN_CLASSES; i++) gmi_lock_init(&gmi_central_locks[i]);
     gmi_lock_init(&gmi_heap_lock);
-    if (&gmi_profile_lock) gmi_lock_init(&gmi_profile_lock);
+    gmi_lock_init(&gmi_profile_lock);
 }
 
 /* Threads that ran in the parent do not exist in a forked child: gomem's own helpers
@@ -105,6 +103,7 @@ void gmi_fork_child_hook(void) {
 static pthread_mutex_t init_lock GMI_STATE = PTHREAD_MUTEX_INITIALIZER;
 
 static void pacer_mem(gmi_pacer_mem_t *m);
+static void publish_trigger(void);
 
 void gmi_init_slow(void) {
     pthread_mutex_lock(&init_lock);
@@ -125,12 +124,12 @@ void gmi_init_slow(void) {
     gmi_pacer_mem_t m;
     pacer_mem(&m);
     gmi_pacer_commit(&gmi_gc.pacer, &m);
-    atomic_store(&gmi_gc.trigger, gmi_gc.pacer.trigger);
+    publish_trigger();
     gmi_roots_init();
     gmi_threads_init();
     atomic_store_explicit(&gmi_initialized, 1, memory_order_release);
     pthread_mutex_unlock(&init_lock);
-    if (gmi_profile_init) gmi_profile_init();
+    gmi_profile_init();
 }
 
 GM_API void gm_init(void) {
@@ -166,6 +165,20 @@ static void pacer_mem(gmi_pacer_mem_t *m) {
     m->heap_free = sys - inuse - released;
 }
 
+/* publish_trigger copies the pacer's trigger for the allocation slow path. heap_live
+ * counts the free slots of every cached span as allocated (Go's heapLive overestimate);
+ * Go bounds that by GOMAXPROCS caches, gomem has one cache per thread, so the free bytes
+ * cached when the cycle ended are added to the trigger: a program with many threads
+ * does not start a cycle at every span refill. The heap goal itself is unchanged. */
+static void publish_trigger(void) {
+    uint64_t t = gmi_gc.pacer.trigger;
+    if (t != UINT64_MAX) {
+        uint64_t off = gmi_gc.cached_free_at_gc;
+        t = t + off < t ? UINT64_MAX : t + off;
+    }
+    atomic_store(&gmi_gc.trigger, t);
+}
+
 static void add_cache_free_bytes(gmi_thread_t *t, void *arg) {
     *(uint64_t *)arg += gmi_thread_cache_free_bytes(&t->cache);
 }
@@ -196,6 +209,7 @@ static void collect_locked(bool forced) {
 
     /* 5. mark termination */
     atomic_fetch_add(&gmi_gc.sweepgen, 2);
+    gmi_profile_cycle_end();
     gmi_sweep_cached_spans_stw();
     uint64_t cached_free = 0;
     gmi_threads_each(add_cache_free_bytes, &cached_free);
@@ -204,13 +218,16 @@ static void collect_locked(bool forced) {
     gmi_gc.heap_scan = mr.heap_scan_bytes;
     gmi_gc.stack_scan = mr.stack_bytes;
     gmi_gc.globals_scan = mr.global_bytes;
-    cy.goal = gmi_gc.pacer.heap_goal;
+    gmi_pacer_start_cycle(&gmi_gc.pacer);
+    cy.goal = gmi_gc.pacer.last_heap_goal;
     gmi_pacer_mem_t pm;
     pacer_mem(&pm);
+    /* Go's minimum sweep distance: at least 1 MiB of allocation before the next cycle. */
+    gmi_gc.pacer.sweep_dist_min_trigger = mr.marked_bytes + cached_free + GMI_SWEEP_MIN_HEAP_DISTANCE;
     gmi_pacer_end_cycle(&gmi_gc.pacer, mr.marked_bytes, mr.heap_scan_bytes, mr.stack_bytes,
                         mr.global_bytes, &pm);
-    atomic_store(&gmi_gc.trigger, gmi_gc.pacer.trigger);
-    if (gmi_profile_cycle_end) gmi_profile_cycle_end();
+    gmi_gc.cached_free_at_gc = cached_free;
+    publish_trigger();
     if (gmi_unlikely(gmi_config.debug_verify)) gmi_verify_stw(0);
 
     uint64_t t_end = gmi_os_nanotime();
@@ -287,21 +304,21 @@ void gmi_gc_maybe_trigger(void) {
 
 GM_API void gm_collect(void) {
     gmi_gc_collect(true);
-    /* as runtime.GC: finish sweeping so the memory is reusable when this returns */
+    /* as runtime.GC: finish sweeping so the memory is reusable when this returns, then
+     * publish the heap profile of this cycle (Go's mProf_PostSweep) */
     gmi_sweep_finish();
+    gmi_profile_publish_swept();
 }
 
 GM_API int gm_set_gc_percent(int percent) {
     if (!atomic_load(&gmi_initialized)) gmi_init_slow();
     gmi_lock(&gmi_gc.lock);
-    int old = gmi_gc.pacer.gc_percent;
-    gmi_gc.pacer.gc_percent = percent < 0 ? -1 : percent;
     gmi_lock(&gmi_heap_lock);
     gmi_pacer_mem_t m;
     pacer_mem(&m);
     gmi_unlock(&gmi_heap_lock);
-    gmi_pacer_commit(&gmi_gc.pacer, &m);
-    atomic_store(&gmi_gc.trigger, gmi_gc.pacer.trigger);
+    int old = gmi_pacer_set_gc_percent(&gmi_gc.pacer, percent < 0 ? -1 : percent, &m);
+    publish_trigger();
     gmi_unlock(&gmi_gc.lock);
     return old;
 }

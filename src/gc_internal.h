@@ -30,6 +30,7 @@ typedef struct gmi_gc_s {
     uint64_t gc_cpu_ns;   /* CPU time of collections (stop-the-world time x procs) */
     uint64_t start_ns;    /* monotonic time at initialization */
     uint64_t heap_marked, heap_scan, stack_scan, globals_scan;
+    uint64_t cached_free_at_gc; /* free bytes in thread caches at the last mark termination */
     int ncpu;
     int mark_workers;
     _Atomic int collecting;
@@ -39,6 +40,7 @@ extern gmi_gc_t gmi_gc;
 
 /* span.c */
 size_t gmi_span_sweep(gmi_span_t *s);
+size_t gmi_span_sweep_stw(gmi_span_t *s);
 size_t gmi_span_drain_pending(gmi_span_t *s);
 
 /* central.c */

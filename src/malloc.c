@@ -47,15 +47,13 @@
  * See gc.c for the collector overview. */
 #include "internal.h"
 #include "gc_internal.h"
+#include "profile.h"
 
 #include <errno.h>
 #include <string.h>
 
 _Atomic int gmi_initialized GMI_STATE;
 
-void gmi_profile_record_alloc(gmi_span_t *s, uintptr_t obj, size_t size) __attribute__((weak));
-int64_t gmi_profile_next_sample(void) __attribute__((weak));
-void gmi_profile_record_free(gmi_span_t *s, size_t slot) __attribute__((weak));
 
 #define SIGNAL_FENCE() atomic_signal_fence(memory_order_seq_cst)
 
@@ -79,9 +77,8 @@ GMI_INLINE void clear_bit_signal_safe(uint64_t *w, uint64_t bit) {
 }
 
 GMI_NOINLINE static void *alloc_sampled(gmi_thread_t *t, gmi_cache_entry_t *e, void *p) {
-    if (gmi_profile_next_sample) t->cache.next_sample = gmi_profile_next_sample();
-    else t->cache.next_sample = INT64_MAX;
-    if (gmi_profile_record_alloc) gmi_profile_record_alloc(e->span, (uintptr_t)p, e->elemsize);
+    t->cache.next_sample = gmi_profile_next_sample();
+    gmi_profile_record_alloc(e->span, (uintptr_t)p, e->elemsize);
     return p;
 }
 
@@ -170,8 +167,8 @@ GMI_NOINLINE void *gmi_malloc_large(gmi_thread_t *t, size_t size, bool noscan) {
     atomic_fetch_add(&gmi_gc.large_alloc_bytes, s->elemsize);
     atomic_fetch_add(&gmi_gc.heap_live, s->elemsize);
     if ((t->cache.next_sample -= (int64_t)s->elemsize) < 0) {
-        t->cache.next_sample = gmi_profile_next_sample ? gmi_profile_next_sample() : INT64_MAX;
-        if (gmi_profile_record_alloc) gmi_profile_record_alloc(s, (uintptr_t)p, s->elemsize);
+        t->cache.next_sample = gmi_profile_next_sample();
+        gmi_profile_record_alloc(s, (uintptr_t)p, s->elemsize);
     }
     gc_hooks_after_refill();
     return p;
@@ -238,7 +235,8 @@ static gmi_span_t *live_object(const void *p, size_t *slot, const char **why) {
 static void free_small(gmi_thread_t *t, gmi_span_t *s, size_t i, const void *p) {
     unsigned spc = s->spanclass;
     gmi_cache_entry_t *e = &t->cache.alloc[spc];
-    if (gmi_unlikely(s->specials != NULL) && gmi_profile_record_free) gmi_profile_record_free(s, i);
+    if (gmi_unlikely(__atomic_load_n(&s->specials, __ATOMIC_RELAXED) != NULL))
+        gmi_profile_record_free(s, i);
     uint64_t bit = 1ull << (i & 63);
     if (e->span == s) {
         /* Local free: this thread owns the span's allocation bits. */
@@ -270,7 +268,7 @@ static void free_large(gmi_thread_t *t, gmi_span_t *s, const void *p) {
         gmi_bad_pointer("gm_free", p, "object is not allocated (double free?)");
         return;
     }
-    if (s->specials != NULL && gmi_profile_record_free) gmi_profile_record_free(s, 0);
+    if (__atomic_load_n(&s->specials, __ATOMIC_RELAXED) != NULL) gmi_profile_record_free(s, 0);
     t->cache.nlarge_free++;
     atomic_fetch_add(&gmi_gc.large_free_bytes, s->elemsize);
     atomic_fetch_sub(&gmi_gc.heap_live, s->elemsize);
@@ -337,8 +335,13 @@ GM_API void *gm_realloc(void *p, size_t size) {
         errno = ENOMEM;
         return NULL;
     }
-    /* Keep the object when it fits and does not waste more than half of it. */
-    if (size <= old && (size >= old / 2 || old <= 16)) return p;
+    /* A small object that fits is kept; a large one is kept unless it would waste more
+     * than half of its pages. Bytes past the new size are cleared, so that growing it
+     * again shows zeros, as the header promises. */
+    if (size <= old && ((s->spanclass >> 1) != 0 || size >= old / 2)) {
+        memset((char *)p + size, 0, old - size);
+        return p;
+    }
     void *q = alloc_any(size, noscan);
     if (q == NULL) return NULL;
     memcpy(q, p, size < old ? size : old);

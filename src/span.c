@@ -9,8 +9,7 @@
 #include "internal.h"
 #include "gc_internal.h"
 
-/* Hooks for specials (profile.c); weak so the allocator builds on its own. */
-void gmi_profile_sweep_span(gmi_span_t *s) __attribute__((weak));
+#include "profile.h"
 
 /* gmi_span_count recomputes alloc_count from the allocation bitmap. */
 void gmi_span_count(gmi_span_t *s) {
@@ -22,9 +21,12 @@ void gmi_span_count(gmi_span_t *s) {
 /* gmi_span_sweep sweeps s; the caller owns the span (sweepgen sg-1, or world stopped
  * for a cached span). Returns the number of objects the collection freed. Does not
  * move the span between lists. */
-size_t gmi_span_sweep(gmi_span_t *s) {
+static size_t span_sweep(gmi_span_t *s, bool stw) {
     gmi_span_drain_pending(s);
-    if (s->specials && gmi_profile_sweep_span) gmi_profile_sweep_span(s);
+    if (__atomic_load_n(&s->specials, __ATOMIC_RELAXED) != NULL) {
+        if (stw) gmi_profile_sweep_span_locked(s); /* the collector holds every lock */
+        else gmi_profile_sweep_span(s);
+    }
     size_t freed = 0;
     for (size_t w = 0; w < s->nwords; w++) {
         uint64_t a = s->alloc_bits[w], m = s->mark_bits[w];
@@ -44,4 +46,14 @@ size_t gmi_span_sweep(gmi_span_t *s) {
     }
     gmi_span_count(s);
     return freed;
+}
+
+size_t gmi_span_sweep(gmi_span_t *s) {
+    return span_sweep(s, false);
+}
+
+/* gmi_span_sweep_stw sweeps a cached span at mark termination (world stopped, every
+ * lock held, so specials are handled with the _locked hooks). */
+size_t gmi_span_sweep_stw(gmi_span_t *s) {
+    return span_sweep(s, true);
 }

@@ -83,7 +83,7 @@ static void sweep_thread_cache(gmi_thread_t *t, void *arg) {
     for (unsigned spc = 0; spc < GMI_NUM_SPAN_CLASSES; spc++) {
         gmi_span_t *s = t->cache.alloc[spc].span;
         if (s == NULL || atomic_load(&s->sweepgen) != sg + 1) continue;
-        gmi_span_sweep(s);
+        gmi_span_sweep_stw(s);
         atomic_store(&s->sweepgen, sg + 3);
         /* slots freed behind the current word become visible on the next rescan */
         t->cache.alloc[spc].rescan = 1;

@@ -37,6 +37,7 @@
  * thread stays registered, the others' cached spans go back to the central lists.
  * See gc.c for the collector overview and the lock order. */
 #include "internal.h"
+#include "profile.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -54,7 +55,8 @@ enum {
     STOP_RUNNING = 0,
     STOP_REQUESTED = 1,
     STOP_ACKED = 2,
-    STOP_GONE = 3, /* the thread vanished without unregistering (tgkill: ESRCH) */
+    STOP_GONE = 3,   /* the thread vanished without unregistering (tgkill: ESRCH) */
+    STOP_ACKING = 4, /* the thread is saving its sp; ACKED follows */
 };
 
 #define STOP_RESEND_NS (4u * 1000 * 1000)       /* resend to silent threads after 4 ms */
@@ -66,6 +68,9 @@ GMI_TLS gmi_thread_t *gmi_tls_thread;
 static GMI_TLS int tls_internal; /* this thread is one of gomem's own workers */
 
 gmi_lock_t gmi_threads_lock = {PTHREAD_MUTEX_INITIALIZER};
+
+static void registry_lock(void);
+static void registry_unlock(void);
 
 static struct {
     gmi_thread_t *head;           /* registered threads */
@@ -213,7 +218,7 @@ static void thread_key_destructor(void *p);
 static void threads_once(void) {
     static _Atomic int done;
     if (atomic_load_explicit(&done, memory_order_acquire)) return;
-    gmi_lock(&gmi_threads_lock);
+    registry_lock();
     if (!atomic_load_explicit(&done, memory_order_relaxed)) {
         size_t total = 0;
         dl_iterate_phdr(tls_size_cb, &total);
@@ -224,7 +229,7 @@ static void threads_once(void) {
             gmi_throw("threads: pthread_key_create failed");
         atomic_store_explicit(&done, 1, memory_order_release);
     }
-    gmi_unlock(&gmi_threads_lock);
+    registry_unlock();
 }
 
 /* tls_range computes the static TLS block of the calling thread and its thread
@@ -304,7 +309,7 @@ static void thread_bounds_refine(gmi_thread_t *t) {
         pthread_attr_destroy(&attr);
     }
     tls_range(&tlo, &thi);
-    gmi_lock(&gmi_threads_lock);
+    registry_lock();
     if (hi > lo) {
         /* glibc reports the block minus the guard; the descriptor sits at its top */
         if (thi > hi) thi = hi;
@@ -316,8 +321,69 @@ static void thread_bounds_refine(gmi_thread_t *t) {
             t->tls_hi = thi;
         }
     }
-    gmi_unlock(&gmi_threads_lock);
+    registry_unlock();
 }
+
+/* ---------------------------------------------------------------------------------
+ * Parking: how a thread answers a stop
+ * ------------------------------------------------------------------------------- */
+
+/* stop_park acknowledges a stop requested of t (the calling thread) and waits until
+ * the world restarts. Both the signal handler and stop_self (a thread waiting for the
+ * registry lock) come here; the CAS lets only the first of them answer, so a handler
+ * that interrupts stop_self, or the reverse, finds the stop answered and returns.
+ * sp: the lowest address of the thread's live stack; alt_lo/alt_hi: the sigaltstack
+ * the handler runs on, or 0. Async-signal-safe. */
+static void stop_park(gmi_thread_t *t, uintptr_t sp, uintptr_t alt_lo, uintptr_t alt_hi) {
+    int expect = STOP_REQUESTED;
+    if (!atomic_compare_exchange_strong_explicit(&t->stop_state, &expect, STOP_ACKING,
+                                                 memory_order_acq_rel, memory_order_acquire))
+        return;
+    /* read before ACKED is visible: the world cannot restart before that */
+    uint32_t epoch = atomic_load_explicit(&threads.world_epoch, memory_order_acquire);
+    t->alt_lo = alt_lo;
+    t->alt_hi = alt_hi;
+    atomic_store_explicit(&t->stop_sp, sp, memory_order_relaxed);
+    atomic_store_explicit(&t->stop_state, STOP_ACKED, memory_order_release);
+    atomic_fetch_add_explicit(&threads.acks, 1, memory_order_acq_rel);
+    futex_wake(&threads.acks, 1);
+    while (atomic_load_explicit(&threads.world_epoch, memory_order_acquire) == epoch)
+        futex_wait(&threads.world_epoch, epoch, 0);
+}
+
+/* stop_self parks the calling thread without a signal. __builtin_unwind_init saves
+ * every callee-saved register in this frame, above the anchor whose address is the sp. */
+static GMI_NOINLINE void stop_self(gmi_thread_t *t) {
+    __builtin_unwind_init();
+    volatile uintptr_t anchor = 0;
+    stop_park(t, (uintptr_t)&anchor, 0, 0);
+    (void)anchor;
+}
+
+/* registry_lock takes gmi_threads_lock. A registered thread does not sleep in
+ * pthread_mutex_lock for it: a stopper holds it for the whole stop, and a thread that
+ * waits must answer the stop. The stop signal would interrupt the sleep natively, but
+ * not under ThreadSanitizer, which delays signals until an intercepted call returns.
+ * So a registered thread polls: trylock, park itself if a stop is requested of it,
+ * else wait briefly on the world epoch. */
+static void registry_lock(void) {
+    gmi_thread_t *t = gmi_tls_thread;
+    if (t == NULL) {
+        gmi_lock(&gmi_threads_lock);
+        return;
+    }
+    for (;;) {
+        if (pthread_mutex_trylock(&gmi_threads_lock.m) == 0) return;
+        if (atomic_load_explicit(&t->stop_state, memory_order_acquire) == STOP_REQUESTED) {
+            stop_self(t);
+            continue;
+        }
+        uint32_t epoch = atomic_load_explicit(&threads.world_epoch, memory_order_acquire);
+        futex_wait(&threads.world_epoch, epoch, 50 * 1000);
+    }
+}
+
+static void registry_unlock(void) { gmi_unlock(&gmi_threads_lock); }
 
 /* ---------------------------------------------------------------------------------
  * Registration
@@ -351,16 +417,16 @@ static void thread_unlink_locked(gmi_thread_t *t) {
 /* reap_dead returns the cached spans of threads that vanished without unregistering
  * (found GONE by a stop) and frees their structs. Called with no lock held. */
 static void reap_dead(void) {
-    gmi_lock(&gmi_threads_lock);
+    registry_lock();
     gmi_thread_t *list = threads.dead;
     threads.dead = NULL;
-    gmi_unlock(&gmi_threads_lock);
+    registry_unlock();
     while (list) {
         gmi_thread_t *next = list->next;
         gmi_thread_cache_release(&list->cache);
-        gmi_lock(&gmi_threads_lock);
+        registry_lock();
         gmi_fixalloc_free(&threads.thread_alloc, list);
-        gmi_unlock(&gmi_threads_lock);
+        registry_unlock();
         list = next;
     }
 }
@@ -376,10 +442,11 @@ static gmi_thread_t *thread_register(int auto_registered) {
     reap_dead();
     unblock_stop_signal();
     pid_t tid = thread_gettid();
-    gmi_lock(&gmi_threads_lock);
+    registry_lock();
     t = gmi_fixalloc_alloc(&threads.thread_alloc);
     if (t == NULL) gmi_throw("threads: out of memory for a thread struct");
     memset(t, 0, sizeof *t);
+    t->cache.next_sample = gmi_profile_next_sample(); /* first sample after a random distance */
     t->pthread = pthread_self();
     t->tid = tid;
     t->internal = tls_internal;
@@ -389,24 +456,26 @@ static gmi_thread_t *thread_register(int auto_registered) {
     else thread_bounds_provisional(t);
     thread_link_locked(t);
     gmi_tls_thread = t; /* under the lock: a stop sees either no thread or a whole one */
-    gmi_unlock(&gmi_threads_lock);
+    registry_unlock();
     if (!t->is_main) thread_bounds_refine(t);
     pthread_setspecific(threads.key, t); /* keys past 32 may calloc: t is set already */
     return t;
 }
 
-/* thread_unregister gives the cached spans back, then unlinks t. The lock may be held
- * by a stopper: the thread then answers the stop signal while it waits for it. */
+/* thread_unregister gives the cached spans back and unlinks t. The registry lock may be
+ * held by a stopper: registry_lock answers the stop while waiting for it. */
 static void thread_unregister(gmi_thread_t *t) {
     atomic_store(&t->exiting, 1);
+    registry_lock();
+    /* central locks come after gmi_threads_lock in the lock order (gc.c); holding
+     * the latter means no stop is in progress, so their holders are plain allocators */
     gmi_thread_cache_release(&t->cache);
-    gmi_lock(&gmi_threads_lock);
     thread_unlink_locked(t);
     /* Cleared under the lock so that no stop can target t while this thread's handler
      * still believes it is t, and no one reuses t before then. */
     gmi_tls_thread = NULL;
     gmi_fixalloc_free(&threads.thread_alloc, t);
-    gmi_unlock(&gmi_threads_lock);
+    registry_unlock();
     reap_dead();
 }
 
@@ -460,20 +529,13 @@ static void stop_handler(int sig, siginfo_t *si, void *uc) {
         return; /* not ours: no stop in progress for this thread */
     }
     volatile uintptr_t anchor = 0; /* below the signal frame holding the registers */
+    uintptr_t alt_lo = 0, alt_hi = 0;
     stack_t ss;
     if (sigaltstack(NULL, &ss) == 0 && (ss.ss_flags & SS_ONSTACK)) {
-        t->alt_lo = (uintptr_t)ss.ss_sp;
-        t->alt_hi = (uintptr_t)ss.ss_sp + ss.ss_size;
-    } else {
-        t->alt_lo = t->alt_hi = 0;
+        alt_lo = (uintptr_t)ss.ss_sp;
+        alt_hi = (uintptr_t)ss.ss_sp + ss.ss_size;
     }
-    uint32_t epoch = atomic_load_explicit(&threads.world_epoch, memory_order_acquire);
-    atomic_store_explicit(&t->stop_sp, (uintptr_t)&anchor, memory_order_relaxed);
-    atomic_store_explicit(&t->stop_state, STOP_ACKED, memory_order_release);
-    atomic_fetch_add_explicit(&threads.acks, 1, memory_order_acq_rel);
-    futex_wake(&threads.acks, 1);
-    while (atomic_load_explicit(&threads.world_epoch, memory_order_acquire) == epoch)
-        futex_wait(&threads.world_epoch, epoch, 0);
+    stop_park(t, (uintptr_t)&anchor, alt_lo, alt_hi);
     (void)anchor;
     errno = saved_errno;
 }
@@ -523,7 +585,8 @@ void gmi_world_stop(void) {
         uint32_t acks = atomic_load_explicit(&threads.acks, memory_order_acquire);
         gmi_thread_t *silent = NULL;
         for (gmi_thread_t *t = threads.head; t != NULL; t = t->next) {
-            if (atomic_load_explicit(&t->stop_state, memory_order_acquire) == STOP_REQUESTED) {
+            int st = atomic_load_explicit(&t->stop_state, memory_order_acquire);
+            if (st == STOP_REQUESTED || st == STOP_ACKING) {
                 silent = t;
                 break;
             }
@@ -539,7 +602,7 @@ void gmi_world_stop(void) {
             }
             last_send = now;
         }
-        if (now - t0 >= STOP_CHECK_NS * (warned + 1)) {
+        if (now - t0 >= STOP_CHECK_NS << warned) {
             warned++;
             if (signal_blocked(silent->tid, threads.signo) == 1)
                 gmi_throw("threads: thread %d blocks the stop signal %d; a registered thread"
