@@ -51,6 +51,10 @@ GMT_NOINLINE static void build_reverse(long n) {
 static long verify(const struct cell *c, uint64_t x, int check_base) {
     long i = 0;
     for (; c; c = c->next, i++) {
+        if (i > NCELLS) {
+            fprintf(stderr, "list longer than built (a cycle?)\n");
+            return -1;
+        }
         if (c->value != (cell_value(i) ^ x)) {
             fprintf(stderr, "cell %ld corrupt\n", i);
             return -1;

@@ -415,7 +415,7 @@ static void test_chain(void) {
     collect_churn(5);
     int count = 0, bad = 0;
     struct chain *c = chain_head;
-    while (c) {
+    while (c && count <= n) {
         if (gm_base(c) != c || c->sum != (c->seed ^ c->size) ||
             gmt_verify((char *)c + sizeof *c, c->size - sizeof *c, c->seed) != GMT_OK) {
             bad++;

@@ -229,7 +229,7 @@ static void hash_verify(int it) {
     uint64_t walked = 0;
     int bad = 0;
     for (int b = 0; b < NBUCKETS && !bad; b++)
-        for (struct hentry *e = buckets[b]; e; e = e->next) {
+        for (struct hentry *e = buckets[b]; e && walked <= hcount; e = e->next) {
             if (gm_base(e) != e || gm_base(e->key) != e->key || hhash(e->key) % NBUCKETS != (uint64_t)b) {
                 bad = 1;
                 break;
@@ -241,7 +241,7 @@ static void hash_verify(int it) {
         hkey(k, sizeof k, id);
         uint64_t h = hhash(k);
         struct hentry *e = buckets[h % NBUCKETS];
-        while (e && strcmp(e->key, k) != 0) e = e->next;
+        for (uint64_t steps = 0; e && strcmp(e->key, k) != 0 && steps <= hcount; steps++) e = e->next;
         if ((e != NULL) != present[id] || (e && e->value != (h ^ (uint64_t)id))) bad = 1;
     }
     if (bad) FAIL("iteration %d: hash table corrupt\n", it);

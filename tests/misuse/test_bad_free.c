@@ -36,7 +36,7 @@ static void build_live(void) {
 
 static int live_ok(void) {
     long n = 0;
-    for (struct rec *r = live; r; r = r->next, n++)
+    for (struct rec *r = live; r && n <= nlive; r = r->next, n++)
         if (gm_base(r) != r || gm_base(r->data) != r->data || gmt_verify(r->data, r->len, r->seed) != GMT_OK)
             return 0;
     return n == nlive;

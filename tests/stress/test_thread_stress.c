@@ -162,7 +162,7 @@ static void *worker(void *arg) {
             long cnt = 0;
             uint64_t s = 0;
             int bad = 0;
-            for (struct pnode *q = plist; q; q = q->next) {
+            for (struct pnode *q = plist; q && cnt <= plen; q = q->next) { /* bounded: a corrupt list may cycle */
                 char want[16];
                 snprintf(want, sizeof want, "%llx", (unsigned long long)(q->v & 0xffffffffff));
                 if (gm_base(q) != q || strcmp(q->label, want) != 0) bad = 1;
