@@ -29,7 +29,7 @@ static pthread_mutex_t q_mu = PTHREAD_MUTEX_INITIALIZER;
 
 static _Atomic long verified, corrupt, sent, received, freed_remote, collections, churned;
 static _Atomic int stop_churn;
-static long iterations = 30000;
+static long iterations = 200000;
 
 static uint64_t msg_sum(const struct msg *m) {
     return m->magic ^ m->seed * 31 ^ (uint64_t)m->len ^ (uint64_t)(uintptr_t)m->payload;
@@ -246,7 +246,7 @@ static void *reader(void *arg) {
 int main(int argc, char **argv) {
     (void)argv;
     if (argc > 1) iterations = 2000;
-    if (GMT_ASAN) iterations /= 3;
+    if (GMT_ASAN) iterations /= 4;
     gm_init();
     double t0 = gmt_now();
     pthread_t readers[2], churn_t, workers[NWORKERS];
