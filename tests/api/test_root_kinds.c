@@ -264,6 +264,14 @@ static int region_dead(void) {
     return n;
 }
 
+GMT_NOINLINE static void fill_cells(void ***cells) {
+    for (int i = 0; i < NDEAD; i++) {
+        void *p = new_obj(DEAD_SIZE, i & 1, &region_seed[i]);
+        cells[i][0] = p;
+        region_hidden[i] = gmt_hide(p);
+    }
+}
+
 static void test_add_roots_block(void **block, size_t bytes, const char *what) {
     memset(block, 0, bytes);
     CHECK_EQ(gm_add_roots(block, (char *)block + bytes), 0);
@@ -311,6 +319,34 @@ static void test_add_roots(void) {
     /* an empty range is fine */
     CHECK_EQ(gm_add_roots(m, m), 0);
     CHECK_EQ(gm_remove_roots(m), 0);
+
+    /* bounds are rounded inward to pointer alignment: [w+1, w+15) covers no whole
+     * word, so the object stored in w[0] is not retained; [w, w+8) retains it */
+    {
+        void ***cells = malloc(NDEAD * sizeof *cells);
+        for (int i = 0; i < NDEAD; i++) {
+            cells[i] = calloc(2, sizeof(void *));
+            char *lo = (char *)cells[i];
+            CHECK_EQ(gm_add_roots(lo + 1, lo + 15), 0);
+        }
+        fill_cells(cells);
+        collect_churn(3);
+        int dead = region_dead();
+        if (dead < NDEAD * 9 / 10) fprintf(stderr, "unaligned root bounds: %d of %d retained\n", NDEAD - dead, NDEAD);
+        CHECK_GE(dead, NDEAD * 9 / 10);
+        for (int i = 0; i < NDEAD; i++) {
+            CHECK_EQ(gm_remove_roots((char *)cells[i] + 1), 0);
+            CHECK_EQ(gm_add_roots(cells[i], (char *)cells[i] + 8), 0);
+        }
+        fill_cells(cells);
+        collect_churn(3);
+        CHECK_EQ(region_alive(), NDEAD);
+        for (int i = 0; i < NDEAD; i++) {
+            CHECK_EQ(gm_remove_roots(cells[i]), 0);
+            free(cells[i]);
+        }
+        free(cells);
+    }
 
     /* many ranges at once (the table grows) */
     enum { NR = 300 };
