@@ -31,10 +31,14 @@ demo:
 test-one: build
 	cd build/$(BUILD) && ctest --output-on-failure -j $(JOBS) $(CTEST_ARGS)
 
+# The suite three ways: release; the threaded tests again with the heap verified after
+# every cycle and a collection at every 50th span refill; everything under ASan+UBSan.
+# TSan is not part of it: TSan delivers asynchronous signals only at its own safe
+# points, so a thread computing in a loop never answers the stop signal (README).
 test:
 	$(MAKE) --no-print-directory BUILD=release test-one
+	cd build/release && GOMEMDEBUG=verify=1,gcstress=50 ctest --output-on-failure -j $(JOBS) -L stress
 	$(MAKE) --no-print-directory BUILD=asan test-one
-	$(MAKE) --no-print-directory BUILD=tsan test-one CTEST_ARGS="-L tsan"
 
 bench:
 	bash bench/run.sh

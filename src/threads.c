@@ -745,7 +745,7 @@ typedef struct start_box_s {
     _Atomic uint32_t started;
 } start_box_t;
 
-#ifdef GM_SHARED_LIB
+#if defined(GM_SHARED_LIB) && !defined(GM_NO_PTHREAD_INTERPOSE)
 /* real_pthread_create finds libc's pthread_create behind this library's wrapper.
  * dlsym allocates only to report an error (glibc 2.34 and later keep the dlerror state
  * unallocated otherwise; older glibc callocs it on a thread's first dl call). A
@@ -805,7 +805,7 @@ int gmi_thread_spawn_internal(pthread_t *out, void *(*fn)(void *), void *arg) {
     return thread_create(out, NULL, fn, arg, 1);
 }
 
-#ifdef GM_SHARED_LIB
+#if defined(GM_SHARED_LIB) && !defined(GM_NO_PTHREAD_INTERPOSE)
 /* pthread_create, exported by libgomem.so (exports.map): the new thread registers
  * itself before running fn, and pthread_create returns after that. */
 GM_API int pthread_create(pthread_t *restrict out, const pthread_attr_t *restrict attr,
