@@ -201,9 +201,13 @@ static void collect_locked(bool forced) {
     uint64_t t_stopped = gmi_os_nanotime();
     if (gmi_unlikely(gmi_config.debug_verify)) gmi_verify_stw(1);
 
+    /* @@hook:stw_start@@ world stopped, nothing marked yet (pools are cleared here) */
+
     /* 4. mark */
     gmi_mark_result_t mr;
     gmi_mark_run(&mr);
+    /* @@hook:after_mark@@ roots marked; mark more with gmi_mark_more and add to mr
+     * (weak handles are cleared, finalizable objects are found and resurrected here) */
     uint64_t t_marked = gmi_os_nanotime();
     cy.heap1 = atomic_load(&gmi_gc.heap_live);
 
@@ -229,6 +233,7 @@ static void collect_locked(bool forced) {
     gmi_gc.cached_free_at_gc = cached_free;
     publish_trigger();
     if (gmi_unlikely(gmi_config.debug_verify)) gmi_verify_stw(0);
+    /* @@hook:mark_termination@@ world still stopped, sweepgen advanced, pacer updated */
 
     uint64_t t_end = gmi_os_nanotime();
     uint64_t pause = t_end - t_stop;
@@ -272,6 +277,7 @@ static void collect_locked(bool forced) {
     }
     (void)t_marked;
     gmi_sweeper_wake();
+    /* @@hook:after_world_start@@ no lock held but gmi_gc.lock (trace, scavenger, finalizers) */
 }
 
 void gmi_gc_collect(bool forced) {

@@ -65,6 +65,10 @@ typedef struct gmi_mark_result_s {
 void gmi_mark_init(void);
 void gmi_mark_run(gmi_mark_result_t *out); /* world stopped, all locks held */
 extern size_t gmi_mark_stack_max;          /* testing: cap on mark stack entries (0 = none) */
+void gmi_mark_more(void (*gen)(void (*push)(uintptr_t lo, uintptr_t hi, void *pa), void *pa,
+                               void *arg),
+                   void *arg, uint64_t *bytes, uint64_t *objects);
+bool gmi_obj_is_marked(uintptr_t obj);
 
 /* sweep.c */
 void gmi_sweep_cached_spans_stw(void);

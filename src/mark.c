@@ -373,3 +373,38 @@ void gmi_mark_run(gmi_mark_result_t *out) {
     out->stack_bytes = stacks.bytes;
     out->global_bytes = globals.bytes;
 }
+
+/* ---------------------------------------------------------------------------------
+ * Marking after the main mark (finalizers, pinned objects): world stopped
+ * ------------------------------------------------------------------------------- */
+
+/* gmi_mark_more lets gen push further ranges (with push) after gmi_mark_run and marks
+ * everything reachable from them, on the calling thread. World stopped, all locks
+ * held. Returns the bytes and objects it newly marked through *bytes / *objects. */
+void gmi_mark_more(void (*gen)(void (*push)(uintptr_t lo, uintptr_t hi, void *pa), void *pa,
+                               void *arg),
+                   void *arg, uint64_t *bytes, uint64_t *objects) {
+    worker_t *w = &mk.workers[0];
+    uint64_t b0 = w->marked_bytes, o0 = w->marked_objects;
+    root_ctx_t ctx = {w, 0};
+    mk.nworkers = 1;
+    mk.parallel = 0;
+    gen(push_root, &ctx, arg);
+    drain(w);
+    while (atomic_load(&mk.overflowed)) {
+        atomic_store(&mk.overflowed, 0);
+        gmi_heap_each_span_locked(rescan_marked, w);
+    }
+    if (bytes) *bytes = w->marked_bytes - b0;
+    if (objects) *objects = w->marked_objects - o0;
+}
+
+/* gmi_mark_object marks the object whose base is obj (if allocated and not marked) and
+ * pushes its contents; for use inside a gen callback of gmi_mark_more via push is
+ * usually simpler. Returns true if obj is (now) marked. */
+bool gmi_obj_is_marked(uintptr_t obj) {
+    gmi_span_t *s = gmi_span_of(obj);
+    if (s == NULL) return false;
+    size_t i = (s->spanclass >> 1) ? gmi_span_slot(s, obj) : 0;
+    return gmi_bit_get(s->mark_bits, i);
+}
