@@ -37,7 +37,6 @@
  * thread stays registered, the others' cached spans go back to the central lists.
  * See gc.c for the collector overview and the lock order. */
 #include "internal.h"
-#include "profile.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -446,7 +445,6 @@ static gmi_thread_t *thread_register(int auto_registered) {
     t = gmi_fixalloc_alloc(&threads.thread_alloc);
     if (t == NULL) gmi_throw("threads: out of memory for a thread struct");
     memset(t, 0, sizeof *t);
-    t->cache.next_sample = gmi_profile_next_sample(); /* first sample after a random distance */
     t->pthread = pthread_self();
     t->tid = tid;
     t->internal = tls_internal;
