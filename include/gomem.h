@@ -24,6 +24,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -235,6 +236,65 @@ GM_API int gm_write_heap_profile(const char *path);
  * GC event trace and reports
  * ------------------------------------------------------------------------------- */
 /* @@trace@@ */
+
+/* gm_trace_start starts a GC event trace written to path in the Chrome trace event
+ * JSON format, which Perfetto (ui.perfetto.dev) and chrome://tracing open: every
+ * cycle as a span with its phases (sweep termination, stop the world, mark, mark
+ * termination) on the thread that ran it, a "stopped" span on every thread it stopped,
+ * the background sweeper's batches, counters for heap live, heap goal, heap in use,
+ * heap released and RSS, and instant events for forced cycles and the scavenger.
+ * Events are buffered in gomem's own memory and written with write(2) after each
+ * cycle's world restart (never while the world is stopped). GOMEMTRACE=path starts a
+ * trace at initialization and ends it at exit. Returns 0, or -1 with errno set (EBUSY
+ * if a trace is already running, or from open). */
+GM_API int gm_trace_start(const char *path);
+
+/* gm_trace_stop writes the buffered events, closes the JSON document and the file.
+ * Returns 0, or -1 with errno set (EINVAL if no trace runs, EIO on a write error). */
+GM_API int gm_trace_stop(void);
+
+/* Occupancy of one size class (gm_read_size_classes), summed over its scanned and
+ * noscan spans; class 0 is large objects (one per span). Bytes unless named objects. */
+typedef struct gm_size_class_usage_s {
+    uint32_t size;             /* object size of the class (0: large) */
+    uint64_t spans;            /* in-use spans */
+    uint64_t full_spans, partial_spans, empty_spans; /* by allocated slots */
+    uint64_t objects;          /* allocated slots (not yet swept dead objects included) */
+    uint64_t capacity_objects; /* slots in those spans */
+    uint64_t capacity_bytes;   /* capacity_objects x size */
+    uint64_t inuse_bytes;      /* objects x size */
+    uint64_t free_slot_bytes;  /* capacity - in use: lost to partly empty spans */
+    uint64_t tail_waste_bytes; /* span bytes that cannot hold an object (internal fragmentation) */
+    uint64_t span_bytes;       /* pages of the spans */
+} gm_size_class_usage_t;
+
+/* gm_read_size_classes fills out[0..GM_NUM_SIZE_CLASSES) from a walk of every in-use
+ * span with the world briefly stopped. Call gm_collect() first for live figures. */
+GM_API void gm_read_size_classes(gm_size_class_usage_t out[GM_NUM_SIZE_CLASSES]);
+
+/* gm_write_size_class_report prints one line per size class in use (spans, partly
+ * empty and empty spans, objects, capacity, bytes in use, bytes lost to partly empty
+ * spans and to span tails, occupancy), the large objects, and totals: the numbers that
+ * show a fragmented heap. Writes to out after the world restarted. Returns 0, or -1 on
+ * a write error. */
+GM_API int gm_write_size_class_report(FILE *out);
+
+/* One metric of gm_metrics, named as Go's runtime/metrics (/memory/classes/...,
+ * /gc/...). The /memory/classes/ entries partition the memory gomem obtained from the
+ * OS: /memory/classes/total:bytes == gm_memstats_t.sys. Unlike Go, gomem's Sys leaves
+ * out released pages and thread stacks (gomem maps neither): heap/released is reported
+ * but not part of the total, and stacks known to gomem are /gomem/threads/stacks:bytes. */
+typedef struct gm_metric_s {
+    const char *name; /* static string */
+    uint64_t value;
+} gm_metric_t;
+
+/* gm_metrics fills out[0..n) with the first n metrics and returns how many there are
+ * (call with n = 0 to size the array). It reads gm_read_memstats once. */
+GM_API size_t gm_metrics(gm_metric_t *out, size_t n);
+
+/* gm_metric_read reads one metric by name. Returns 0, or -1 with errno ENOENT. */
+GM_API int gm_metric_read(const char *name, uint64_t *value);
 
 #ifdef __cplusplus
 }

@@ -39,6 +39,7 @@
  *     gmi_central_locks[i]   in increasing i (central.c)
  *     gmi_heap_lock          page heap (page_heap.c)
  *     gmi_profile_lock       heap profile buckets and specials (profile.c)
+ *     gmi_evtrace_lock       GC event trace buffer (evtrace.c)
  *     meta lock              metadata chunks (meta.c), taken inside any of the above
  * gmi_lock_all takes all but the first; the collector and fork() take them all.
  *
@@ -48,6 +49,7 @@
 #include "internal.h"
 #include "gc_internal.h"
 #include "gctrace.h"
+#include "evtrace.h"
 #include "profile.h"
 
 #include <errno.h>
@@ -69,9 +71,11 @@ void gmi_lock_all(void) {
     for (int i = 0; i < GMI_NUM_SPAN_CLASSES; i++) gmi_lock(&gmi_central_locks[i]);
     gmi_lock(&gmi_heap_lock);
     gmi_lock(&gmi_profile_lock);
+    gmi_lock(&gmi_evtrace_lock);
 }
 
 void gmi_unlock_all(void) {
+    gmi_unlock(&gmi_evtrace_lock);
     gmi_unlock(&gmi_profile_lock);
     gmi_unlock(&gmi_heap_lock);
     for (int i = GMI_NUM_SPAN_CLASSES - 1; i >= 0; i--) gmi_unlock(&gmi_central_locks[i]);
@@ -86,6 +90,7 @@ void gmi_lock_reinit_all_child(void) {
     for (int i = 0; i < GMI_NUM_SPAN_CLASSES; i++) gmi_lock_init(&gmi_central_locks[i]);
     gmi_lock_init(&gmi_heap_lock);
     gmi_lock_init(&gmi_profile_lock);
+    gmi_evtrace_fork_child();
 }
 
 /* Threads that ran in the parent do not exist in a forked child: gomem's own helpers
@@ -130,6 +135,7 @@ void gmi_init_slow(void) {
     atomic_store_explicit(&gmi_initialized, 1, memory_order_release);
     pthread_mutex_unlock(&init_lock);
     gmi_profile_init();
+    gmi_evtrace_init();
 }
 
 GM_API void gm_init(void) {
@@ -278,6 +284,8 @@ static void collect_locked(bool forced) {
     (void)t_marked;
     gmi_sweeper_wake();
     /* @@hook:after_world_start@@ no lock held but gmi_gc.lock (trace, scavenger, finalizers) */
+    gmi_evtrace_cycle(&(gmi_evtrace_cycle_t){t_begin, t_stop, t_stopped, t_marked, t_end, cy.heap0,
+                                             mr.marked_bytes, cy.goal, gmi_gc.num_gc, forced});
 }
 
 void gmi_gc_collect(bool forced) {

@@ -11,6 +11,7 @@
  * See gc.c for the collector overview. */
 #include "internal.h"
 #include "gc_internal.h"
+#include "evtrace.h"
 
 #include <sched.h>
 
@@ -47,9 +48,11 @@ static void *sweeper_main(void *arg) {
         uint64_t target = sw.requested;
         pthread_mutex_unlock(&sw.lock);
         unsigned n = 0;
+        uint64_t t0 = gmi_os_nanotime();
         while (gmi_sweep_one()) {
             if (++n % 16 == 0) sched_yield();
         }
+        gmi_evtrace_sweep(t0, gmi_os_nanotime(), n);
         pthread_mutex_lock(&sw.lock);
         sw.done = target;
     }
