@@ -194,11 +194,40 @@ typedef struct gm_memstats_s {
 
     /* Per size class; by_size[0] covers large objects. */
     gm_size_class_stats_t by_size[GM_NUM_SIZE_CLASSES];
+
+    /* Pinning (gm_pin) */
+    uint64_t pinned_objects; /* objects with at least one pin */
+    uint64_t pins;           /* pins held: gm_pin calls not yet undone */
 } gm_memstats_t;
 
 /* gm_read_memstats fills *ms with a consistent snapshot of the heap statistics. It
  * briefly stops the world, as Go's ReadMemStats does. */
 GM_API void gm_read_memstats(gm_memstats_t *ms);
+
+/* ---------------------------------------------------------------------------------
+ * Pinning and pointer checks
+ * ------------------------------------------------------------------------------- */
+
+/* gm_pin keeps the object whose base is obj alive (and in place: gomem never moves
+ * objects) while code the collector cannot see holds its address: a kernel buffer,
+ * shared memory, a disguised pointer. Everything the object points to stays alive too,
+ * as Go's runtime.Pinner. Pins are counted: each gm_pin needs its gm_unpin. Returns 0,
+ * or -1 with errno EINVAL (obj is not the base of a live object, reported as a misuse
+ * line) or ENOMEM. gm_free of a pinned object drops its pins (GOMEMDEBUG=checkptr=1
+ * prints a warning). gm_memstats_t counts pinned objects and pins. */
+GM_API int gm_pin(void *obj);
+
+/* gm_unpin removes one pin of obj. Returns 0, or -1 with errno EINVAL (not pinned; one
+ * misuse line). */
+GM_API int gm_unpin(void *obj);
+
+/* gm_checkptr asserts that the len bytes at p lie inside the object whose base is base
+ * (Go's checkptr, written by hand): base must be a live object and p..p+len must not
+ * leave it. On a violation it prints one line naming the call, the pointer and the
+ * object, then aborts. Always checks, whatever GOMEMDEBUG says; with
+ * GOMEMDEBUG=checkptr=1 gomem also checks every pointer passed to gm_free, gm_realloc,
+ * gm_usable_size, gm_pin and gm_unpin and aborts on the first bad one. */
+GM_API void gm_checkptr(const void *base, const void *p, size_t len);
 
 /* ---------------------------------------------------------------------------------
  * Heap profiling (pprof)

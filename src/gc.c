@@ -40,6 +40,8 @@
  *     gmi_heap_lock          page heap (page_heap.c)
  *     gmi_profile_lock       heap profile buckets and specials (profile.c)
  *     gmi_evtrace_lock       GC event trace buffer (evtrace.c)
+ *     gmi_quarantine_lock    poison quarantine (debug_modes.c)
+ *     gmi_pin_lock           pin table (pin.c)
  *     meta lock              metadata chunks (meta.c), taken inside any of the above
  * gmi_lock_all takes all but the first; the collector and fork() take them all.
  *
@@ -50,6 +52,7 @@
 #include "gc_internal.h"
 #include "gctrace.h"
 #include "evtrace.h"
+#include "debug_modes.h"
 #include "profile.h"
 
 #include <errno.h>
@@ -72,10 +75,14 @@ void gmi_lock_all(void) {
     gmi_lock(&gmi_heap_lock);
     gmi_lock(&gmi_profile_lock);
     gmi_lock(&gmi_evtrace_lock);
+    gmi_lock(&gmi_quarantine_lock);
+    gmi_lock(&gmi_pin_lock);
 }
 
 void gmi_unlock_all(void) {
     gmi_unlock(&gmi_evtrace_lock);
+    gmi_unlock(&gmi_pin_lock);
+    gmi_unlock(&gmi_quarantine_lock);
     gmi_unlock(&gmi_profile_lock);
     gmi_unlock(&gmi_heap_lock);
     for (int i = GMI_NUM_SPAN_CLASSES - 1; i >= 0; i--) gmi_unlock(&gmi_central_locks[i]);
@@ -91,6 +98,8 @@ void gmi_lock_reinit_all_child(void) {
     gmi_lock_init(&gmi_heap_lock);
     gmi_lock_init(&gmi_profile_lock);
     gmi_evtrace_fork_child();
+    gmi_lock_init(&gmi_quarantine_lock);
+    gmi_lock_init(&gmi_pin_lock);
 }
 
 /* Threads that ran in the parent do not exist in a forked child: gomem's own helpers
@@ -118,6 +127,7 @@ void gmi_init_slow(void) {
     }
     gmi_env_init();
     gmi_os_set_fault_injection(gmi_config.fail_mmap, gmi_config.fail_madvise);
+    gmi_debug_init(); /* GOMEMDEBUG poison/checkptr routing, start-up report */
     gmi_gc.start_ns = gmi_os_nanotime();
     gmi_gc.ncpu = gmi_os_ncpu();
     gmi_gc.mark_workers = gmi_config.mark_workers > 0 ? gmi_config.mark_workers : gmi_gc.ncpu;
@@ -214,6 +224,7 @@ static void collect_locked(bool forced) {
     gmi_mark_run(&mr);
     /* @@hook:after_mark@@ roots marked; mark more with gmi_mark_more and add to mr
      * (weak handles are cleared, finalizable objects are found and resurrected here) */
+    gmi_debug_mark_roots(&mr); /* pinned and quarantined objects (pin.c, debug_modes.c) */
     uint64_t t_marked = gmi_os_nanotime();
     cy.heap1 = atomic_load(&gmi_gc.heap_live);
 

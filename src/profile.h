@@ -69,6 +69,11 @@ void gmi_profile_init(void);
 
 extern gmi_lock_t gmi_profile_lock; /* buckets, the cycle ring, every span's specials */
 
+/* gmi_profile_alloc_site returns the innermost caller frame of the sampled allocation
+ * of slot in s, or 0 if it was not sampled (poison mode's write-after-free report).
+ * Takes gmi_profile_lock. */
+uintptr_t gmi_profile_alloc_site(gmi_span_t *s, size_t slot);
+
 /* ---------------------------------------------------------------------------------
  * Span specials (profile.c)
  * ------------------------------------------------------------------------------- */

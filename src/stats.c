@@ -10,6 +10,7 @@
  * See gc.c for the collector overview. */
 #include "internal.h"
 #include "gc_internal.h"
+#include "debug_modes.h"
 
 #include <string.h>
 
@@ -87,4 +88,5 @@ GM_API void gm_read_memstats(gm_memstats_t *ms) {
     ms->gc_cpu_fraction =
         elapsed ? (double)gmi_gc.gc_cpu_ns / ((double)elapsed * (gmi_gc.ncpu ? gmi_gc.ncpu : 1)) : 0;
     gmi_unlock(&gmi_gc.lock);
+    gmi_pin_stats(&ms->pinned_objects, &ms->pins);
 }

@@ -6,15 +6,22 @@
  * Checks: the page heap (page_heap.c's checker: free runs, coalescing, page map,
  * released bytes); every INUSE span (bitmaps against counts, page map, sweep state);
  * every thread cache entry (its span is cached, swept and of the right class; the
- * slots it may hand out are free; its word pointer matches).
+ * slots it may hand out are free; its word pointer matches); central list membership
+ * (every listed span is in use, of its list's class, not cached, and every uncached
+ * span in use is listed, except a large one with no object); no span is cached twice;
+ * the quarantine and the pin table (debug_modes.c, pin.c).
  * See gc.c for the collector overview. */
 #include "internal.h"
 #include "gc_internal.h"
+#include "debug_modes.h"
 
 typedef struct verify_ctx_s {
     uint32_t sg;
     int before_mark;
+    unsigned spc; /* class whose central lists verify_listed walks */
     size_t spans;
+    size_t listed, on_list; /* spans found on central lists / spans whose list says so */
+    size_t cached, entries; /* spans marked cached / cache entries holding a span */
 } verify_ctx_t;
 
 static _Noreturn void fail_span(const char *what, const gmi_span_t *s) {
@@ -42,6 +49,13 @@ static void verify_span(gmi_span_t *s, void *arg) {
     if (s->alloc_bits[words - 1] & tail) fail_span("allocation bit set past the last slot", s);
     uint32_t sg = v->sg, ssg = atomic_load(&s->sweepgen);
     int cached = atomic_load(&s->cached);
+    v->cached += cached != 0;
+    if (s->list != GMI_LIST_NONE) {
+        if (cached) fail_span("cached span is also on a central list", s);
+        if (s->list > GMI_LIST_FULL1) fail_span("span in use is on a page-heap list", s);
+        v->on_list++;
+    } else if (!cached && (cls != 0 || (s->alloc_bits[0] & 1)))
+        fail_span("span in use is neither cached nor on a central list", s);
     if (cached) {
         if (ssg != sg + 3) fail_span("cached span is not swept", s);
     } else if (s->list != GMI_LIST_NONE) {
@@ -66,6 +80,7 @@ static void verify_cache(gmi_thread_t *t, void *arg) {
         gmi_cache_entry_t *e = &t->cache.alloc[spc];
         gmi_span_t *s = e->span;
         if (s == NULL) continue;
+        v->entries++;
         if (atomic_load(&s->state) != GMI_SPAN_INUSE) fail_span("cache holds a span not in use", s);
         if (s->spanclass != spc) fail_span("cache holds a span of another class", s);
         if (!atomic_load(&s->cached)) fail_span("cache holds a span not marked cached", s);
@@ -84,11 +99,32 @@ static void verify_cache(gmi_thread_t *t, void *arg) {
     }
 }
 
+static void verify_listed(gmi_span_t *s, int swept, void *arg) {
+    verify_ctx_t *v = arg;
+    (void)swept;
+    if (++v->listed > v->spans) gmi_throw("verify: central list of span class %u is cyclic", v->spc);
+    if (atomic_load(&s->state) != GMI_SPAN_INUSE) fail_span("central list holds a span not in use", s);
+    if (s->spanclass != v->spc) fail_span("span is on the central list of another class", s);
+    if (s->list == GMI_LIST_NONE || s->list > GMI_LIST_FULL1)
+        fail_span("listed span's list field says it is not listed", s);
+}
+
 /* gmi_verify_stw checks the whole heap; world stopped, all locks held. */
 void gmi_verify_stw(int before_mark) {
-    verify_ctx_t v = {atomic_load(&gmi_gc.sweepgen), before_mark, 0};
+    verify_ctx_t v = {.sg = atomic_load(&gmi_gc.sweepgen), .before_mark = before_mark};
     const char *e = gmi_heap_check_locked();
     if (e) gmi_throw("verify: page heap: %s", e);
     gmi_heap_each_span_locked(verify_span, &v);
     gmi_threads_each(verify_cache, &v);
+    for (unsigned spc = 0; spc < GMI_NUM_SPAN_CLASSES; spc++) {
+        v.spc = spc;
+        gmi_central_each_locked(spc, verify_listed, &v);
+    }
+    if (v.listed != v.on_list)
+        gmi_throw("verify: %zu spans on central lists, but %zu spans say they are listed", v.listed,
+                  v.on_list);
+    if (v.cached != v.entries)
+        gmi_throw("verify: %zu spans marked cached, but %zu thread cache entries hold one", v.cached,
+                  v.entries);
+    gmi_debug_verify_locked();
 }
