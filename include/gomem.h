@@ -195,6 +195,11 @@ typedef struct gm_memstats_s {
     /* Per size class; by_size[0] covers large objects. */
     gm_size_class_stats_t by_size[GM_NUM_SIZE_CLASSES];
 
+    /* Finalizers and cleanups (cumulative), and what is queued to run now. */
+    uint64_t finalizers_queued, finalizers_run, cleanups_queued, cleanups_run;
+    uint64_t finalizer_queue_len;
+    uint64_t weak_handles; /* live weak handles (made and not released) */
+
     /* Pinning (gm_pin) */
     uint64_t pinned_objects; /* objects with at least one pin */
     uint64_t pins;           /* pins held: gm_pin calls not yet undone */
@@ -228,6 +233,73 @@ GM_API int gm_unpin(void *obj);
  * GOMEMDEBUG=checkptr=1 gomem also checks every pointer passed to gm_free, gm_realloc,
  * gm_usable_size, gm_pin and gm_unpin and aborts on the first bad one. */
 GM_API void gm_checkptr(const void *base, const void *p, size_t len);
+
+/* ---------------------------------------------------------------------------------
+ * Finalizers, cleanups, weak references, pools, memory limit, scavenger
+ * ------------------------------------------------------------------------------- */
+
+/* gm_set_finalizer arranges for fn(obj, arg) to run once, some time after obj (the base
+ * of a gomem object) is found unreachable, as Go's runtime.SetFinalizer. It runs on a
+ * thread gomem owns (a registered mutator: fn may allocate), never inside an
+ * allocation nor with the world stopped. obj and everything it reaches stay alive
+ * until fn has run (resurrected for one cycle); the cycle after that frees obj if it
+ * is unreachable again. If A reaches B and both have finalizers, A's runs first and
+ * B's in a later cycle. Objects in a reference cycle that contains an object with a
+ * finalizer are, as in Go, never finalized nor freed (GODEBUG=gctrace=1 warns once).
+ * arg is kept alive while the finalizer is set; if arg reaches obj, obj never dies.
+ * fn == NULL removes the finalizer; setting one replaces the previous one. Returns 0,
+ * or -1 if obj is not the base of a live gomem object (or out of memory).
+ * Do not gm_free an object that has a finalizer, cleanup or weak handle. */
+GM_API int gm_set_finalizer(void *obj, void (*fn)(void *obj, void *arg), void *arg);
+
+/* gm_add_cleanup arranges for fn(arg) to run once after obj becomes unreachable, as
+ * Go's runtime.AddCleanup: obj is not passed and not resurrected (it is freed by the
+ * same cycle). Several cleanups may be added to one object; they run in no particular
+ * order, on the finalizer thread. If obj also has a finalizer, its cleanups run after
+ * the finalizer ran and obj became unreachable again. arg is kept alive; if it
+ * reaches obj, obj never dies. Returns 0, or -1 if obj is not the base of a live
+ * gomem object, fn is NULL or arg == obj. */
+GM_API int gm_add_cleanup(void *obj, void (*fn)(void *arg), void *arg);
+
+/* gm_keep_alive marks obj as used at this point of the program, as runtime.KeepAlive:
+ * an optimizing compiler cannot drop the last reference to obj before the call, so
+ * its finalizer and cleanups cannot run and its weak handles cannot clear earlier. */
+GM_API void gm_keep_alive(const void *obj);
+
+/* gm_run_finalizers runs every finalizer and cleanup queued so far on the calling
+ * thread and returns how many ran. For programs that want them on a thread of their
+ * own: gm_set_finalizer_thread(0) stops gomem's finalizer thread from taking work
+ * (1 restores it). Counters: gm_memstats_t's finalizers_* and cleanups_* fields. */
+GM_API size_t gm_run_finalizers(void);
+GM_API void gm_set_finalizer_thread(int enabled);
+
+/* Weak references, as Go's weak.Pointer. gm_weak_make(p) returns the handle of the
+ * object containing p (the same handle for every call on the same object, reference
+ * counted), or NULL if p is not in a live gomem object. gm_weak_get returns the
+ * object's base while the object is reachable and NULL for ever once a collection
+ * has found it unreachable, with no window in which a collected object can be
+ * returned (the handle clears before any finalizer of the object is queued).
+ * gm_weak_release drops one reference; the handle is freed with the last one. */
+typedef struct gm_weak_s gm_weak_t;
+GM_API gm_weak_t *gm_weak_make(void *p);
+GM_API void *gm_weak_get(gm_weak_t *h);
+GM_API void gm_weak_release(gm_weak_t *h);
+
+/* Pools of reusable objects cleared by the collector, as Go's sync.Pool: a private
+ * slot per thread and a sharded shared part that other threads steal from without a
+ * global lock. An object put in a pool survives the next collection (as a "victim",
+ * still returned by gm_pool_get) and is dropped, and freed if unreachable otherwise,
+ * by the one after. gm_pool_get returns a pooled object, else new_fn(arg) (or NULL
+ * without new_fn). gm_pool_put(pool, NULL) does nothing. Pools are never freed. */
+typedef struct gm_pool_s gm_pool_t;
+typedef struct gm_pool_stats_s {
+    uint64_t objects, bytes;       /* held now (primary and victim) */
+    uint64_t gc_objects, gc_bytes; /* held after the last collection dropped the old */
+} gm_pool_stats_t;
+GM_API gm_pool_t *gm_pool_new(void *(*new_fn)(void *arg), void *arg);
+GM_API void *gm_pool_get(gm_pool_t *pool);
+GM_API void gm_pool_put(gm_pool_t *pool, void *obj);
+GM_API void gm_pool_stats(gm_pool_t *pool, gm_pool_stats_t *st);
 
 /* ---------------------------------------------------------------------------------
  * Heap profiling (pprof)

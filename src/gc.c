@@ -42,6 +42,10 @@
  *     gmi_evtrace_lock       GC event trace buffer (evtrace.c)
  *     gmi_quarantine_lock    poison quarantine (debug_modes.c)
  *     gmi_pin_lock           pin table (pin.c)
+ *     gmi_finq_lock          queue of finalizers and cleanups to run (finalizer.c)
+ *     gmi_pool_lock          pool registry, per-thread pool tables (pool.c); pool shard
+ *                            locks are leaves the collector never takes. Weak handles and
+ *                            finalizer records are under gmi_profile_lock (specials).
  *     meta lock              metadata chunks (meta.c), taken inside any of the above
  * gmi_lock_all takes all but the first; the collector and fork() take them all.
  *
@@ -54,6 +58,7 @@
 #include "evtrace.h"
 #include "debug_modes.h"
 #include "profile.h"
+#include "finalizer.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -77,9 +82,13 @@ void gmi_lock_all(void) {
     gmi_lock(&gmi_evtrace_lock);
     gmi_lock(&gmi_quarantine_lock);
     gmi_lock(&gmi_pin_lock);
+    gmi_lock(&gmi_finq_lock);
+    gmi_lock(&gmi_pool_lock);
 }
 
 void gmi_unlock_all(void) {
+    gmi_unlock(&gmi_pool_lock);
+    gmi_unlock(&gmi_finq_lock);
     gmi_unlock(&gmi_evtrace_lock);
     gmi_unlock(&gmi_pin_lock);
     gmi_unlock(&gmi_quarantine_lock);
@@ -100,6 +109,8 @@ void gmi_lock_reinit_all_child(void) {
     gmi_evtrace_fork_child();
     gmi_lock_init(&gmi_quarantine_lock);
     gmi_lock_init(&gmi_pin_lock);
+    gmi_lock_init(&gmi_finq_lock);
+    gmi_lock_init(&gmi_pool_lock);
 }
 
 /* Threads that ran in the parent do not exist in a forked child: gomem's own helpers
@@ -107,6 +118,8 @@ void gmi_lock_reinit_all_child(void) {
 void gmi_fork_child_hook(void) {
     gmi_mark_fork_child();
     gmi_sweep_fork_child();
+    gmi_finalizer_fork_child();
+    gmi_pool_fork_child();
     atomic_store(&gmi_gc.collecting, 0);
 }
 
@@ -218,12 +231,14 @@ static void collect_locked(bool forced) {
     if (gmi_unlikely(gmi_config.debug_verify)) gmi_verify_stw(1);
 
     /* @@hook:stw_start@@ world stopped, nothing marked yet (pools are cleared here) */
+    gmi_pool_stw_start();
 
     /* 4. mark */
     gmi_mark_result_t mr;
     gmi_mark_run(&mr);
     /* @@hook:after_mark@@ roots marked; mark more with gmi_mark_more and add to mr
      * (weak handles are cleared, finalizable objects are found and resurrected here) */
+    gmi_specials_after_mark(&mr);
     gmi_debug_mark_roots(&mr); /* pinned and quarantined objects (pin.c, debug_modes.c) */
     uint64_t t_marked = gmi_os_nanotime();
     cy.heap1 = atomic_load(&gmi_gc.heap_live);
@@ -295,6 +310,7 @@ static void collect_locked(bool forced) {
     (void)t_marked;
     gmi_sweeper_wake();
     /* @@hook:after_world_start@@ no lock held but gmi_gc.lock (trace, scavenger, finalizers) */
+    gmi_finalizer_wake();
     gmi_evtrace_cycle(&(gmi_evtrace_cycle_t){t_begin, t_stop, t_stopped, t_marked, t_end, cy.heap0,
                                              mr.marked_bytes, cy.goal, gmi_gc.num_gc, forced});
 }

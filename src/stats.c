@@ -10,6 +10,7 @@
  * See gc.c for the collector overview. */
 #include "internal.h"
 #include "gc_internal.h"
+#include "finalizer.h"
 #include "debug_modes.h"
 
 #include <string.h>
@@ -63,6 +64,9 @@ GM_API void gm_read_memstats(gm_memstats_t *ms) {
     ms->heap_alloc = total_alloc > total_freed ? total_alloc - total_freed : 0;
     ms->alloc = ms->heap_alloc;
     ms->heap_objects = ms->mallocs > ms->frees ? ms->mallocs - ms->frees : 0;
+    ms->finalizer_queue_len = gmi_finalizer_stats(&ms->finalizers_queued, &ms->finalizers_run,
+                                                  &ms->cleanups_queued, &ms->cleanups_run);
+    ms->weak_handles = gmi_weak_count();
     ms->heap_sys = sys;
     ms->heap_inuse = inuse;
     ms->heap_idle = sys - inuse;

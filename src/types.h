@@ -178,6 +178,7 @@ struct gmi_thread_s {
     uintptr_t alt_lo, alt_hi;     /* sigaltstack the thread was stopped on, else 0 */
     uintptr_t spill[24];          /* the scanning thread's own registers (scanned as a root) */
     uintptr_t frames[256];        /* copy of the top of its stack when it scanned itself */
+    void *pool_local;             /* pool.c: this thread's private pool slots, or NULL */
 };
 
 #endif

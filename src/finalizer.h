@@ -1,0 +1,59 @@
+/* finalizer.h: the collector's hooks into finalizers, cleanups and weak handles
+ * (finalizer.c, weak.c), pools (pool.c), the GC CPU limiter (limiter.c) and the
+ * scavenger (scavenger.c). Each hook names the point of collect_locked (gc.c) that
+ * calls it. See gc.c for the collector overview and its lock order. */
+#ifndef GMI_FINALIZER_H
+#define GMI_FINALIZER_H
+
+#include "internal.h"
+#include "gc_internal.h"
+
+/* Special kinds beside profile.h's GMI_SPECIAL_PROFILE (same per-span lists, same
+ * lock: gmi_profile_lock). */
+enum {
+    GMI_SPECIAL_FINALIZER = 2, /* bucket: the gmi_fin_t */
+    GMI_SPECIAL_CLEANUP = 3,   /* bucket: the first gmi_fin_t of the object's cleanups */
+    GMI_SPECIAL_WEAK = 4,      /* bucket: the gmi_weak_handle_t */
+};
+
+/* finalizer.c. gmi_finq_lock protects the queue of finalizers and cleanups to run; in
+ * the lock order it comes after gmi_profile_lock. */
+extern gmi_lock_t gmi_finq_lock;
+/* At @@hook:after_mark@@ (world stopped, every lock held): marks pool contents, the
+ * queued finalizers' objects and every record's arg, clears weak handles of dead
+ * objects, queues finalizers (resurrecting their objects) and cleanups. Adds what it
+ * marked to mr. */
+void gmi_specials_after_mark(gmi_mark_result_t *mr);
+/* At @@hook:after_world_start@@: wakes the finalizer thread if work is queued. */
+void gmi_finalizer_wake(void);
+void gmi_finalizer_fork_child(void);
+uint64_t gmi_finalizer_stats(uint64_t *queued, uint64_t *run, uint64_t *cleanups_queued,
+                             uint64_t *cleanups_run);
+
+/* weak.c: called from gmi_specials_after_mark. */
+void gmi_weak_clear_dead_locked(void);
+uint64_t gmi_weak_count(void);
+
+/* pool.c. gmi_pool_lock protects the pool registry and per-thread tables; it comes
+ * after gmi_finq_lock. Shard locks are leaves, never taken by the collector. */
+extern gmi_lock_t gmi_pool_lock;
+void gmi_pool_stw_start(void); /* @@hook:stw_start@@: primary -> victim -> dropped */
+void gmi_pool_mark(uint64_t *bytes, uint64_t *objects); /* from gmi_specials_after_mark */
+void gmi_pool_fork_child(void);
+
+/* limiter.c: the GC CPU limiter (Go's gcCPULimiter, a leaky bucket). */
+/* Account one finished cycle's GC CPU time (ns x procs) at @@hook:after_world_start@@. */
+void gmi_limiter_cycle_done(uint64_t gc_cpu_ns, uint64_t now_ns);
+/* gmi_limiter_allow: may a cycle paced by the memory limit start now? */
+bool gmi_limiter_allow(uint64_t now_ns);
+uint64_t gmi_limiter_engagements(void);
+/* Policy when the memory limit has not been held for the configured time. */
+void gmi_limiter_check_policy(uint64_t now_ns, uint64_t mapped_ready, int64_t limit);
+
+/* scavenger.c */
+void gmi_scavenger_wake(void); /* @@hook:after_world_start@@ */
+void gmi_scavenger_fork_child(void);
+/* Synchronous release for the memory limit (heap lock held by the caller). */
+size_t gmi_scavenge_for_limit_locked(uint64_t mapped_ready, int64_t limit);
+
+#endif

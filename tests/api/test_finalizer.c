@@ -1,0 +1,197 @@
+/* test_finalizer.c: finalizers run once, after their object is unreachable, with the
+ * object and what it reaches resurrected; ordered finalization of chains; removal;
+ * cleanups run without resurrection; the finalizer thread runs work by itself. */
+#include "api/gmtest.h"
+
+#include <pthread.h>
+
+typedef struct node_s {
+    struct node_s *child;
+    uint64_t seed;
+    char pad[48];
+} node_t;
+
+static uintptr_t g_hidden_a, g_hidden_b;
+static int fin_calls_a, fin_calls_b, fin_bad;
+static void *volatile g_resurrect; /* scanned global: a finalizer may store its object here */
+static void *volatile g_keep;      /* scanned global keeping an object reachable */
+static volatile int thread_fin_done;
+
+static void fin_a(void *obj, void *arg) {
+    fin_calls_a++;
+    if ((uintptr_t)obj != (uintptr_t)gmt_unhide(g_hidden_a)) fin_bad++;
+    if (arg != (void *)0x1234) fin_bad++;
+    node_t *n = obj;
+    /* what the object reaches is still intact */
+    if (n->child == NULL || n->child->seed != 77) fin_bad++;
+    g_resurrect = obj;
+}
+
+static void fin_b(void *obj, void *arg) {
+    (void)arg;
+    fin_calls_b++;
+    if ((uintptr_t)obj != (uintptr_t)gmt_unhide(g_hidden_b)) fin_bad++;
+}
+
+static GMT_NOINLINE void make_a(void) {
+    node_t *n = gm_alloc(sizeof *n);
+    n->child = gm_alloc(sizeof *n);
+    n->child->seed = 77;
+    g_hidden_a = gmt_hide(n);
+    CHECK_EQ(gm_set_finalizer(n, fin_a, (void *)0x1234), 0);
+    g_keep = n;
+}
+
+static GMT_NOINLINE void test_once_with_resurrection(void) {
+    gm_set_finalizer_thread(0);
+    make_a();
+    gmt_collect_clean();
+    CHECK_EQ(gm_run_finalizers(), 0u); /* reachable: nothing queued */
+    CHECK_EQ(fin_calls_a, 0);
+    g_keep = NULL;
+    gmt_collect_clean();
+    CHECK_EQ(gm_run_finalizers(), 1u);
+    CHECK_EQ(fin_calls_a, 1);
+    CHECK_EQ(fin_bad, 0);
+    /* resurrected by the finalizer: alive, and never finalized again */
+    CHECK(gmt_is_live(gmt_unhide(g_hidden_a)));
+    g_resurrect = NULL;
+    for (int i = 0; i < 3; i++) gmt_collect_clean();
+    CHECK_EQ(gm_run_finalizers(), 0u);
+    CHECK_EQ(fin_calls_a, 1);
+    gm_memstats_t *ms = malloc(sizeof *ms);
+    gm_read_memstats(ms);
+    CHECK_GE(ms->finalizers_queued, 1u);
+    CHECK_GE(ms->finalizers_run, 1u);
+    CHECK_EQ(ms->finalizer_queue_len, 0u);
+    free(ms);
+}
+
+/* A -> B, both finalizable: A's finalizer runs first, B's in a later cycle. */
+static GMT_NOINLINE void make_chain(void) {
+    node_t *a = gm_alloc(sizeof *a), *b = gm_alloc(sizeof *b);
+    a->child = b;
+    b->seed = 77;
+    g_hidden_a = gmt_hide(a);
+    g_hidden_b = gmt_hide(b);
+    gm_set_finalizer(a, fin_a, (void *)0x1234);
+    gm_set_finalizer(b, fin_b, NULL);
+}
+
+static GMT_NOINLINE void test_chain_order(void) {
+    fin_calls_a = fin_calls_b = fin_bad = 0;
+    make_chain();
+    gmt_collect_clean();
+    gm_run_finalizers();
+    CHECK_EQ(fin_calls_a, 1);
+    CHECK_EQ(fin_calls_b, 0);
+    g_resurrect = NULL;
+    gmt_collect_clean();
+    gm_run_finalizers();
+    gmt_collect_clean();
+    gm_run_finalizers();
+    CHECK_EQ(fin_calls_b, 1);
+    CHECK_EQ(fin_bad, 0);
+}
+
+/* Setting NULL removes the finalizer. */
+static GMT_NOINLINE void make_removed(void) {
+    node_t *a = gm_alloc(sizeof *a);
+    a->child = gm_alloc(sizeof *a);
+    a->child->seed = 77;
+    gm_set_finalizer(a, fin_a, (void *)0x1234);
+    gm_set_finalizer(a, NULL, NULL);
+    g_hidden_a = gmt_hide(a);
+}
+
+static GMT_NOINLINE void test_remove(void) {
+    fin_calls_a = 0;
+    make_removed();
+    gmt_collect_clean();
+    CHECK_EQ(gm_run_finalizers(), 0u);
+    CHECK_EQ(fin_calls_a, 0);
+    CHECK(!gmt_is_live(gmt_unhide(g_hidden_a)));
+    CHECK_EQ(gm_set_finalizer((char *)gm_alloc(64) + 8, fin_a, NULL), -1); /* not a base */
+}
+
+/* Cleanups: fn(arg) runs, the object is freed by the same cycle. */
+static int cleanup_calls, cleanup_bad;
+static uintptr_t g_hidden_c;
+static void cleanup_fn(void *arg) {
+    cleanup_calls++;
+    if (((node_t *)arg)->seed != 99) cleanup_bad++;
+}
+
+static GMT_NOINLINE void make_cleanup(void) {
+    node_t *obj = gm_alloc(sizeof *obj);
+    node_t *arg = gm_alloc(sizeof *arg);
+    arg->seed = 99;
+    g_hidden_c = gmt_hide(obj);
+    CHECK_EQ(gm_add_cleanup(obj, cleanup_fn, arg), 0);
+    CHECK_EQ(gm_add_cleanup(obj, cleanup_fn, arg), 0);
+    CHECK_EQ(gm_add_cleanup(obj, cleanup_fn, obj), -1);
+}
+
+static GMT_NOINLINE void test_cleanup(void) {
+    make_cleanup();
+    gmt_collect_clean(); /* arg must survive: it is kept alive by the record */
+    CHECK_EQ(gm_run_finalizers(), 2u);
+    CHECK_EQ(cleanup_calls, 2);
+    CHECK_EQ(cleanup_bad, 0);
+    CHECK(!gmt_is_live(gmt_unhide(g_hidden_c))); /* no resurrection */
+}
+
+/* The finalizer thread runs queued work by itself. */
+static void fin_thread(void *obj, void *arg) {
+    (void)obj;
+    (void)arg;
+    void *p = gm_alloc(100); /* finalizers may allocate */
+    gm_keep_alive(p);
+    thread_fin_done++;
+}
+
+static GMT_NOINLINE void make_many(int n) {
+    for (int i = 0; i < n; i++) gm_set_finalizer(gm_alloc(64), fin_thread, NULL);
+}
+
+static GMT_NOINLINE void test_thread(void) {
+    gm_set_finalizer_thread(1);
+    make_many(1000);
+    gmt_collect_clean();
+    double deadline = gmt_now() + 10;
+    while (thread_fin_done < 1000 && gmt_now() < deadline) usleep(1000);
+    CHECK_EQ(thread_fin_done, 1000);
+}
+
+/* A cycle with finalizers is never finalized (as Go). */
+static int cyc_calls;
+static void fin_cyc(void *obj, void *arg) {
+    (void)obj;
+    (void)arg;
+    cyc_calls++;
+}
+static GMT_NOINLINE void make_cycle(void) {
+    node_t *a = gm_alloc(sizeof *a), *b = gm_alloc(sizeof *b);
+    a->child = b;
+    b->child = a;
+    gm_set_finalizer(a, fin_cyc, NULL);
+}
+static GMT_NOINLINE void test_cycle(void) {
+    gm_set_finalizer_thread(0);
+    make_cycle();
+    gmt_collect_clean();
+    gmt_collect_clean();
+    gm_run_finalizers();
+    CHECK_EQ(cyc_calls, 0);
+}
+
+int main(void) {
+    gm_init();
+    test_once_with_resurrection();
+    test_chain_order();
+    test_remove();
+    test_cleanup();
+    test_cycle();
+    test_thread();
+    return check_done();
+}
