@@ -144,14 +144,14 @@ void gmi_central_uncache_span(gmi_span_t *s) {
     atomic_store_explicit(&s->cached, 0, memory_order_seq_cst);
     gmi_span_drain_pending(s);
     gmi_span_count(s);
-    atomic_fetch_sub(&gmi_gc.heap_live, (uint64_t)(s->nelems - s->alloc_count) * s->elemsize);
+    gmi_heap_live_sub((uint64_t)(s->nelems - s->alloc_count) * s->elemsize);
     relist_swept_locked(c, s, sg);
 }
 
-/* gmi_central_free_remote finishes a free whose pending bit the caller has set, for a
- * span that was not cached when it looked: with the lock held and the span still
- * uncached and swept, drain and relist it now so the slot can be reused at once. An
- * unswept span is left to the sweeper, which drains pending bits first. */
+/* gmi_central_free_remote makes a full, uncached span whose pending bit the caller
+ * has just raised reusable at once: drain it and move it to a partial list (or give it
+ * back to the page heap). An unswept span is left to the sweeper, which drains pending
+ * bits first; a span someone cached meanwhile is drained by its owner. */
 void gmi_central_free_remote(gmi_span_t *s, size_t slot) {
     (void)slot;
     unsigned spc = s->spanclass;
@@ -160,12 +160,11 @@ void gmi_central_free_remote(gmi_span_t *s, size_t slot) {
     uint32_t sg = atomic_load(&gmi_gc.sweepgen);
     if (!atomic_load(&s->cached) && atomic_load(&s->sweepgen) == sg &&
         atomic_load(&s->state) == GMI_SPAN_INUSE && s->spanclass == spc &&
-        s->list != GMI_LIST_NONE) {
+        (s->list == GMI_LIST_FULL0 || s->list == GMI_LIST_FULL1)) {
         size_t n = gmi_span_drain_pending(s);
         if (n) {
             list_remove(c, s);
             s->alloc_count = (uint16_t)(s->alloc_count - n);
-            atomic_fetch_sub(&gmi_gc.heap_live, (uint64_t)n * s->elemsize);
             relist_swept_locked(c, s, sg);
         }
     }

@@ -38,6 +38,15 @@ typedef struct gmi_gc_s {
 
 extern gmi_gc_t gmi_gc;
 
+/* gmi_heap_live_sub lowers heap_live without wrapping below zero (the estimate can
+ * only overshoot downward by frees counted before a cycle reset it). */
+static inline void gmi_heap_live_sub(uint64_t n) {
+    uint64_t old = atomic_load_explicit(&gmi_gc.heap_live, memory_order_relaxed);
+    while (!atomic_compare_exchange_weak_explicit(&gmi_gc.heap_live, &old, old > n ? old - n : 0,
+                                                  memory_order_relaxed, memory_order_relaxed)) {
+    }
+}
+
 /* span.c */
 size_t gmi_span_sweep(gmi_span_t *s);
 size_t gmi_span_sweep_stw(gmi_span_t *s);

@@ -258,9 +258,18 @@ static void free_small(gmi_thread_t *t, gmi_span_t *s, size_t i, const void *p) 
         gmi_bad_pointer("gm_free", p, "object already freed (double free)");
         return;
     }
-    atomic_store(&s->has_pending, 1);
     atomic_fetch_add_explicit(&gmi_gc.frees[spc >> 1], 1, memory_order_relaxed);
-    if (!atomic_load(&s->cached)) gmi_central_free_remote(s, i);
+    bool raised = !atomic_exchange(&s->has_pending, 1);
+    if (!atomic_load(&s->cached)) {
+        /* An uncached span's bytes are counted in heap_live: take the object out now.
+         * (A cached span is counted whole until it is uncached.) */
+        gmi_heap_live_sub(s->elemsize);
+        /* Pending bits of an uncached span are drained by whoever caches or sweeps it.
+         * Only a full span needs the lock at once, to become partial and reusable; and
+         * only the free that raised has_pending takes it. */
+        if (raised && (s->list == GMI_LIST_FULL0 || s->list == GMI_LIST_FULL1))
+            gmi_central_free_remote(s, i);
+    }
 }
 
 static void free_large(gmi_thread_t *t, gmi_span_t *s, const void *p) {
@@ -271,7 +280,7 @@ static void free_large(gmi_thread_t *t, gmi_span_t *s, const void *p) {
     if (__atomic_load_n(&s->specials, __ATOMIC_RELAXED) != NULL) gmi_profile_record_free(s, 0);
     t->cache.nlarge_free++;
     atomic_fetch_add(&gmi_gc.large_free_bytes, s->elemsize);
-    atomic_fetch_sub(&gmi_gc.heap_live, s->elemsize);
+    gmi_heap_live_sub(s->elemsize);
     gmi_heap_free_span(s);
 }
 

@@ -31,7 +31,7 @@ static void entry_load_word(gmi_cache_entry_t *e, gmi_span_t *s, size_t w) {
     e->elemsize = s->elemsize;
     uint64_t freebits = ~s->alloc_bits[w] & word_valid_mask(s, w);
     SIGNAL_FENCE();
-    e->needzero = s->needzero;
+    e->needzero = s->needzero & (uint8_t)!gmi_config.debug_poison; /* poison: debug_modes.c zeroes */
     SIGNAL_FENCE();
     __atomic_store_n(&e->free_mask, freebits, __ATOMIC_RELAXED);
 }
@@ -95,6 +95,7 @@ bool gmi_cache_refill(gmi_cache_entry_t *e, unsigned spc) {
         gmi_unlock(&gmi_central_locks[spc]);
         return false;
     }
+    gmi_span_drain_pending(s);
     gmi_span_count(s);
     e->span = s;
     e->rescan = 0;
