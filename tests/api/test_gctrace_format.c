@@ -52,6 +52,12 @@ int main(int argc, char **argv) {
         return 0;
     }
 
+    /* the children run with only the knob under test: the cycle counts below assume
+     * default pacing (no gcstress, GOGC=100, no memory limit) */
+    unsetenv("GOMEMDEBUG");
+    unsetenv("GOGC");
+    unsetenv("GOMEMLIMIT");
+    unsetenv("GODEBUG");
     regex_t re;
     int rc = regcomp(&re, gctrace_re, REG_EXTENDED);
     CHECK_EQ(rc, 0);

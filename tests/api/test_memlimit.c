@@ -1,0 +1,138 @@
+/* test_memlimit.c: the soft memory limit. Each scenario runs in a child process with
+ * GOMEMLIMIT in its environment:
+ *   hold:  GOMEMLIMIT=256MiB (GOGC=100, and GOGC=off), 200 MiB live, 3 GiB allocated
+ *          at full speed: peak RSS stays under the limit plus a small margin;
+ *   over:  GOMEMLIMIT=48MiB with ~96 MiB of pointer-rich live data: the limiter keeps
+ *          GC CPU near half, the program completes, gctrace says the limiter engaged;
+ *   api:   gm_set_memory_limit returns the previous limit; policy callback fires. */
+#include "api/gmtest.h"
+
+#define MiB ((size_t)1 << 20)
+
+static void **live; /* scanned */
+
+static int child_hold(void) {
+    size_t nlive = 200 * MiB / (32 * 1024);
+    live = gm_alloc(nlive * sizeof(void *));
+    for (size_t i = 0; i < nlive; i++) {
+        live[i] = gm_alloc_noscan(32 * 1024);
+        memset(live[i], 1, 32 * 1024);
+    }
+    size_t peak = 0;
+    uint64_t rng = 7;
+    double t0 = gmt_now();
+    size_t total = 0;
+    while (total < ((size_t)3 << 30)) {
+        size_t sz = 1024 + check_rand(&rng) % (64 * 1024);
+        char *p = gm_alloc_noscan(sz);
+        p[0] = 1;
+        p[sz - 1] = 1;
+        total += sz;
+        if (check_rand(&rng) % 64 == 0) { /* churn the live set */
+            size_t i = check_rand(&rng) % nlive;
+            live[i] = gm_alloc_noscan(32 * 1024);
+            memset(live[i], 2, 32 * 1024);
+        }
+        if ((total >> 20) % 8 == 0) {
+            size_t r = gmt_rss();
+            if (r > peak) peak = r;
+        }
+    }
+    gm_memstats_t *ms = malloc(sizeof *ms);
+    gm_read_memstats(ms);
+    printf("hold: peak_rss_mib=%zu num_gc=%u secs=%.2f sys_mib=%llu released_mib=%llu\n",
+           peak >> 20, ms->num_gc, gmt_now() - t0, (unsigned long long)(ms->sys >> 20),
+           (unsigned long long)(ms->heap_released >> 20));
+    return peak <= 256 * MiB + 24 * MiB ? 0 : 1;
+}
+
+typedef struct node_s {
+    struct node_s *next;
+    uint64_t v[5];
+} node_t;
+
+static int child_over(void) {
+    /* ~96 MiB of 48-byte linked nodes: marking is slow, far above the 48 MiB limit */
+    size_t n = 96 * MiB / 48;
+    node_t *head = NULL;
+    for (size_t i = 0; i < n; i++) {
+        node_t *x = gm_alloc(sizeof *x);
+        x->next = head;
+        head = x;
+    }
+    live = (void **)gm_alloc(sizeof(void *));
+    live[0] = head;
+    head = NULL;
+    double t0 = gmt_now();
+    uint64_t c0 = 0;
+    gm_memstats_t *ms = malloc(sizeof *ms);
+    gm_read_memstats(ms);
+    c0 = ms->num_gc;
+    uint64_t pause0 = ms->pause_total_ns;
+    for (size_t total = 0; total < ((size_t)1 << 30); total += 4096) {
+        char *p = gm_alloc_noscan(4096);
+        p[0] = 1;
+    }
+    double secs = gmt_now() - t0;
+    gm_read_memstats(ms);
+    double gc_share = (double)(ms->pause_total_ns - pause0) / 1e9 / secs;
+    printf("over: secs=%.2f cycles=%llu gc_wall_share=%.2f\n", secs,
+           (unsigned long long)(ms->num_gc - c0), gc_share);
+    /* stop-the-world time is GC CPU on every CPU: its share of wall time is the share of CPU */
+    return gc_share <= 0.70 ? 0 : 1;
+}
+
+static int cb_calls;
+static void on_limit(void *arg) {
+    (void)arg;
+    cb_calls++;
+}
+
+static int child_policy(void) {
+    gm_set_finalizer_thread(1);
+    CHECK_EQ(gm_set_limit_policy(GM_LIMIT_CALL, 50, on_limit, NULL), 0);
+    CHECK_EQ(gm_set_limit_policy(7, 0, NULL, NULL), -1);
+    size_t n = 64 * MiB / 4096;
+    live = gm_alloc(n * sizeof(void *));
+    for (size_t i = 0; i < n; i++) live[i] = gm_alloc_noscan(4096);
+    double dl = gmt_now() + 10;
+    while (cb_calls == 0 && gmt_now() < dl) {
+        for (int i = 0; i < 100; i++) gm_keep_alive(gm_alloc_noscan(4096));
+        usleep(1000);
+    }
+    printf("policy: calls=%d\n", cb_calls);
+    return cb_calls == 1 ? 0 : 1;
+}
+
+static void run(const char *arg, const char *env, const char *env2, const char *want) {
+    static char buf[1 << 16];
+    if (env2) putenv((char *)env2);
+    int st = gmt_run_self(arg, env, buf, sizeof buf, 1, 120);
+    printf("--- %s %s %s\n%s", arg, env, env2 ? env2 : "", buf);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    if (want) CHECK(strstr(buf, want) != NULL);
+    if (env2) {
+        char name[64];
+        snprintf(name, sizeof name, "%.*s", (int)(strchr(env2, '=') - env2), env2);
+        unsetenv(name);
+    }
+}
+
+int main(int argc, char **argv) {
+    if (argc > 1) {
+        if (!strcmp(argv[1], "hold")) return child_hold();
+        if (!strcmp(argv[1], "over")) return child_over();
+        if (!strcmp(argv[1], "policy")) return child_policy();
+        return 2;
+    }
+    gm_init();
+    int64_t old = gm_set_memory_limit(1 << 30);
+    CHECK_EQ(old, INT64_MAX);
+    CHECK_EQ(gm_set_memory_limit(-1), (int64_t)1 << 30);
+    CHECK_EQ(gm_set_memory_limit(INT64_MAX), (int64_t)1 << 30);
+    run("hold", "GOMEMLIMIT=256MiB", NULL, "hold:");
+    run("hold", "GOMEMLIMIT=256MiB", "GOGC=off", "hold:");
+    run("over", "GOMEMLIMIT=48MiB", "GODEBUG=gctrace=1", "GC CPU limiter engaged");
+    run("policy", "GOMEMLIMIT=32MiB", NULL, "policy: calls=1");
+    return check_done();
+}

@@ -1,0 +1,76 @@
+/* test_pin.c: gm_pin / gm_unpin. A pinned object whose only reference is hidden from
+ * the collector survives collections with what it points to; pins are counted (two
+ * pins need two unpins) and shown in gm_memstats_t; once unpinned it is reclaimed.
+ * Unpinning an object that is not pinned is one misuse line and -1. */
+#include "api/gmtest.h"
+
+struct node {
+    struct node *child;
+    uint64_t seed;
+};
+
+GMT_NOINLINE static uintptr_t make_pair(void) {
+    struct node *a = gm_alloc(sizeof *a), *b = gm_alloc(sizeof *b);
+    a->seed = 11;
+    b->seed = 22;
+    a->child = b;
+    CHECK_EQ(gm_pin(a), 0);
+    CHECK_EQ(gm_pin(a), 0);
+    return gmt_hide(a);
+}
+
+GMT_NOINLINE static uintptr_t child_of(uintptr_t h) {
+    return gmt_hide(((struct node *)gmt_unhide(h))->child);
+}
+
+int main(void) {
+    gm_init();
+    gm_memstats_t ms;
+    uintptr_t h = make_pair();
+    gmt_stats(&ms);
+    CHECK_EQ(ms.pinned_objects, 1);
+    CHECK_EQ(ms.pins, 2);
+    for (int i = 0; i < 3; i++) gmt_collect_clean();
+    CHECK(gmt_is_live(gmt_unhide(h)));
+    uintptr_t hc = child_of(h);
+    CHECK(gmt_is_live(gmt_unhide(hc)));
+    CHECK_EQ(((struct node *)gmt_unhide(hc))->seed, 22);
+
+    CHECK_EQ(gm_unpin(gmt_unhide(h)), 0);
+    gmt_collect_clean();
+    CHECK(gmt_is_live(gmt_unhide(h))); /* one pin left */
+    gmt_stats(&ms);
+    CHECK_EQ(ms.pinned_objects, 1);
+    CHECK_EQ(ms.pins, 1);
+    CHECK_EQ(gm_unpin(gmt_unhide(h)), 0);
+    gmt_stats(&ms);
+    CHECK_EQ(ms.pinned_objects, 0);
+    CHECK_EQ(ms.pins, 0);
+    gmt_collect_clean();
+    gmt_collect_clean();
+    CHECK(!gmt_is_live(gmt_unhide(h)));
+    CHECK(!gmt_is_live(gmt_unhide(hc)));
+
+    /* misuse: unpin of an object never pinned */
+    void *q = gm_alloc(32);
+    char buf[1024];
+    gmt_capture_begin();
+    int rc = gm_unpin(q);
+    gmt_capture_end(buf, sizeof buf);
+    CHECK_EQ(rc, (unsigned)-1);
+    CHECK_EQ(gmt_count_lines(buf), 1);
+    CHECK(strstr(buf, "gm_unpin") && gmt_contains_ptr(buf, q));
+
+    /* many pins: the table grows */
+    void *objs[3000];
+    for (int i = 0; i < 3000; i++) {
+        objs[i] = gm_alloc(24);
+        CHECK(gm_pin(objs[i]) == 0 || !"pin");
+    }
+    gmt_stats(&ms);
+    CHECK_EQ(ms.pinned_objects, 3000);
+    for (int i = 0; i < 3000; i++) gm_unpin(objs[i]);
+    gmt_stats(&ms);
+    CHECK_EQ(ms.pins, 0);
+    return check_done();
+}
