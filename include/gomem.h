@@ -301,6 +301,32 @@ GM_API void *gm_pool_get(gm_pool_t *pool);
 GM_API void gm_pool_put(gm_pool_t *pool, void *obj);
 GM_API void gm_pool_stats(gm_pool_t *pool, gm_pool_stats_t *st);
 
+/* gm_set_memory_limit sets the soft memory limit in bytes, as debug.SetMemoryLimit,
+ * and returns the previous one (INT64_MAX = no limit); a negative value only queries.
+ * gomem keeps the memory it maps minus what it has released (heap and metadata)
+ * under the limit by collecting more often and by returning free pages to the OS;
+ * with GOGC=off the limit alone triggers collections. The limit is soft: when the live
+ * heap itself exceeds it, the GC CPU limiter defers collections so that the GC uses
+ * at most about half of the CPU time, and the program keeps running above the limit.
+ * The initial value comes from GOMEMLIMIT (Go's syntax, or "auto": 90% of the cgroup
+ * memory.max). */
+GM_API int64_t gm_set_memory_limit(int64_t bytes);
+
+/* gm_set_limit_policy chooses what happens when mapped memory stays above the memory
+ * limit for grace_ms milliseconds: GM_LIMIT_KEEP_GOING (default: nothing),
+ * GM_LIMIT_CALL (fn(arg) runs once per episode on the finalizer thread; arg is kept
+ * alive), GM_LIMIT_ABORT (print a report on stderr and abort). Returns 0, or -1 for
+ * an unknown policy or GM_LIMIT_CALL without fn. */
+enum { GM_LIMIT_KEEP_GOING = 0, GM_LIMIT_CALL = 1, GM_LIMIT_ABORT = 2 };
+GM_API int gm_set_limit_policy(int policy, uint64_t grace_ms, void (*fn)(void *arg), void *arg);
+
+/* gm_free_os_memory runs a collection and returns every free page to the OS at once,
+ * as debug.FreeOSMemory; returns the bytes released. A background scavenger otherwise
+ * releases free pages by itself, keeping retained memory near the heap goal + 10%
+ * (and under 95% of the memory limit) for about 1% of the CPU; GODEBUG=scavtrace=1
+ * prints Go's scavenger line. */
+GM_API size_t gm_free_os_memory(void);
+
 /* ---------------------------------------------------------------------------------
  * Heap profiling (pprof)
  * ------------------------------------------------------------------------------- */

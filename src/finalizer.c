@@ -200,6 +200,24 @@ static void ensure_thread(void) {
     }
 }
 
+void gmi_finalizer_start(void) { ensure_thread(); }
+
+/* The record's arg is scanned while queued, so arg may be a heap object. */
+void gmi_finalizer_queue_call(void (*fn)(void *arg), void *arg) {
+    gmi_lock(&gmi_profile_lock);
+    gmi_fin_t *r = rec_alloc_locked();
+    gmi_unlock(&gmi_profile_lock);
+    if (r == NULL) return;
+    r->kind = GMI_SPECIAL_CLEANUP;
+    r->cfn = fn;
+    r->arg = arg;
+    r->obj_hidden = FIN_HIDE;
+    gmi_lock(&gmi_finq_lock);
+    queue_push_locked(r);
+    pthread_cond_signal(&fin.cond);
+    gmi_unlock(&gmi_finq_lock);
+}
+
 void gmi_finalizer_wake(void) {
     if (atomic_load_explicit(&fin.queue_len, memory_order_relaxed) == 0) return;
     gmi_lock(&gmi_finq_lock);

@@ -27,6 +27,10 @@ void gmi_specials_after_mark(gmi_mark_result_t *mr);
 /* At @@hook:after_world_start@@: wakes the finalizer thread if work is queued. */
 void gmi_finalizer_wake(void);
 void gmi_finalizer_fork_child(void);
+/* Start the finalizer thread now (from the public API, not from the collector). */
+void gmi_finalizer_start(void);
+/* Queue fn(arg) to run on the finalizer thread (as a cleanup); no gomem lock held. */
+void gmi_finalizer_queue_call(void (*fn)(void *arg), void *arg);
 uint64_t gmi_finalizer_stats(uint64_t *queued, uint64_t *run, uint64_t *cleanups_queued,
                              uint64_t *cleanups_run);
 
@@ -53,6 +57,7 @@ void gmi_limiter_check_policy(uint64_t now_ns, uint64_t mapped_ready, int64_t li
 /* scavenger.c */
 void gmi_scavenger_wake(void); /* @@hook:after_world_start@@ */
 void gmi_scavenger_fork_child(void);
+void gmi_scavenger_stats(uint64_t *bg, uint64_t *eager); /* bytes released since start */
 /* Synchronous release for the memory limit (heap lock held by the caller). */
 size_t gmi_scavenge_for_limit_locked(uint64_t mapped_ready, int64_t limit);
 

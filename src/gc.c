@@ -120,6 +120,7 @@ void gmi_fork_child_hook(void) {
     gmi_sweep_fork_child();
     gmi_finalizer_fork_child();
     gmi_pool_fork_child();
+    gmi_scavenger_fork_child();
     atomic_store(&gmi_gc.collecting, 0);
 }
 
@@ -238,8 +239,8 @@ static void collect_locked(bool forced) {
     gmi_mark_run(&mr);
     /* @@hook:after_mark@@ roots marked; mark more with gmi_mark_more and add to mr
      * (weak handles are cleared, finalizable objects are found and resurrected here) */
-    gmi_specials_after_mark(&mr);
     gmi_debug_mark_roots(&mr); /* pinned and quarantined objects (pin.c, debug_modes.c) */
+    gmi_specials_after_mark(&mr); /* after every root: pools, weak, finalizers */
     uint64_t t_marked = gmi_os_nanotime();
     cy.heap1 = atomic_load(&gmi_gc.heap_live);
 
@@ -311,6 +312,8 @@ static void collect_locked(bool forced) {
     gmi_sweeper_wake();
     /* @@hook:after_world_start@@ no lock held but gmi_gc.lock (trace, scavenger, finalizers) */
     gmi_finalizer_wake();
+    gmi_limiter_cycle_done(pause * (uint64_t)procs, gmi_os_nanotime());
+    gmi_scavenger_wake();
     gmi_evtrace_cycle(&(gmi_evtrace_cycle_t){t_begin, t_stop, t_stopped, t_marked, t_end, cy.heap0,
                                              mr.marked_bytes, cy.goal, gmi_gc.num_gc, forced});
 }
@@ -335,7 +338,9 @@ void gmi_gc_maybe_trigger(void) {
         gmi_unlock(&gmi_gc.lock);
         return;
     }
-    if (atomic_load(&gmi_gc.heap_live) >= atomic_load(&gmi_gc.trigger)) {
+    /* the GC CPU limiter (limiter.c) defers paced cycles while GC uses over ~50% of CPU */
+    if (atomic_load(&gmi_gc.heap_live) >= atomic_load(&gmi_gc.trigger) &&
+        gmi_limiter_allow(gmi_os_nanotime())) {
         atomic_store(&gmi_gc.collecting, 1);
         collect_locked(false);
         atomic_store(&gmi_gc.collecting, 0);
@@ -361,5 +366,20 @@ GM_API int gm_set_gc_percent(int percent) {
     int old = gmi_pacer_set_gc_percent(&gmi_gc.pacer, percent < 0 ? -1 : percent, &m);
     publish_trigger();
     gmi_unlock(&gmi_gc.lock);
+    return old;
+}
+
+/* gm_set_memory_limit: see gomem.h (debug.SetMemoryLimit). */
+GM_API int64_t gm_set_memory_limit(int64_t bytes) {
+    if (!atomic_load(&gmi_initialized)) gmi_init_slow();
+    gmi_lock(&gmi_gc.lock);
+    gmi_lock(&gmi_heap_lock);
+    gmi_pacer_mem_t m;
+    pacer_mem(&m);
+    gmi_unlock(&gmi_heap_lock);
+    int64_t old = gmi_pacer_set_memory_limit(&gmi_gc.pacer, bytes, &m);
+    publish_trigger();
+    gmi_unlock(&gmi_gc.lock);
+    if (bytes >= 0) gmi_scavenger_wake();
     return old;
 }
