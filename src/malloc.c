@@ -48,6 +48,7 @@
 #include "internal.h"
 #include "gc_internal.h"
 #include "profile.h"
+#include "debug_modes.h"
 
 #include <errno.h>
 #include <string.h>
@@ -174,14 +175,25 @@ GMI_NOINLINE void *gmi_malloc_large(gmi_thread_t *t, size_t size, bool noscan) {
     return p;
 }
 
-GMI_INLINE void *alloc_any(size_t size, unsigned noscan) {
-    if (gmi_unlikely(!atomic_load_explicit(&gmi_initialized, memory_order_acquire))) gmi_init_slow();
+GMI_INLINE void *alloc_raw(size_t size, unsigned noscan) {
     gmi_thread_t *t = gmi_thread_get();
     if (gmi_likely(size <= GMI_MAX_SMALL_SIZE)) {
         unsigned cls = gmi_size_to_class(size ? size : 1);
         return alloc_small(t, cls << 1 | noscan, size);
     }
     return gmi_malloc_large(t, size, noscan != 0);
+}
+
+/* alloc_any: debug modes (debug_modes.c) take a separate path, tested once here. */
+GMI_INLINE void *alloc_any(size_t size, unsigned noscan) {
+    if (gmi_unlikely(!atomic_load_explicit(&gmi_initialized, memory_order_acquire))) gmi_init_slow();
+    if (gmi_unlikely(gmi_debug_slow & GMI_DEBUG_ALLOC))
+        return gmi_debug_alloc(size, noscan, (uintptr_t)__builtin_return_address(0));
+    return alloc_raw(size, noscan);
+}
+
+void *gmi_malloc_raw(size_t size, unsigned noscan) {
+    return alloc_raw(size, noscan);
 }
 
 GM_API void *gm_alloc(size_t size) {
@@ -297,9 +309,21 @@ static void free_checked(const char *call, void *p) {
     else free_large(t, s, p);
 }
 
+void gmi_free_raw(const char *call, void *p) {
+    free_checked(call, p);
+}
+
+gmi_span_t *gmi_malloc_live_object(const void *p, size_t *slot, const char **why) {
+    return live_object(p, slot, why);
+}
+
 GM_API void gm_free(void *p) {
     if (p == NULL) return;
     if (gmi_unlikely(!atomic_load_explicit(&gmi_initialized, memory_order_acquire))) gmi_init_slow();
+    if (gmi_unlikely(gmi_debug_slow)) {
+        gmi_debug_free(p);
+        return;
+    }
     free_checked("gm_free", p);
 }
 
@@ -307,6 +331,7 @@ GM_API size_t gm_usable_size(const void *p) {
     size_t i;
     const char *why;
     if (p == NULL || !atomic_load(&gmi_initialized)) return 0;
+    if (gmi_unlikely(gmi_debug_slow & GMI_DEBUG_ALLOC)) return gmi_debug_usable_size(p);
     gmi_span_t *s = live_object(p, &i, &why);
     return s ? s->elemsize : 0;
 }
@@ -327,6 +352,8 @@ GM_API void *gm_base(const void *p) {
 GM_API void *gm_realloc(void *p, size_t size) {
     if (p == NULL) return gm_alloc(size);
     if (gmi_unlikely(!atomic_load_explicit(&gmi_initialized, memory_order_acquire))) gmi_init_slow();
+    if (gmi_unlikely(gmi_debug_slow & GMI_DEBUG_ALLOC))
+        return gmi_debug_realloc(p, size, (uintptr_t)__builtin_return_address(0));
     size_t i;
     const char *why;
     gmi_span_t *s = live_object(p, &i, &why);

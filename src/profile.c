@@ -552,3 +552,20 @@ void gmi_profile_init(void) {
         }
     }
 }
+
+/* gmi_profile_alloc_site returns the innermost caller frame recorded when the object in
+ * slot of s was sampled, or 0 if it was not (debug_modes.c's write-after-free report). */
+uintptr_t gmi_profile_alloc_site(gmi_span_t *s, size_t slot) {
+    uintptr_t pc = 0;
+    if (__atomic_load_n(&s->specials, __ATOMIC_ACQUIRE) == NULL) return 0;
+    gmi_lock(&gmi_profile_lock);
+    for (gmi_special_t *sp = s->specials; sp != NULL && sp->slot <= slot; sp = sp->next) {
+        if (sp->slot == slot && sp->kind == GMI_SPECIAL_PROFILE && sp->bucket != NULL) {
+            gmi_profile_bucket_t *b = sp->bucket;
+            if (b->depth > 0) pc = b->stack[0];
+            break;
+        }
+    }
+    gmi_unlock(&gmi_profile_lock);
+    return pc;
+}

@@ -10,6 +10,7 @@
 #include "gc_internal.h"
 
 #include "profile.h"
+#include "debug_modes.h"
 
 /* gmi_span_count recomputes alloc_count from the allocation bitmap. */
 void gmi_span_count(gmi_span_t *s) {
@@ -34,6 +35,7 @@ static size_t span_sweep(gmi_span_t *s, bool stw) {
         if (dead) {
             freed += (size_t)__builtin_popcountll(dead);
             s->alloc_bits[w] = a & m;
+            if (gmi_unlikely(gmi_config.debug_poison)) gmi_debug_poison_slots(s, w, dead);
         }
         s->mark_bits[w] = 0;
     }

@@ -23,6 +23,18 @@ GMT_NOINLINE static uintptr_t child_of(uintptr_t h) {
     return gmt_hide(((struct node *)gmt_unhide(h))->child);
 }
 
+GMT_NOINLINE static int live_h(uintptr_t h) {
+    return gmt_is_live(gmt_unhide(h));
+}
+
+GMT_NOINLINE static uint64_t seed_h(uintptr_t h) {
+    return ((struct node *)gmt_unhide(h))->seed;
+}
+
+GMT_NOINLINE static int unpin_h(uintptr_t h) {
+    return gm_unpin(gmt_unhide(h));
+}
+
 int main(void) {
     gm_init();
     gm_memstats_t ms;
@@ -31,25 +43,25 @@ int main(void) {
     CHECK_EQ(ms.pinned_objects, 1);
     CHECK_EQ(ms.pins, 2);
     for (int i = 0; i < 3; i++) gmt_collect_clean();
-    CHECK(gmt_is_live(gmt_unhide(h)));
+    CHECK(live_h(h));
     uintptr_t hc = child_of(h);
-    CHECK(gmt_is_live(gmt_unhide(hc)));
-    CHECK_EQ(((struct node *)gmt_unhide(hc))->seed, 22);
+    CHECK(live_h(hc));
+    CHECK_EQ(seed_h(hc), 22);
 
-    CHECK_EQ(gm_unpin(gmt_unhide(h)), 0);
+    CHECK_EQ(unpin_h(h), 0);
     gmt_collect_clean();
-    CHECK(gmt_is_live(gmt_unhide(h))); /* one pin left */
+    CHECK(live_h(h)); /* one pin left */
     gmt_stats(&ms);
     CHECK_EQ(ms.pinned_objects, 1);
     CHECK_EQ(ms.pins, 1);
-    CHECK_EQ(gm_unpin(gmt_unhide(h)), 0);
+    CHECK_EQ(unpin_h(h), 0);
     gmt_stats(&ms);
     CHECK_EQ(ms.pinned_objects, 0);
     CHECK_EQ(ms.pins, 0);
     gmt_collect_clean();
     gmt_collect_clean();
-    CHECK(!gmt_is_live(gmt_unhide(h)));
-    CHECK(!gmt_is_live(gmt_unhide(hc)));
+    CHECK(!live_h(h));
+    CHECK(!live_h(hc));
 
     /* misuse: unpin of an object never pinned */
     void *q = gm_alloc(32);
@@ -57,7 +69,7 @@ int main(void) {
     gmt_capture_begin();
     int rc = gm_unpin(q);
     gmt_capture_end(buf, sizeof buf);
-    CHECK_EQ(rc, (unsigned)-1);
+    CHECK(rc == -1);
     CHECK_EQ(gmt_count_lines(buf), 1);
     CHECK(strstr(buf, "gm_unpin") && gmt_contains_ptr(buf, q));
 

@@ -1,0 +1,403 @@
+/* debug_modes.c: GOMEMDEBUG=poison=1 and checkptr=1, off the allocation fast path.
+ *
+ * When either mode is on (or an object was ever pinned), malloc.c sends gm_alloc*,
+ * gm_free, gm_realloc and gm_usable_size here through one cold test of gmi_debug_slow;
+ * the fast path itself is unchanged. These versions call the normal allocator below
+ * the debug branch (gmi_malloc_raw, gmi_free_raw).
+ *
+ * poison=1. Every freed slot holds GMI_POISON_FREED in every byte:
+ *  1. gm_free fills the object with the pattern and puts it in the quarantine, a ring
+ *     of recently freed objects (at most QUARANTINE_SLOTS and QUARANTINE_BYTES) in
+ *     metadata memory. A quarantined object keeps its allocation bit, so nothing reuses
+ *     it; the collector marks it without scanning it (gmi_debug_mark_roots), so it is
+ *     not swept either. When it leaves the ring its pattern is checked and it is freed
+ *     for real.
+ *  2. The sweeper fills the objects a collection frees (span.c, one cold test).
+ *  3. Thread caches never zero a slot in poison mode (thread_cache.c loads needzero
+ *     as 0): gmi_debug_alloc checks that the slot it got holds only the pattern or
+ *     zeros (fresh memory), then zeroes it itself.
+ * A byte that is neither is a write after free: one line names the object, its size,
+ * the offset and value of the first bad byte and, if the heap profiler sampled the
+ * object (GOMEMPROFILERATE=1 samples all), the allocation site.
+ * Invariant: quarantine slots in use == nq; hash holds exactly their bases.
+ *
+ * checkptr=1. Every pointer passed to gm_free, gm_realloc, gm_usable_size, gm_pin and
+ * gm_unpin must be the base of a live (not quarantined) object; a violation prints one
+ * line naming the call, the pointer and the reason, then aborts. gm_checkptr asserts
+ * that a range stays inside one object, in every mode.
+ *
+ * Locking: gmi_quarantine_lock protects the ring; taken alone, below every other gomem
+ * lock but the meta lock (lock order: gc.c). Objects leaving the ring are freed after
+ * it is dropped (their addresses stay in a local array on the stack, a root).
+ * See malloc.c for the allocator overview. */
+#include "debug_modes.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+int gmi_debug_slow GMI_STATE;
+gmi_lock_t gmi_quarantine_lock GMI_STATE = {PTHREAD_MUTEX_INITIALIZER};
+
+#define QUARANTINE_SLOTS 1024
+#define QUARANTINE_HASH 4096 /* power of two, > 2 x slots */
+#define QUARANTINE_BYTES ((size_t)8 << 20)
+#define EVICT_MAX 16
+
+typedef struct qentry_s {
+    size_t size;
+    uintptr_t site; /* allocation site when sampled, else 0 */
+} qentry_t;
+
+static struct {
+    uintptr_t *base;  /* QUARANTINE_SLOTS: the ring, oldest at head */
+    qentry_t *info;   /* parallel to base */
+    uintptr_t *hash;  /* QUARANTINE_HASH open-addressing set of the bases, 0 = empty */
+    size_t head, nq, bytes;
+    uint64_t evicted, reports;
+} quar GMI_STATE;
+
+/* ---------------------------------------------------------------------------------
+ * Reports
+ * ------------------------------------------------------------------------------- */
+
+void gmi_debug_report(const char *call, const void *p, const char *why) {
+    gmi_error("%s(%p): %s", call, p, why);
+    if (gmi_config.debug_abort || gmi_config.debug_checkptr) abort();
+}
+
+/* check_pattern returns the offset of the first byte of p[0..n) that is not the freed
+ * pattern (or zero, if zero_ok), or n. */
+static size_t check_pattern(const uint8_t *p, size_t n, bool zero_ok) {
+    const uint64_t pat = 0x0101010101010101ull * GMI_POISON_FREED;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, p + i, 8);
+        if (w != pat && !(zero_ok && w == 0)) break;
+    }
+    for (; i < n; i++)
+        if (p[i] != GMI_POISON_FREED && !(zero_ok && p[i] == 0)) return i;
+    return n;
+}
+
+static void report_write_after_free(const void *obj, size_t size, size_t off, const char *how,
+                                    uintptr_t site) {
+    atomic_fetch_add_explicit((_Atomic uint64_t *)&quar.reports, 1, memory_order_relaxed);
+    uint8_t v = ((const uint8_t *)obj)[off];
+    if (site)
+        gmi_error("write after free: object %p size %zu (%s): byte %zu is 0x%x, allocated at pc %p",
+                  obj, size, how, off, (unsigned)v, (void *)site);
+    else
+        gmi_error("write after free: object %p size %zu (%s): byte %zu is 0x%x, allocation site not sampled",
+                  obj, size, how, off, (unsigned)v);
+    if (gmi_config.debug_abort) abort();
+}
+
+/* ---------------------------------------------------------------------------------
+ * Start-up
+ * ------------------------------------------------------------------------------- */
+
+static void report_modes(void) {
+    char buf[256];
+    int n = 0;
+    const gmi_config_t *c = &gmi_config;
+    if (c->debug_abort) n += gmi_snprintf(buf + n, sizeof buf - (size_t)n, " abort=%d", c->debug_abort);
+    if (c->debug_verify) n += gmi_snprintf(buf + n, sizeof buf - (size_t)n, " verify=%d", c->debug_verify);
+    if (c->debug_poison) n += gmi_snprintf(buf + n, sizeof buf - (size_t)n, " poison=%d", c->debug_poison);
+    if (c->debug_gcstress)
+        n += gmi_snprintf(buf + n, sizeof buf - (size_t)n, " gcstress=%d", c->debug_gcstress);
+    if (c->debug_checkptr)
+        n += gmi_snprintf(buf + n, sizeof buf - (size_t)n, " checkptr=%d", c->debug_checkptr);
+    if (c->fail_mmap) n += gmi_snprintf(buf + n, sizeof buf - (size_t)n, " failmmap=%d", c->fail_mmap);
+    if (c->fail_madvise)
+        n += gmi_snprintf(buf + n, sizeof buf - (size_t)n, " failmadvise=%d", c->fail_madvise);
+    if (n > 0) gmi_error("GOMEMDEBUG modes:%s", buf);
+}
+
+void gmi_debug_init(void) {
+    if (gmi_config.gctrace > 0) report_modes();
+    if (gmi_config.debug_poison) {
+        quar.base = gmi_meta_alloc(QUARANTINE_SLOTS * sizeof(uintptr_t));
+        quar.info = gmi_meta_alloc(QUARANTINE_SLOTS * sizeof(qentry_t));
+        quar.hash = gmi_meta_alloc(QUARANTINE_HASH * sizeof(uintptr_t));
+        if (quar.base == NULL || quar.info == NULL || quar.hash == NULL) {
+            quar.base = NULL; /* no memory for it: frees are immediate, still poisoned */
+            gmi_error("poison: no memory for the quarantine; freed objects are reused at once");
+        }
+    }
+    if (gmi_config.debug_poison || gmi_config.debug_checkptr)
+        __atomic_fetch_or(&gmi_debug_slow, GMI_DEBUG_ALLOC | GMI_DEBUG_FREE, __ATOMIC_RELEASE);
+}
+
+/* ---------------------------------------------------------------------------------
+ * The quarantine (gmi_quarantine_lock held)
+ * ------------------------------------------------------------------------------- */
+
+static size_t hash_index(uintptr_t a) {
+    return (size_t)((a >> 4) * 0x9e3779b97f4a7c15ull >> 52) & (QUARANTINE_HASH - 1);
+}
+
+static bool hash_has_locked(uintptr_t a) {
+    if (quar.hash == NULL) return false;
+    for (size_t i = hash_index(a);; i = (i + 1) & (QUARANTINE_HASH - 1)) {
+        if (quar.hash[i] == a) return true;
+        if (quar.hash[i] == 0) return false;
+    }
+}
+
+static void hash_add_locked(uintptr_t a) {
+    size_t i = hash_index(a);
+    while (quar.hash[i] != 0) i = (i + 1) & (QUARANTINE_HASH - 1);
+    quar.hash[i] = a;
+}
+
+/* Linear probing removal by backward shift (no tombstones). */
+static void hash_remove_locked(uintptr_t a) {
+    size_t i = hash_index(a);
+    while (quar.hash[i] != a) {
+        if (quar.hash[i] == 0) gmi_throw("poison: quarantine hash lost %p", (void *)a);
+        i = (i + 1) & (QUARANTINE_HASH - 1);
+    }
+    size_t j = i;
+    for (;;) {
+        quar.hash[i] = 0;
+        for (;;) {
+            j = (j + 1) & (QUARANTINE_HASH - 1);
+            if (quar.hash[j] == 0) return;
+            size_t k = hash_index(quar.hash[j]);
+            /* move j back to i unless its home k lies cyclically in (i, j] */
+            if (i <= j ? (i < k && k <= j) : (i < k || k <= j)) continue;
+            break;
+        }
+        quar.hash[i] = quar.hash[j];
+        i = j;
+    }
+}
+
+static bool quarantined(uintptr_t a) {
+    if (quar.base == NULL) return false;
+    gmi_lock(&gmi_quarantine_lock);
+    bool q = hash_has_locked(a);
+    gmi_unlock(&gmi_quarantine_lock);
+    return q;
+}
+
+/* ---------------------------------------------------------------------------------
+ * Checking pointers
+ * ------------------------------------------------------------------------------- */
+
+/* live_base returns the span of p if p is the base of a live, not quarantined object;
+ * else reports (call, p, reason) and returns NULL. */
+static gmi_span_t *live_base(const char *call, const void *p, size_t *slot) {
+    const char *why;
+    gmi_span_t *s = gmi_malloc_live_object(p, slot, &why);
+    if (s == NULL) {
+        gmi_debug_report(call, p, why);
+        return NULL;
+    }
+    if (quarantined((uintptr_t)p)) {
+        gmi_debug_report(call, p, "object already freed (double free; it is in the poison quarantine)");
+        return NULL;
+    }
+    return s;
+}
+
+GM_API void gm_checkptr(const void *base, const void *p, size_t len) {
+    if (!atomic_load_explicit(&gmi_initialized, memory_order_acquire)) gmi_init_slow();
+    size_t slot;
+    const char *why;
+    gmi_span_t *s = gmi_malloc_live_object(base, &slot, &why);
+    if (s == NULL || quarantined((uintptr_t)base)) {
+        gmi_error("gm_checkptr(%p): object %p is not a live object: %s", p, base,
+                  s ? "freed (in the poison quarantine)" : why);
+        abort();
+    }
+    uintptr_t b = (uintptr_t)base, a = (uintptr_t)p;
+    if (a < b || a - b > s->elemsize || len > s->elemsize - (a - b)) {
+        gmi_error("gm_checkptr(%p): range of %zu bytes leaves object %p of size %zu", p, len, base,
+                  s->elemsize);
+        abort();
+    }
+}
+
+/* ---------------------------------------------------------------------------------
+ * The debug versions of the API
+ * ------------------------------------------------------------------------------- */
+
+void *gmi_debug_alloc(size_t size, unsigned noscan, uintptr_t site) {
+    (void)site;
+    void *p = gmi_malloc_raw(size, noscan);
+    if (p == NULL || !gmi_config.debug_poison || size > GMI_MAX_SMALL_SIZE) return p;
+    gmi_span_t *s = gmi_span_of((uintptr_t)p);
+    size_t n = s->elemsize;
+    size_t off = check_pattern(p, n, true);
+    if (gmi_unlikely(off < n))
+        report_write_after_free(p, n, off, "collected or freed earlier, found when reused", 0);
+    memset(p, 0, n);
+    return p;
+}
+
+/* Free for real the objects that left the quarantine, checking their pattern first. */
+static void release_evicted(uintptr_t *bases, qentry_t *info, size_t n) {
+    gmi_thread_t *t = gmi_thread_get();
+    for (size_t i = 0; i < n; i++) {
+        void *p = (void *)bases[i];
+        size_t off = check_pattern(p, info[i].size, false);
+        if (gmi_unlikely(off < info[i].size))
+            report_write_after_free(p, info[i].size, off, "freed by gm_free", info[i].site);
+        gmi_span_t *s = gmi_span_of(bases[i]);
+        unsigned spc = s ? s->spanclass : 0;
+        gmi_free_raw("gm_free", p);
+        /* a local free sets the entry's needzero; in poison mode slots are checked and
+         * zeroed by gmi_debug_alloc instead */
+        if (spc >> 1) t->cache.alloc[spc].needzero = 0;
+    }
+}
+
+void gmi_debug_free(void *p) {
+    if (p == NULL) return;
+    size_t slot;
+    gmi_span_t *s = live_base("gm_free", p, &slot);
+    if (s == NULL) return;
+    if (gmi_debug_slow & GMI_DEBUG_FREE) {
+        uint32_t pins = gmi_pin_forget((uintptr_t)p);
+        if (pins && gmi_config.debug_checkptr)
+            gmi_error("gm_free(%p): warning: object is pinned (%u pin(s) dropped)", p, (unsigned)pins);
+    }
+    if (!gmi_config.debug_poison) {
+        gmi_free_raw("gm_free", p);
+        return;
+    }
+    size_t size = s->elemsize;
+    uintptr_t site = gmi_profile_alloc_site(s, slot);
+    memset(p, GMI_POISON_FREED, size);
+    if (quar.base == NULL) {
+        uintptr_t b = (uintptr_t)p;
+        qentry_t e = {size, site};
+        release_evicted(&b, &e, 1);
+        return;
+    }
+    uintptr_t ev[EVICT_MAX];
+    qentry_t evi[EVICT_MAX];
+    size_t nev = 0;
+    gmi_lock(&gmi_quarantine_lock);
+    while (quar.nq > 0 && nev < EVICT_MAX &&
+           (quar.nq == QUARANTINE_SLOTS || quar.bytes + size > QUARANTINE_BYTES)) {
+        size_t h = quar.head;
+        ev[nev] = quar.base[h];
+        evi[nev] = quar.info[h];
+        nev++;
+        hash_remove_locked(quar.base[h]);
+        quar.base[h] = 0;
+        quar.bytes -= quar.info[h].size;
+        quar.head = (h + 1) % QUARANTINE_SLOTS;
+        quar.nq--;
+        quar.evicted++;
+    }
+    bool added = false;
+    if (quar.nq < QUARANTINE_SLOTS) {
+        size_t i = (quar.head + quar.nq) % QUARANTINE_SLOTS;
+        quar.base[i] = (uintptr_t)p;
+        quar.info[i].size = size;
+        quar.info[i].site = site;
+        hash_add_locked((uintptr_t)p);
+        quar.nq++;
+        quar.bytes += size;
+        added = true;
+    }
+    gmi_unlock(&gmi_quarantine_lock);
+    release_evicted(ev, evi, nev);
+    if (!added) {
+        uintptr_t b = (uintptr_t)p;
+        qentry_t e = {size, site};
+        release_evicted(&b, &e, 1);
+    }
+    __asm__ volatile("" : : "r"(p), "r"(ev) : "memory"); /* live until freed or queued */
+}
+
+void *gmi_debug_realloc(void *p, size_t size, uintptr_t site) {
+    if (p == NULL) return gmi_debug_alloc(size, 0, site);
+    size_t slot;
+    gmi_span_t *s = live_base("gm_realloc", p, &slot);
+    if (s == NULL) return NULL;
+    unsigned noscan = s->spanclass & 1;
+    if (size == 0) {
+        gmi_debug_free(p);
+        return gmi_debug_alloc(0, noscan, site);
+    }
+    if (size > GMI_MAX_ALLOC_SIZE) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    /* Always move, so that a stale pointer to the old copy meets the poison. */
+    void *q = gmi_debug_alloc(size, noscan, site);
+    if (q == NULL) return NULL;
+    memcpy(q, p, size < s->elemsize ? size : s->elemsize);
+    gmi_debug_free(p);
+    return q;
+}
+
+size_t gmi_debug_usable_size(const void *p) {
+    size_t slot;
+    const char *why;
+    if (p == NULL) return 0;
+    gmi_span_t *s = gmi_malloc_live_object(p, &slot, &why);
+    if (s != NULL && quarantined((uintptr_t)p)) {
+        s = NULL;
+        why = "object already freed (it is in the poison quarantine)";
+    }
+    if (s == NULL) {
+        if (gmi_config.debug_checkptr) gmi_debug_report("gm_usable_size", p, why);
+        return 0;
+    }
+    return s->elemsize;
+}
+
+/* ---------------------------------------------------------------------------------
+ * Hooks of the sweeper and the collector
+ * ------------------------------------------------------------------------------- */
+
+void gmi_debug_poison_slots(gmi_span_t *s, size_t w, uint64_t dead) {
+    while (dead) {
+        size_t i = w * 64 + (size_t)__builtin_ctzll(dead);
+        dead &= dead - 1;
+        memset((void *)(s->start + i * s->elemsize), GMI_POISON_FREED, s->elemsize);
+    }
+}
+
+/* mark_quarantined sets the mark bit of an object without scanning it. */
+static void mark_quarantined(uintptr_t a, gmi_mark_result_t *mr) {
+    gmi_span_t *s = gmi_span_of(a);
+    if (s == NULL) gmi_throw("poison: quarantined object %p is not in the heap", (void *)a);
+    size_t i = (s->spanclass >> 1) ? gmi_span_slot(s, a) : 0;
+    if (gmi_bit_get(s->mark_bits, i)) return;
+    s->mark_bits[i >> 6] |= 1ull << (i & 63);
+    mr->marked_bytes += s->elemsize;
+    mr->marked_objects++;
+}
+
+void gmi_debug_mark_roots(gmi_mark_result_t *mr) {
+    gmi_pin_mark_locked(mr);
+    if (quar.base == NULL) return;
+    for (size_t k = 0; k < quar.nq; k++) mark_quarantined(quar.base[(quar.head + k) % QUARANTINE_SLOTS], mr);
+}
+
+void gmi_debug_verify_locked(void) {
+    gmi_pin_verify_locked();
+    if (quar.base == NULL) return;
+    size_t bytes = 0, inhash = 0;
+    for (size_t k = 0; k < quar.nq; k++) {
+        uintptr_t a = quar.base[(quar.head + k) % QUARANTINE_SLOTS];
+        gmi_span_t *s = gmi_span_of(a);
+        size_t i = s && (s->spanclass >> 1) ? gmi_span_slot(s, a) : 0;
+        if (s == NULL || s->start + i * s->elemsize != a || !gmi_bit_get(s->alloc_bits, i))
+            gmi_throw("verify: quarantined object %p is not an allocated object", (void *)a);
+        if (!hash_has_locked(a)) gmi_throw("verify: quarantined object %p missing from its hash", (void *)a);
+        bytes += quar.info[(quar.head + k) % QUARANTINE_SLOTS].size;
+    }
+    for (size_t h = 0; h < QUARANTINE_HASH; h++) inhash += quar.hash[h] != 0;
+    if (inhash != quar.nq || bytes != quar.bytes)
+        gmi_throw("verify: quarantine counts are wrong (%zu queued, %zu hashed, %zu/%zu bytes)", quar.nq,
+                  inhash, bytes, quar.bytes);
+}

@@ -1,0 +1,125 @@
+/* test_poison.c: GOMEMDEBUG=poison=1. A write after gm_free is reported when the
+ * object leaves the quarantine, and a write after the collector freed an object when
+ * its slot is handed out again: one line naming the object's address and size (and,
+ * with every allocation sampled, its allocation site). A double free of a quarantined
+ * object is one misuse line. A correct program prints nothing and its heap verifies.
+ * Each case runs in a child with GOMEMDEBUG set. */
+#include "api/gmtest.h"
+
+static char out[65536];
+static void *volatile sink, *volatile sink2;
+
+/* Push the quarantine (1024 objects) over by freeing many objects of another size. */
+static void flush_quarantine(void) {
+    for (int i = 0; i < 3000; i++) gm_free(gm_alloc(48));
+}
+
+GMT_NOINLINE static int child_uaf_free(void) {
+    gm_set_mem_profile_rate(1);
+    uint8_t *p = gm_alloc(100);
+    memset(p, 7, 100);
+    printf("PTR %p\n", (void *)p);
+    fflush(stdout);
+    gm_free(p);
+    p[10] = 0x42; /* the bug */
+    flush_quarantine();
+    return 0;
+}
+
+GMT_NOINLINE static uintptr_t make_hidden(void) {
+    sink = gm_alloc(6000); /* slot 0: its address is the span's, often found in registers */
+    uint8_t *p = gm_alloc(6000); /* a class nothing else here uses */
+    memset(p, 1, 6000);
+    return gmt_hide(p);
+}
+
+GMT_NOINLINE static int child_uaf_gc(void) {
+    uintptr_t h = make_hidden();
+    gmt_collect_clean();
+    if (gm_base(gmt_unhide(h)) != NULL) return 5; /* retained: the test cannot run */
+    printf("PTR %p\n", gmt_unhide(h)); /* after the collection: printf's frames keep copies */
+    fflush(stdout);
+    ((volatile uint8_t *)gmt_unhide(h))[100] = 0x55; /* the bug: the collector freed it */
+    for (int i = 0; i < 64; i++) sink2 = gm_alloc(6000); /* the slot is handed out again */
+    return 0;
+}
+
+static int child_double_free(void) {
+    void *p = gm_alloc(64);
+    printf("PTR %p\n", p);
+    fflush(stdout);
+    gm_free(p);
+    gm_free(p);
+    return 0;
+}
+
+static int child_clean(void) {
+    uint64_t rng = 5;
+    void *keep[512] = {0};
+    for (int i = 0; i < 200000; i++) {
+        size_t k = check_rand(&rng) % 512;
+        if (keep[k] && (check_rand(&rng) & 1)) gm_free(keep[k]);
+        size_t n = 1 + check_rand(&rng) % (i % 100 == 0 ? 70000 : 2000);
+        keep[k] = gm_alloc(n);
+        if (!gmt_all_zero(keep[k], n)) return 3;
+        memset(keep[k], 0xab, n);
+        if (i % 20000 == 0) gm_collect();
+    }
+    return 0;
+}
+
+/* parse "PTR 0x..." from the child's stdout */
+static void *child_ptr(const char *s) {
+    const char *c = strstr(s, "PTR ");
+    return c ? (void *)strtoul(c + 4, NULL, 16) : NULL;
+}
+
+static int report_lines(const char *s) {
+    int n = 0;
+    for (const char *c = s; (c = strstr(c, "gomem:")) != NULL; c++) n++;
+    return n;
+}
+
+int main(int argc, char **argv) {
+    if (argc > 1) {
+        if (!strcmp(argv[1], "uaf-free")) return child_uaf_free();
+        if (!strcmp(argv[1], "uaf-gc")) return child_uaf_gc();
+        if (!strcmp(argv[1], "double-free")) return child_double_free();
+        if (!strcmp(argv[1], "clean")) return child_clean();
+        return 99;
+    }
+    int st = gmt_run_self("uaf-free", "GOMEMDEBUG=poison=1", out, sizeof out, 1, 60);
+    void *p = child_ptr(out);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    CHECK(p != NULL);
+    CHECK_EQ(report_lines(out), 1);
+    CHECK(strstr(out, "write after free") != NULL);
+    CHECK(gmt_contains_ptr(out, p));
+    CHECK(strstr(out, "size 112") != NULL);
+    CHECK(strstr(out, "byte 10 is 0x42") != NULL);
+    CHECK(strstr(out, "allocated at pc") != NULL);
+    if (check_failed_) fprintf(stderr, "uaf-free output: %s\n", out);
+
+    st = gmt_run_self("uaf-gc", "GOMEMDEBUG=poison=1", out, sizeof out, 1, 60);
+    p = child_ptr(out);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    CHECK_EQ(report_lines(out), 1);
+    CHECK(strstr(out, "write after free") != NULL);
+    CHECK(gmt_contains_ptr(out, p));
+    CHECK(strstr(out, "size 6144") != NULL);
+    CHECK(strstr(out, "byte 100 is 0x55") != NULL);
+    if (check_failed_) fprintf(stderr, "uaf-gc output: %s\n", out);
+
+    st = gmt_run_self("double-free", "GOMEMDEBUG=poison=1", out, sizeof out, 1, 60);
+    p = child_ptr(out);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    CHECK_EQ(report_lines(out), 1);
+    CHECK(strstr(out, "gm_free") != NULL && gmt_contains_ptr(out, p));
+    CHECK(strstr(out, "double free") != NULL);
+
+    st = gmt_run_self("clean", "GOMEMDEBUG=poison=1,verify=1,gcstress=10", out, sizeof out, 1, 120);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    CHECK_EQ(report_lines(out), 0);
+    if (check_failed_) fprintf(stderr, "output: %s\n", out);
+    return check_done();
+}
