@@ -1,5 +1,6 @@
 # Thin forwarder to CMake: the everyday entry points.
-#   make demo                 build everything and run the showcase with GODEBUG=gctrace=1
+#   make demo                 build everything, run the showcase with GODEBUG=gctrace=1 and write
+#                             its trace, heap profile and HTML report (tools/gomem-report)
 #   make test                 release suite, then ASan+UBSan suite, then TSan threaded tests
 #   make BUILD=debug test-one  one variant only (release|debug|asan|ubsan|tsan)
 #   make bench                side-by-side benchmarks against Boehm GC, glibc, jemalloc, mimalloc
@@ -26,7 +27,11 @@ build: build/$(BUILD)/CMakeCache.txt
 
 demo:
 	$(MAKE) --no-print-directory BUILD=release build
-	cd build/release && GODEBUG=gctrace=1 ./examples/demo
+	cd build/release && (GODEBUG=gctrace=1 GOMEMTRACE=demo-trace.json GOMEMPROFILE=demo-heap.pb.gz \
+	    ./examples/demo 2>&1 1>&3 | tee demo-gctrace.log >&2) 3>&1
+	cd build/release && python3 ../../tools/gomem-report --trace demo-trace.json \
+	    --gctrace demo-gctrace.log --profile demo-heap.pb.gz -o demo-report.html
+	@echo "make demo: build/release/demo-{trace.json,heap.pb.gz,gctrace.log,report.html}"
 
 test-one: build
 	cd build/$(BUILD) && ctest --output-on-failure -j $(JOBS) $(CTEST_ARGS)

@@ -203,6 +203,15 @@ typedef struct gm_memstats_s {
     /* Pinning (gm_pin) */
     uint64_t pinned_objects; /* objects with at least one pin */
     uint64_t pins;           /* pins held: gm_pin calls not yet undone */
+
+    /* The rest of Go's MemStats. Stacks are those of the threads registered with
+     * gomem; gomem does not map them, so unlike Go they are not part of sys. */
+    uint64_t stack_inuse;   /* bytes of registered threads' stacks */
+    uint64_t stack_sys;     /* = stack_inuse */
+    uint64_t buck_hash_sys; /* heap-profile buckets (inside other_sys; 0: not split out yet) */
+    uint64_t lookups;       /* always 0, as in Go */
+    uint32_t enable_gc;     /* 1 unless GOGC=off and no memory limit */
+    uint32_t debug_gc;      /* always 0, as in Go */
 } gm_memstats_t;
 
 /* gm_read_memstats fills *ms with a consistent snapshot of the heap statistics. It
@@ -422,6 +431,20 @@ GM_API size_t gm_metrics(gm_metric_t *out, size_t n);
 
 /* gm_metric_read reads one metric by name. Returns 0, or -1 with errno ENOENT. */
 GM_API int gm_metric_read(const char *name, uint64_t *value);
+
+/* gm_explain answers "why is this object still alive?": it prints to out a shortest
+ * chain of references from a root to the object holding ptr (ptr may point anywhere
+ * inside it): the root by kind (a global with its symbol and object file, a gm_add_roots
+ * range, a thread's stack with the function of the frame, a register of a stopped
+ * thread, thread-local storage), then each object on the way with its base, size, the
+ * offset of the referencing word and, when the heap profile sampled it, its allocation
+ * site. The search runs on a consistent heap, with the world stopped as in a collection
+ * (it costs about one full mark); the text is written after the world restarted. The
+ * caller's own registers and gm_explain's frames are not roots, but the caller's
+ * frames are: a copy of ptr in a local variable of the caller is a valid answer.
+ * Returns 0 when a chain was printed, 1 if the object is unreachable (the next
+ * collection frees it), -1 with errno EINVAL if ptr is not in a live gomem object. */
+GM_API int gm_explain(const void *ptr, FILE *out);
 
 #ifdef __cplusplus
 }

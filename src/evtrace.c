@@ -88,26 +88,27 @@ static void out_flush(void) {
     ev.outlen = 0;
 }
 
-/* out_event appends one formatted JSON object (with the separating comma). */
-static void out_event(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void out_event(const char *fmt, ...) {
+/* out_event appends one formatted JSON object (with the separating comma); events
+ * are under 1 KiB. A macro over gmi_snprintf, so the format is checked. */
+static char *out_begin(void) {
     if (OUTBUF - ev.outlen < 1024) out_flush();
-    char *p = ev.out + ev.outlen;
-    size_t room = OUTBUF - ev.outlen;
-    int k = 0;
     if (!ev.first) {
-        p[0] = ',';
-        p[1] = '\n';
-        k = 2;
+        ev.out[ev.outlen++] = ',';
+        ev.out[ev.outlen++] = '\n';
     }
-    va_list ap;
-    va_start(ap, fmt);
-    int m = gmi_vsnprintf(p + k, room - (size_t)k, fmt, ap);
-    va_end(ap);
-    if (m < 0 || (size_t)(k + m) >= room) return; /* cannot happen: events are < 1 KiB */
-    ev.outlen += (size_t)(k + m);
+    return ev.out + ev.outlen;
+}
+
+static void out_end(int m) {
+    if (m > 0 && (size_t)m < OUTBUF - ev.outlen) ev.outlen += (size_t)m;
     ev.first = 0;
 }
+
+#define out_event(...)                                                   \
+    do {                                                                 \
+        char *p_ = out_begin();                                          \
+        out_end(gmi_snprintf(p_, OUTBUF - ev.outlen, __VA_ARGS__));      \
+    } while (0)
 
 /* Timestamps in microseconds since initialization, with ns precision: "%llu.%03llu". */
 #define TS(t) (unsigned long long)(rel(t) / 1000), (unsigned long long)(rel(t) % 1000)

@@ -15,6 +15,7 @@
  * loader's lock inside it. gmi_roots_each runs with every gomem lock held.
  * See gc.c for the collector overview. */
 #include "internal.h"
+#include "explain.h"
 
 #include <errno.h>
 #include <link.h>
@@ -123,6 +124,17 @@ void gmi_roots_each(void (*push)(uintptr_t lo, uintptr_t hi, void *arg), void *a
     for (size_t i = 0; i < roots.nuser; i++) {
         if (roots.user[i].lo < roots.user[i].hi) push(roots.user[i].lo, roots.user[i].hi, arg);
     }
+}
+
+/* gmi_roots_user_key: see explain.h. Precondition: gmi_roots_lock held. */
+bool gmi_roots_user_key(uintptr_t lo, uintptr_t hi, uintptr_t *key) {
+    for (size_t i = 0; i < roots.nuser; i++) {
+        if (roots.user[i].lo == lo && roots.user[i].hi == hi) {
+            *key = roots.user[i].key;
+            return true;
+        }
+    }
+    return false;
 }
 
 uint64_t gmi_roots_global_bytes(void) { return roots.global_bytes; }

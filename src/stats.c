@@ -25,6 +25,13 @@ static void add_unflushed(gmi_thread_t *t, void *arg) {
     gmi_thread_cache_unflushed(&t->cache, u->mallocs, u->frees);
 }
 
+/* add_stack_bytes: the stacks of registered threads (StackInuse; the main thread's
+ * lower bound may be unknown, then it is not counted). */
+static void add_stack_bytes(gmi_thread_t *t, void *arg) {
+    if (!t->internal && t->stack_lo != 0 && t->stack_hi > t->stack_lo)
+        *(uint64_t *)arg += t->stack_hi - t->stack_lo;
+}
+
 GM_API void gm_read_memstats(gm_memstats_t *ms) {
     if (ms == NULL) return;
     if (!atomic_load(&gmi_initialized)) gmi_init_slow();
@@ -37,6 +44,8 @@ GM_API void gm_read_memstats(gm_memstats_t *ms) {
     gmi_lock_all();
     gmi_world_stop();
     gmi_threads_each(add_unflushed, &u);
+    uint64_t stack_bytes = 0;
+    gmi_threads_each(add_stack_bytes, &stack_bytes);
     size_t sys, inuse, released, span_inuse, span_sys, other;
     gmi_heap_stats_locked(&sys, &inuse, &released, &span_inuse, &span_sys, &other);
     uint64_t large_alloc = atomic_load(&gmi_gc.large_alloc_bytes);
@@ -88,6 +97,8 @@ GM_API void gm_read_memstats(gm_memstats_t *ms) {
     memcpy(ms->pause_end, gmi_gc.pause_end, sizeof(ms->pause_end));
     ms->num_gc = gmi_gc.num_gc;
     ms->num_forced_gc = gmi_gc.num_forced_gc;
+    ms->stack_inuse = ms->stack_sys = stack_bytes;
+    ms->enable_gc = gmi_gc.pacer.gc_percent >= 0 || gmi_gc.pacer.memory_limit != INT64_MAX;
     uint64_t elapsed = gmi_os_nanotime() - gmi_gc.start_ns;
     ms->gc_cpu_fraction =
         elapsed ? (double)gmi_gc.gc_cpu_ns / ((double)elapsed * (gmi_gc.ncpu ? gmi_gc.ncpu : 1)) : 0;
