@@ -192,6 +192,33 @@ static GMT_NOINLINE void test_cycle(void) {
     CHECK_EQ(cyc_calls, 0);
 }
 
+/* fork: the child's finalizer thread restarts on demand; pools and the scavenger work. */
+static void *pool_new(void *arg) {
+    (void)arg;
+    return gm_alloc(32);
+}
+static GMT_NOINLINE void test_fork(void) {
+    pid_t pid = fork();
+    if (pid == 0) {
+        int before = thread_fin_done;
+        make_many(100);
+        gmt_collect_clean();
+        double deadline = gmt_now() + 10;
+        while (thread_fin_done < before + 90 && gmt_now() < deadline) usleep(1000);
+        gm_pool_t *pool = gm_pool_new(pool_new, NULL);
+        void *p = gm_pool_get(pool);
+        gm_pool_put(pool, p);
+        gm_collect(); /* one collection: p survives as a victim */
+        if (thread_fin_done < before + 90) _exit(1);
+        if (gm_pool_get(pool) != p) _exit(2);
+        (void)gm_free_os_memory();
+        _exit(0);
+    }
+    int st = 0;
+    CHECK(pid > 0 && waitpid(pid, &st, 0) == pid);
+    CHECK_EQ(WIFEXITED(st) ? WEXITSTATUS(st) : 100 + WTERMSIG(st), 0);
+}
+
 int main(void) {
     gm_init();
     test_once_with_resurrection();
@@ -200,5 +227,6 @@ int main(void) {
     test_cleanup();
     test_cycle();
     test_thread();
+    test_fork();
     return check_done();
 }
