@@ -200,6 +200,7 @@ bool gmi_central_remove_large(gmi_span_t *s) {
     if (ok) {
         list_remove(&centrals[spc], s);
         s->alloc_bits[0] = 0;
+        s->mark_bits[0] = 0; /* it may be unswept: leave no mark for the next cycle to see */
     }
     gmi_unlock(&gmi_central_locks[spc]);
     return ok;

@@ -110,16 +110,14 @@ extern const uint16_t gmi_class_to_size[GMI_NUM_CLASSES];
 extern const uint8_t gmi_class_to_npages[GMI_NUM_CLASSES];
 extern const uint16_t gmi_class_to_nelems[GMI_NUM_CLASSES];
 extern const uint32_t gmi_class_to_divmul[GMI_NUM_CLASSES];
-extern const uint8_t gmi_size_to_class8[129];   /* index (size + 7) >> 3, size <= 1024 */
+extern const uint8_t gmi_size_to_class8[129];   /* Go's: index (size + 7) >> 3, size <= 1024 */
+extern const uint8_t gmi_size_to_class8_a16[129]; /* the same with 16-byte alignment from 16 B */
 extern const uint8_t gmi_size_to_class128[249]; /* index (size - 1024 + 127) >> 7 */
 
-/* gmi_size_to_class maps 1 <= size <= 32768 to its size class, honouring the 16-byte
- * alignment of objects of 16 bytes or more (17..24 take class 4, 32 B). */
+/* gmi_size_to_class maps 0 <= size <= 32768 to its size class, honouring the 16-byte
+ * alignment of objects of 16 bytes or more (17..24 take class 4, 32 B; 0 takes class 1). */
 GMI_INLINE unsigned gmi_size_to_class(size_t size) {
-    if (size <= 1024) {
-        unsigned c = gmi_size_to_class8[(size + 7) >> 3];
-        return c == 3 ? 4 : c;
-    }
+    if (size <= 1024) return gmi_size_to_class8_a16[(size + 7) >> 3];
     return gmi_size_to_class128[(size - 1024 + 127) >> 7];
 }
 

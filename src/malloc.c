@@ -83,6 +83,23 @@ GMI_NOINLINE static void *alloc_sampled(gmi_thread_t *t, gmi_cache_entry_t *e, v
     return p;
 }
 
+/* zero_slot clears a slot handed out from a span with needzero. Small slots are
+ * cleared inline with 16-byte stores (a call to memset costs more than the stores);
+ * the empty asm keeps the compiler from turning the loop back into that call. */
+typedef uint64_t gmi_v16u __attribute__((vector_size(16), aligned(8)));
+GMI_INLINE void zero_slot(void *p, size_t n) {
+    if (n > 256) {
+        memset(p, 0, n);
+        return;
+    }
+    char *q = p, *end = q + (n & ~(size_t)15);
+    for (; q < end; q += 16) {
+        *(gmi_v16u *)q = (gmi_v16u){0, 0};
+        __asm__("" : "+r"(q));
+    }
+    if (n & 8) *(uint64_t *)q = 0;
+}
+
 /* alloc_small is the fast path: the current word of the thread's span for spc. */
 GMI_INLINE void *alloc_small(gmi_thread_t *t, unsigned spc, size_t size) {
     gmi_cache_entry_t *e = &t->cache.alloc[spc];
@@ -95,7 +112,7 @@ GMI_INLINE void *alloc_small(gmi_thread_t *t, unsigned spc, size_t size) {
     __asm__ volatile("" : "+r"(p)); /* p exists in a register before the bit is set */
     set_bit_signal_safe(e->wordp, 1ull << b);
     e->nmalloc++;
-    if (e->needzero) memset(p, 0, e->elemsize);
+    if (e->needzero) zero_slot(p, e->elemsize);
     if (gmi_unlikely((t->cache.next_sample -= (int64_t)e->elemsize) < 0))
         return alloc_sampled(t, e, p);
     return p;
@@ -105,6 +122,10 @@ static void gc_hooks_after_refill(void);
 
 /* gmi_malloc_slow continues the fast path when the current word is used up. */
 GMI_NOINLINE void *gmi_malloc_slow(gmi_thread_t *t, unsigned spc, size_t size) {
+    /* A thread registered by the pthread_create wrapper may allocate before anything
+     * initialized gomem: its empty cache always leads here first. */
+    if (gmi_unlikely(!atomic_load_explicit(&gmi_initialized, memory_order_acquire)))
+        gmi_init_slow();
     gmi_cache_entry_t *e = &t->cache.alloc[spc];
     if (e->span != NULL && gmi_cache_next_word(e)) return alloc_small(t, spc, size);
     if (!gmi_cache_refill(e, spc)) {
@@ -137,6 +158,8 @@ static void gc_hooks_after_refill(void) {
 
 /* gmi_malloc_large allocates an object over 32 KiB on a span of its own. */
 GMI_NOINLINE void *gmi_malloc_large(gmi_thread_t *t, size_t size, bool noscan) {
+    if (gmi_unlikely(!atomic_load_explicit(&gmi_initialized, memory_order_acquire)))
+        gmi_init_slow();
     if (size > GMI_MAX_ALLOC_SIZE) {
         errno = ENOMEM;
         return NULL;
@@ -175,21 +198,31 @@ GMI_NOINLINE void *gmi_malloc_large(gmi_thread_t *t, size_t size, bool noscan) {
     return p;
 }
 
-GMI_INLINE void *alloc_raw(size_t size, unsigned noscan) {
-    gmi_thread_t *t = gmi_thread_get();
-    if (gmi_likely(size <= GMI_MAX_SMALL_SIZE)) {
-        unsigned cls = gmi_size_to_class(size ? size : 1);
-        return alloc_small(t, cls << 1 | noscan, size);
-    }
+GMI_INLINE void *alloc_on(gmi_thread_t *t, size_t size, unsigned noscan) {
+    if (gmi_likely(size <= GMI_MAX_SMALL_SIZE))
+        return alloc_small(t, gmi_size_to_class(size) << 1 | noscan, size);
     return gmi_malloc_large(t, size, noscan != 0);
 }
 
+GMI_INLINE void *alloc_raw(size_t size, unsigned noscan) {
+    return alloc_on(gmi_thread_get(), size, noscan);
+}
+
 /* alloc_any: debug modes (debug_modes.c) take a separate path, tested once here. */
-GMI_INLINE void *alloc_any(size_t size, unsigned noscan) {
-    if (gmi_unlikely(!atomic_load_explicit(&gmi_initialized, memory_order_acquire))) gmi_init_slow();
-    if (gmi_unlikely(gmi_debug_slow & GMI_DEBUG_ALLOC))
-        return gmi_debug_alloc(size, noscan, (uintptr_t)__builtin_return_address(0));
+/* alloc_cold: the first call of a thread (and of the process), and debug modes. */
+GMI_NOINLINE static void *alloc_cold(size_t size, unsigned noscan, uintptr_t caller) {
+    if (!atomic_load_explicit(&gmi_initialized, memory_order_acquire)) gmi_init_slow();
+    if (gmi_debug_slow & GMI_DEBUG_ALLOC) return gmi_debug_alloc(size, noscan, caller);
     return alloc_raw(size, noscan);
+}
+
+/* alloc_any: one test sends an unregistered thread (which may mean an uninitialized
+ * gomem) and the debug modes (debug_modes.c) to the cold path. */
+GMI_INLINE void *alloc_any(size_t size, unsigned noscan) {
+    gmi_thread_t *t = gmi_tls_thread;
+    if (gmi_unlikely(t == NULL || (gmi_debug_slow & GMI_DEBUG_ALLOC)))
+        return alloc_cold(size, noscan, (uintptr_t)__builtin_return_address(0));
+    return alloc_on(t, size, noscan);
 }
 
 void *gmi_malloc_raw(size_t size, unsigned noscan) {

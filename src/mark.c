@@ -30,8 +30,14 @@ typedef struct mark_stack_s {
     size_t n, cap;
 } mark_stack_t;
 
+typedef struct page_cache_s {
+    uintptr_t page;
+    gmi_span_t *span;
+} page_cache_t;
+
 typedef struct worker_s {
     mark_stack_t stack;
+    page_cache_t pc; /* last page looked up; reset at every mark (spans change between) */
     uint64_t marked_bytes, marked_objects, scan_bytes;
     int id;
 } worker_t;
@@ -97,18 +103,37 @@ GMI_INLINE void push_range(worker_t *w, uintptr_t lo, uintptr_t hi) {
  * The conservative pointer test and the scan loop
  * ------------------------------------------------------------------------------- */
 
-/* Try to mark the object containing v; push it if it must be scanned. */
-GMI_INLINE void mark_candidate(worker_t *w, uintptr_t v) {
-    gmi_span_t *s = gmi_span_of(v);
-    if (s == NULL) return;
+/* Try to mark the object containing v; push it if it must be scanned. *pc caches the
+ * span of the last page looked up: neighbouring objects point into the same page often
+ * enough (trees, lists allocated in order) to skip the arena map. */
+GMI_INLINE void mark_candidate(worker_t *w, uintptr_t v, page_cache_t *pc) {
+    gmi_span_t *s;
+    if ((v >> GMI_PAGE_SHIFT) == pc->page) {
+        s = pc->span;
+        if (v - s->start >= s->limit - s->start) return;
+    } else {
+        s = gmi_span_of(v);
+        if (s == NULL) return;
+        pc->page = v >> GMI_PAGE_SHIFT;
+        pc->span = s;
+    }
     size_t i = (s->spanclass >> 1) ? gmi_span_slot(s, v) : 0;
     uint64_t bit = 1ull << (i & 63);
     if (!(s->alloc_bits[i >> 6] & bit)) return; /* a free slot: not an object */
     uint64_t *mw = &s->mark_bits[i >> 6];
     if (*mw & bit) return;
     if (mk.parallel) {
+#if defined(__x86_64__)
+        unsigned char was; /* lock bts: one instruction, not a cmpxchg loop */
+        __asm__ volatile("lock btsq %2, %0\n\tsetc %1"
+                         : "+m"(*mw), "=q"(was)
+                         : "r"((uint64_t)(i & 63))
+                         : "cc", "memory");
+        if (was) return;
+#else
         uint64_t old = __atomic_fetch_or(mw, bit, __ATOMIC_RELAXED);
         if (old & bit) return;
+#endif
     } else {
         *mw |= bit;
     }
@@ -128,11 +153,13 @@ GMI_NO_ASAN static void scan_range(worker_t *w, uintptr_t lo, uintptr_t hi) {
         hi = lo + GMI_OBLET_BYTES;
     }
     uintptr_t lo_heap = gmi_heap_lo, span = gmi_heap_hi - gmi_heap_lo;
+    page_cache_t pc = w->pc;
     for (uintptr_t p = lo; p + sizeof(uintptr_t) <= hi; p += sizeof(uintptr_t)) {
         uintptr_t v = *(volatile uintptr_t *)p;
         if (v - lo_heap >= span) continue; /* the common case: not a heap address */
-        mark_candidate(w, v);
+        mark_candidate(w, v, &pc);
     }
+    w->pc = pc;
 }
 
 /* ---------------------------------------------------------------------------------
@@ -352,6 +379,7 @@ void gmi_mark_run(gmi_mark_result_t *out) {
     for (int i = 0; i < n; i++) {
         mk.workers[i].marked_bytes = mk.workers[i].marked_objects = mk.workers[i].scan_bytes = 0;
         mk.workers[i].stack.n = 0;
+        mk.workers[i].pc.page = 0;
     }
     atomic_store(&mk.overflowed, 0);
 

@@ -37,6 +37,7 @@
  * thread stays registered, the others' cached spans go back to the central lists.
  * See gc.c for the collector overview and the lock order. */
 #include "internal.h"
+#include "profile.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -391,10 +392,11 @@ static void registry_unlock(void) { gmi_unlock(&gmi_threads_lock); }
 static void unblock_stop_signal(void) {
     int sig = threads.signo;
     if (sig == 0) return;
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, sig);
-    pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+    /* The raw system call with the kernel's 8-byte mask: this runs at the start of a
+     * new thread, before a sanitizer runtime's own thread start has prepared the stack,
+     * so it must not go through intercepted libc calls on stack buffers. */
+    uint64_t mask = 1ull << (sig - 1);
+    syscall(SYS_rt_sigprocmask, SIG_UNBLOCK, &mask, NULL, sizeof mask);
 }
 
 static void thread_link_locked(gmi_thread_t *t) {
@@ -445,6 +447,7 @@ static gmi_thread_t *thread_register(int auto_registered) {
     t = gmi_fixalloc_alloc(&threads.thread_alloc);
     if (t == NULL) gmi_throw("threads: out of memory for a thread struct");
     memset(t, 0, sizeof *t);
+    t->cache.next_sample = gmi_profile_next_sample(); /* first sample after a random distance */
     t->pthread = pthread_self();
     t->tid = tid;
     t->internal = tls_internal;

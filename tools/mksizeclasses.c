@@ -88,6 +88,14 @@ int main(void) {
         while (size[c] < want) c++;
         printf("%s%d", idx ? ", " : "", idx == 0 ? 0 : c);
     }
+    /* The table gomem uses: 0 bytes take class 1 and 17..24 bytes take the 32-byte class,
+     * so that objects of 16 bytes or more are 16-byte aligned (malloc's guarantee). */
+    printf("};\nconst uint8_t gmi_size_to_class8_a16[129] = {");
+    for (int idx = 0; idx <= 128; idx++) {
+        int want = idx * 8, c = 1;
+        while (size[c] < want || (want > 16 && size[c] % 16 != 0)) c++;
+        printf("%s%d", idx ? ", " : "", c);
+    }
     printf("};\nconst uint8_t gmi_size_to_class128[249] = {");
     for (int idx = 0; idx <= 248; idx++) {
         int want = 1024 + idx * 128, c = 1;
