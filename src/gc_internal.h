@@ -74,6 +74,7 @@ typedef struct gmi_mark_result_s {
 void gmi_mark_init(void);
 void gmi_mark_run(gmi_mark_result_t *out); /* world stopped, all locks held */
 extern size_t gmi_mark_stack_max;          /* testing: cap on mark stack entries (0 = none) */
+extern uint64_t gmi_mark_overflow_passes;  /* heap rescans after mark stack overflows */
 void gmi_mark_more(void (*gen)(void (*push)(uintptr_t lo, uintptr_t hi, void *pa), void *pa,
                                void *arg),
                    void *arg, uint64_t *bytes, uint64_t *objects);
@@ -103,6 +104,8 @@ void gmi_sweep_fork_child(void);
 
 /* verify.c */
 void gmi_verify_stw(int before_mark);
+/* gmi_verify_heap takes the locks, stops the world and runs gmi_verify_stw(0). */
+void gmi_verify_heap(void);
 
 /* gc.c */
 void gmi_fork_child_hook(void);

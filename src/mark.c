@@ -43,6 +43,7 @@ typedef struct worker_s {
 } worker_t;
 
 size_t gmi_mark_stack_max GMI_STATE; /* 0 = unlimited */
+uint64_t gmi_mark_overflow_passes GMI_STATE; /* heap rescans after an overflow, since start */
 
 static struct {
     pthread_mutex_t lock;
@@ -389,6 +390,7 @@ void gmi_mark_run(gmi_mark_result_t *out) {
     run_workers(n);
     while (atomic_load(&mk.overflowed)) {
         atomic_store(&mk.overflowed, 0);
+        gmi_mark_overflow_passes++;
         gmi_heap_each_span_locked(rescan_marked, &mk.workers[0]);
     }
 
