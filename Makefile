@@ -47,7 +47,7 @@ test:
 	$(MAKE) --no-print-directory BUILD=release test-one
 	cd build/release && GOMEMDEBUG=verify=1,gcstress=50 ctest --output-on-failure -j $(JOBS) -L stress
 	ASAN_OPTIONS=detect_leaks=0 $(MAKE) --no-print-directory BUILD=asan test-one \
-	  CTEST_ARGS="-E '^(test_weak|test_explain|test_poison|test_memlimit)$$'"
+	  CTEST_ARGS="-E 'test_weak|test_explain|test_poison|test_memlimit'"
 
 bench:
 	bash bench/run.sh
