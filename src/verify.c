@@ -128,3 +128,15 @@ void gmi_verify_stw(int before_mark) {
                   v.entries);
     gmi_debug_verify_locked();
 }
+
+/* gmi_verify_heap stops the world and checks the whole heap (mark bits not checked).
+ * For tests and fuzz targets: call it from a registered thread outside any gomem lock. */
+void gmi_verify_heap(void) {
+    gmi_lock(&gmi_gc.lock);
+    gmi_lock_all();
+    gmi_world_stop();
+    gmi_verify_stw(0);
+    gmi_world_start();
+    gmi_unlock_all();
+    gmi_unlock(&gmi_gc.lock);
+}
