@@ -49,6 +49,7 @@
 #include "gc_internal.h"
 #include "profile.h"
 #include "debug_modes.h"
+#include "track.h"
 
 #include <errno.h>
 #include <string.h>
@@ -112,6 +113,9 @@ GMI_INLINE void *alloc_small(gmi_thread_t *t, unsigned spc, size_t size) {
     __asm__ volatile("" : "+r"(p)); /* p exists in a register before the bit is set */
     set_bit_signal_safe(e->wordp, 1ull << b);
     e->nmalloc++;
+#if GM_TRACK_VALGRIND
+    GMI_TRACK_ALLOC(p, e->elemsize); /* after the bit: the essay's order is unchanged */
+#endif
     if (e->needzero) zero_slot(p, e->elemsize);
     if (gmi_unlikely((t->cache.next_sample -= (int64_t)e->elemsize) < 0))
         return alloc_sampled(t, e, p);
@@ -183,6 +187,9 @@ GMI_NOINLINE void *gmi_malloc_large(gmi_thread_t *t, size_t size, bool noscan) {
     __asm__ volatile("" : "+r"(p));
     gmi_central_publish_large(s);
     __asm__ volatile("" : : "r"(p) : "memory");
+#if GM_TRACK_VALGRIND
+    GMI_TRACK_ALLOC(p, s->elemsize);
+#endif
     /* Zeroed after publication: a collection meanwhile may scan stale words (false
      * retention for one cycle, never a lost object). */
     if (!zeroed) memset((void *)s->start, 0, npages * GMI_PAGE_SIZE);
@@ -287,6 +294,9 @@ static void free_small(gmi_thread_t *t, gmi_span_t *s, size_t i, const void *p) 
         /* Local free: this thread owns the span's allocation bits. */
         s->needzero = 1;
         clear_bit_signal_safe(&s->alloc_bits[i >> 6], bit);
+#if GM_TRACK_VALGRIND
+        GMI_TRACK_FREE(p);
+#endif
         e->nfree++;
         if ((i >> 6) == e->word) {
             e->needzero = 1;
@@ -303,6 +313,9 @@ static void free_small(gmi_thread_t *t, gmi_span_t *s, size_t i, const void *p) 
         gmi_bad_pointer("gm_free", p, "object already freed (double free)");
         return;
     }
+#if GM_TRACK_VALGRIND
+    GMI_TRACK_FREE(p);
+#endif
     atomic_fetch_add_explicit(&gmi_gc.frees[spc >> 1], 1, memory_order_relaxed);
     bool raised = !atomic_exchange(&s->has_pending, 1);
     if (!atomic_load(&s->cached)) {
@@ -326,6 +339,9 @@ static void free_large(gmi_thread_t *t, gmi_span_t *s, const void *p) {
     t->cache.nlarge_free++;
     atomic_fetch_add(&gmi_gc.large_free_bytes, s->elemsize);
     gmi_heap_live_sub(s->elemsize);
+#if GM_TRACK_VALGRIND
+    GMI_TRACK_FREE(p);
+#endif
     gmi_heap_free_span(s);
 }
 

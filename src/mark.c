@@ -18,6 +18,7 @@
  * See gc.c for the collector overview. */
 #include "internal.h"
 #include "gc_internal.h"
+#include "track.h"
 
 #include <string.h>
 
@@ -155,11 +156,20 @@ GMI_NO_ASAN static void scan_range(worker_t *w, uintptr_t lo, uintptr_t hi) {
     }
     uintptr_t lo_heap = gmi_heap_lo, span = gmi_heap_hi - gmi_heap_lo;
     page_cache_t pc = w->pc;
+#if GM_TRACK_VALGRIND
+    GMI_TRACK_SCAN_BEGIN();
+#endif
     for (uintptr_t p = lo; p + sizeof(uintptr_t) <= hi; p += sizeof(uintptr_t)) {
         uintptr_t v = *(volatile uintptr_t *)p;
+#if GM_TRACK_VALGRIND
+        GMI_TRACK_SCAN_WORD(v);
+#endif
         if (v - lo_heap >= span) continue; /* the common case: not a heap address */
         mark_candidate(w, v, &pc);
     }
+#if GM_TRACK_VALGRIND
+    GMI_TRACK_SCAN_END();
+#endif
     w->pc = pc;
 }
 

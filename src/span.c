@@ -11,6 +11,7 @@
 
 #include "profile.h"
 #include "debug_modes.h"
+#include "track.h"
 
 /* gmi_span_count recomputes alloc_count from the allocation bitmap. */
 void gmi_span_count(gmi_span_t *s) {
@@ -36,6 +37,11 @@ static size_t span_sweep(gmi_span_t *s, bool stw) {
             freed += (size_t)__builtin_popcountll(dead);
             s->alloc_bits[w] = a & m;
             if (gmi_unlikely(gmi_config.debug_poison)) gmi_debug_poison_slots(s, w, dead);
+#if GM_TRACK_VALGRIND
+            for (uint64_t d = dead; d; d &= d - 1)
+                GMI_TRACK_FREE((void *)(s->start + (w * 64 + (size_t)__builtin_ctzll(d)) *
+                                                       s->elemsize));
+#endif
         }
         s->mark_bits[w] = 0;
     }
