@@ -27,6 +27,7 @@
  * See malloc.c for the allocator overview. */
 #include "finalizer.h"
 #include "gctrace.h"
+#include "evtrace.h"
 
 #include <errno.h>
 #include <time.h>
@@ -114,6 +115,7 @@ static void scavenge_pass(void) {
         gmi_unlock(&gmi_heap_lock);
         gmi_limiter_check_policy(t0, st.retained + st.meta, gmi_gc.pacer.memory_limit);
         if (n == 0) return;
+        gmi_evtrace_scavenge(t0, gmi_os_nanotime(), n); /* an event in GOMEMTRACE */
         if (st.over_limit) {
             sc.eager += n;
             atomic_fetch_add(&sc.total_eager, n);
@@ -224,10 +226,12 @@ void gmi_scavenger_stats(uint64_t *bg, uint64_t *eager) {
 
 GM_API size_t gm_free_os_memory(void) {
     gm_collect();
+    uint64_t t0 = gmi_os_nanotime();
     gmi_lock(&gmi_heap_lock);
     size_t total = 0, n;
     while ((n = gmi_heap_release_locked((size_t)64 << 20)) > 0) total += n;
     gmi_unlock(&gmi_heap_lock);
+    if (total) gmi_evtrace_scavenge(t0, gmi_os_nanotime(), total);
     pthread_mutex_lock(&sc.m);
     sc.eager += total;
     pthread_mutex_unlock(&sc.m);

@@ -46,6 +46,7 @@ int main(void) {
     gm_collect();
     gm_collect();
     gm_collect();
+    CHECK(gm_free_os_memory() > 0); /* a scavenger event */
     CHECK_EQ(gm_trace_stop(), 0);
     CHECK(gm_trace_stop() == -1 && errno == EINVAL);
 
@@ -65,6 +66,7 @@ int main(void) {
         CHECK_GE(count(s, "\"name\":\"RSS\""), 3);
         CHECK_GE(count(s, "\"name\":\"heap released\""), 3);
         CHECK_GE(count(s, "\"name\":\"heap in use\""), 3);
+        CHECK_GE(count(s, "\"name\":\"scavenge\""), 1);
         CHECK(strstr(s, "\"ph\":\"C\"") != NULL);
         CHECK(strstr(s, "droppedRecords\":\"0\"") != NULL);
         const char *end = s + len;
