@@ -129,7 +129,8 @@ static void forget(int i, int clear_words) {
 /* update_refs rewrites every reference to slot i after it moved to np. */
 static void update_refs(int i, void *np) {
     for (int k = 0; k < NSLOT; k++)
-        if (live(k) && slots[k].link == i) memcpy(obj(k), &np, sizeof np);
+        if (live(k) && slots[k].link == i) /* a self-link lives in the new object */
+            memcpy(k == i ? (uint8_t *)np : obj(k), &np, sizeof np);
     for (int k = 0; k < NUROOT; k++)
         if (uroot_slot[k] == i) uroots[k] = np;
     if (held[i]) held[i] = np;
