@@ -356,13 +356,18 @@ GM_API void gm_collect(void) {
     gmi_profile_publish_swept();
 }
 
+/* pacer_mem_now reads the pacer's memory figures outside a collection. */
+static void pacer_mem_now(gmi_pacer_mem_t *m) {
+    gmi_lock(&gmi_heap_lock);
+    pacer_mem(m);
+    gmi_unlock(&gmi_heap_lock);
+}
+
 GM_API int gm_set_gc_percent(int percent) {
     if (!atomic_load(&gmi_initialized)) gmi_init_slow();
     gmi_lock(&gmi_gc.lock);
-    gmi_lock(&gmi_heap_lock);
     gmi_pacer_mem_t m;
-    pacer_mem(&m);
-    gmi_unlock(&gmi_heap_lock);
+    pacer_mem_now(&m);
     int old = gmi_pacer_set_gc_percent(&gmi_gc.pacer, percent < 0 ? -1 : percent, &m);
     publish_trigger();
     gmi_unlock(&gmi_gc.lock);
@@ -373,10 +378,8 @@ GM_API int gm_set_gc_percent(int percent) {
 GM_API int64_t gm_set_memory_limit(int64_t bytes) {
     if (!atomic_load(&gmi_initialized)) gmi_init_slow();
     gmi_lock(&gmi_gc.lock);
-    gmi_lock(&gmi_heap_lock);
     gmi_pacer_mem_t m;
-    pacer_mem(&m);
-    gmi_unlock(&gmi_heap_lock);
+    pacer_mem_now(&m);
     int64_t old = gmi_pacer_set_memory_limit(&gmi_gc.pacer, bytes, &m);
     publish_trigger();
     gmi_unlock(&gmi_gc.lock);

@@ -71,29 +71,16 @@ int gmi_os_release(void *p, size_t size) {
     return madvise(p, size, MADV_DONTNEED);
 }
 
-uint64_t gmi_os_nanotime(void) {
+static uint64_t clock_ns(clockid_t id) {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(id, &ts);
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-uint64_t gmi_os_walltime(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-uint64_t gmi_os_thread_cputime(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-uint64_t gmi_os_process_cputime(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
+uint64_t gmi_os_nanotime(void) { return clock_ns(CLOCK_MONOTONIC); }
+uint64_t gmi_os_walltime(void) { return clock_ns(CLOCK_REALTIME); }
+uint64_t gmi_os_thread_cputime(void) { return clock_ns(CLOCK_THREAD_CPUTIME_ID); }
+uint64_t gmi_os_process_cputime(void) { return clock_ns(CLOCK_PROCESS_CPUTIME_ID); }
 
 int gmi_os_ncpu(void) {
     cpu_set_t set;
