@@ -264,12 +264,20 @@ static void span_detach_bits(gmi_span_t *s) {
 void gmi_heap_init(void) {
     gmi_fixalloc_init(&heap.span_alloc, sizeof(gmi_span_t));
     for (int b = 0; b < 5; b++) gmi_fixalloc_init(&heap.bits_alloc[b], 3 * sizeof(uint64_t) << b);
+    /* Reserved, not committed. If the OS refuses, the heap starts empty and the first
+     * span allocation tries again (and fails with ENOMEM if it still cannot): until a map
+     * exists no address is in the heap's range, so lookups never touch it. */
     gmi_arena_map = gmi_os_reserve(GMI_ARENA_MAP_LEN * sizeof(gmi_arena_t *), 4096);
-    if (gmi_arena_map == NULL) gmi_throw("page heap: cannot reserve the arena map");
-    atomic_fetch_add(&gmi_meta_sys, 0); /* the map is reserved, not committed */
 }
 
 gmi_span_t *gmi_heap_alloc_span_locked(size_t npages, unsigned spanclass, bool *zeroed) {
+    if (gmi_unlikely(gmi_arena_map == NULL)) {
+        gmi_arena_map = gmi_os_reserve(GMI_ARENA_MAP_LEN * sizeof(gmi_arena_t *), 4096);
+        if (gmi_arena_map == NULL) {
+            errno = ENOMEM;
+            return NULL;
+        }
+    }
     gmi_span_t *s = free_find(npages);
     if (s == NULL) {
         if (!heap_grow(npages) || (s = free_find(npages)) == NULL) {
