@@ -209,10 +209,6 @@ static void publish_trigger(void) {
     atomic_store(&gmi_gc.trigger, t);
 }
 
-static void add_cache_free_bytes(gmi_thread_t *t, void *arg) {
-    *(uint64_t *)arg += gmi_thread_cache_free_bytes(&t->cache);
-}
-
 /* One collection; gmi_gc.lock held by the caller. */
 static void collect_locked(bool forced) {
     gmi_gc_cycle_t cy;
@@ -247,9 +243,7 @@ static void collect_locked(bool forced) {
     /* 5. mark termination */
     atomic_fetch_add(&gmi_gc.sweepgen, 2);
     gmi_profile_cycle_end();
-    gmi_sweep_cached_spans_stw();
-    uint64_t cached_free = 0;
-    gmi_threads_each(add_cache_free_bytes, &cached_free);
+    uint64_t cached_free = gmi_sweep_cached_spans_stw();
     atomic_store(&gmi_gc.heap_live, mr.marked_bytes + cached_free);
     gmi_gc.heap_marked = mr.marked_bytes;
     gmi_gc.heap_scan = mr.heap_scan_bytes;

@@ -81,12 +81,11 @@ void gmi_mark_more(void (*gen)(void (*push)(uintptr_t lo, uintptr_t hi, void *pa
 bool gmi_obj_is_marked(uintptr_t obj);
 
 /* sweep.c */
-void gmi_sweep_cached_spans_stw(void);
+uint64_t gmi_sweep_cached_spans_stw(void);
 void gmi_sweeper_wake(void);
 void gmi_sweep_init(void);
 
 /* thread_cache.c */
-uint64_t gmi_thread_cache_free_bytes(gmi_thread_cache_t *c);
 
 /* os_linux.c */
 void gmi_os_set_fault_injection(long fail_mmap_at, long fail_madvise_at);

@@ -81,21 +81,33 @@ void gmi_sweep_fork_child(void) {
  * Cached spans, swept by the collector with the world stopped
  * ------------------------------------------------------------------------------- */
 
+typedef struct cache_sweep_s {
+    uint32_t sg;
+    uint64_t free_bytes; /* free slots left in cached spans (counted live by the pacer) */
+} cache_sweep_t;
+
 static void sweep_thread_cache(gmi_thread_t *t, void *arg) {
-    uint32_t sg = *(uint32_t *)arg;
+    cache_sweep_t *cs = arg;
     for (unsigned spc = 0; spc < GMI_NUM_SPAN_CLASSES; spc++) {
         gmi_span_t *s = t->cache.alloc[spc].span;
-        if (s == NULL || atomic_load(&s->sweepgen) != sg + 1) continue;
-        gmi_span_sweep_stw(s);
-        atomic_store(&s->sweepgen, sg + 3);
-        /* slots freed behind the current word become visible on the next rescan */
-        t->cache.alloc[spc].rescan = 1;
+        if (s == NULL) continue;
+        if (atomic_load(&s->sweepgen) == cs->sg + 1) {
+            gmi_span_sweep_stw(s); /* recounts alloc_count */
+            atomic_store(&s->sweepgen, cs->sg + 3);
+            /* slots freed behind the current word become visible on the next rescan */
+            t->cache.alloc[spc].rescan = 1;
+        } else {
+            gmi_span_count(s);
+        }
+        cs->free_bytes += (uint64_t)(s->nelems - s->alloc_count) * s->elemsize;
     }
 }
 
-/* gmi_sweep_cached_spans_stw sweeps every span held by a thread cache. Called at mark
- * termination, after sweepgen moved: cached spans then read sg + 1. */
-void gmi_sweep_cached_spans_stw(void) {
-    uint32_t sg = atomic_load(&gmi_gc.sweepgen);
-    gmi_threads_each(sweep_thread_cache, &sg);
+/* gmi_sweep_cached_spans_stw sweeps every span held by a thread cache and returns the
+ * bytes of free slots they still hold. Called at mark termination, after sweepgen
+ * moved: cached spans then read sg + 1. */
+uint64_t gmi_sweep_cached_spans_stw(void) {
+    cache_sweep_t cs = {atomic_load(&gmi_gc.sweepgen), 0};
+    gmi_threads_each(sweep_thread_cache, &cs);
+    return cs.free_bytes;
 }

@@ -152,16 +152,3 @@ void gmi_thread_cache_unflushed(gmi_thread_cache_t *c, uint64_t *mallocs, uint64
     mallocs[0] += c->nlarge_alloc;
     frees[0] += c->nlarge_free;
 }
-
-/* Bytes of free slots in the spans the cache holds (counted live by the pacer). */
-uint64_t gmi_thread_cache_free_bytes(gmi_thread_cache_t *c) {
-    uint64_t n = 0;
-    for (unsigned spc = 0; spc < GMI_NUM_SPAN_CLASSES; spc++) {
-        gmi_span_t *s = c->alloc[spc].span;
-        if (s == NULL) continue;
-        size_t used = 0;
-        for (size_t w = 0; w < s->nwords; w++) used += (size_t)__builtin_popcountll(s->alloc_bits[w]);
-        n += (uint64_t)(s->nelems - used) * s->elemsize;
-    }
-    return n;
-}
