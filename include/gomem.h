@@ -336,6 +336,17 @@ GM_API int gm_set_limit_policy(int policy, uint64_t grace_ms, void (*fn)(void *a
  * prints Go's scavenger line. */
 GM_API size_t gm_free_os_memory(void);
 
+/* gm_set_madvdontneed chooses how free pages go back to the OS, as Go's
+ * GODEBUG=madvdontneed (the initial value): 1 (the default, Go's since 1.16) uses
+ * madvise(MADV_DONTNEED), so RSS falls at once; 0 uses MADV_FREE, which is cheaper
+ * (no page fault and zeroing when the page is reused before the kernel took it) but
+ * RSS falls only when the kernel reclaims the pages under memory pressure. Either way
+ * the pages count as released (HeapReleased) at once and the memory limit treats them
+ * as returned; gomem zeroes reused pages that may still hold old contents, so objects
+ * always start zeroed. A kernel without MADV_FREE falls back to MADV_DONTNEED. A
+ * negative value only queries. Returns the previous setting (0 or 1). */
+GM_API int gm_set_madvdontneed(int on);
+
 /* ---------------------------------------------------------------------------------
  * Heap profiling (pprof)
  * ------------------------------------------------------------------------------- */

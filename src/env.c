@@ -27,6 +27,7 @@ extern char **environ;
 gmi_config_t gmi_config = {
     .gc_percent = 100,
     .memory_limit = INT64_MAX,
+    .madvdontneed = 1,
 };
 
 #define ENV_SHOW_MAX 200 /* longest part of a bad value echoed in a message */
@@ -270,6 +271,7 @@ typedef struct env_key_s {
 static const env_key_t env_godebug_keys[] = {
     {"gctrace", ENV_FIELD(gctrace), INT_MAX, false},
     {"scavtrace", ENV_FIELD(scavtrace), INT_MAX, false},
+    {"madvdontneed", ENV_FIELD(madvdontneed), INT_MAX, false},
 };
 
 static const env_key_t env_gomemdebug_keys[] = {

@@ -141,6 +141,7 @@ void gmi_init_slow(void) {
     }
     gmi_env_init();
     gmi_os_set_fault_injection(gmi_config.fail_mmap, gmi_config.fail_madvise);
+    gmi_os_set_madv_free(gmi_config.madvdontneed == 0);
     gmi_debug_init(); /* GOMEMDEBUG poison/checkptr routing, start-up report */
     gmi_gc.start_ns = gmi_os_nanotime();
     gmi_gc.ncpu = gmi_os_ncpu();

@@ -60,8 +60,15 @@ _Noreturn void gmi_throw(const char *fmt, ...) __attribute__((format(printf, 1, 
  * returns NULL with errno set. Failure injection (GOMEMDEBUG=failmmap=N) lives here. */
 void *gmi_os_reserve(size_t size, size_t align);
 void gmi_os_unmap(void *p, size_t size);
-/* gmi_os_release returns the pages to the OS; they read as zero afterwards. */
+/* gmi_os_release returns the pages to the OS. It returns GMI_RELEASED_ZERO
+ * (MADV_DONTNEED: they read as zero afterwards), GMI_RELEASED_LAZY (MADV_FREE: until
+ * the kernel reclaims a page or it is written, it reads as its old contents or as
+ * zero, either at any moment) or -1 with errno set. */
+enum { GMI_RELEASED_ZERO = 0, GMI_RELEASED_LAZY = 1 };
 int gmi_os_release(void *p, size_t size);
+/* MADV_FREE instead of MADV_DONTNEED from now on (GODEBUG=madvdontneed=0). */
+void gmi_os_set_madv_free(bool on);
+bool gmi_os_madv_free(void);
 uint64_t gmi_os_nanotime(void);  /* CLOCK_MONOTONIC */
 uint64_t gmi_os_walltime(void);  /* CLOCK_REALTIME, Unix ns */
 uint64_t gmi_os_thread_cputime(void);
@@ -262,6 +269,7 @@ typedef struct gmi_config_s {
     int64_t memory_limit;    /* GOMEMLIMIT in bytes; INT64_MAX = off ("auto" is resolved) */
     int gctrace;             /* GODEBUG=gctrace=N */
     int scavtrace;           /* GODEBUG=scavtrace=N */
+    int madvdontneed;        /* GODEBUG=madvdontneed=N: 0 releases with MADV_FREE (default 1) */
     int debug_abort;         /* GOMEMDEBUG=abort=1 */
     int debug_verify;        /* GOMEMDEBUG=verify=1 */
     int debug_poison;        /* GOMEMDEBUG=poison=1 */

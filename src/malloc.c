@@ -19,9 +19,10 @@
  *     one it sweeps itself (lazy sweeping, as Go's mcentral.cacheSpan), else a new span.
  *  5. Page heap (page_heap.c). New spans and large objects come from runs of free pages
  *     in 64 MiB arenas; the arena map turns any address into its span in constant time.
- *  6. Zeroing. Memory is returned zeroed. Pages fresh from the OS (or released to it)
- *     read as zero; a span that had objects freed gets needzero and its slots are
- *     zeroed when handed out.
+ *  6. Zeroing. Memory is returned zeroed. Pages fresh from the OS (or released to it
+ *     with MADV_DONTNEED) read as zero; a span that had objects freed, or that reuses a
+ *     page released with MADV_FREE (GODEBUG=madvdontneed=0), gets needzero and its
+ *     slots are zeroed when handed out (a large object is zeroed whole).
  *  7. Freeing. gm_free of an object in a span the calling thread caches clears its bit
  *     directly. Any other thread sets the slot's bit in the span's pending bitmap with
  *     one atomic OR (which also catches a double free); the owner, the sweeper or the

@@ -1,9 +1,14 @@
 /* os_linux.c: the operating-system layer; the only file that maps memory.
  *
  * Address space is mapped read-write with MAP_NORESERVE, so untouched pages cost
- * nothing; pages go back to the OS with madvise(MADV_DONTNEED) (they then read as
- * zero, which the page heap relies on to skip zeroing). Fault injection for tests
- * (GOMEMDEBUG=failmmap=N, failmadvise=N) makes the Nth call fail.
+ * nothing. Pages go back to the OS with madvise(MADV_DONTNEED) by default: they read
+ * as zero afterwards, which the page heap uses to skip zeroing. GODEBUG=madvdontneed=0
+ * (or gm_set_madvdontneed(0)) uses MADV_FREE instead, as Go did before 1.16: the kernel
+ * takes the pages only under memory pressure, so RSS does not drop at once and a page
+ * reads either as its old contents or as zero until it is written; gmi_os_release
+ * tells the page heap which of the two it did. A kernel without MADV_FREE (EINVAL)
+ * falls back to MADV_DONTNEED for good, as Go's sysUnused does. Fault injection for
+ * tests (GOMEMDEBUG=failmmap=N, failmadvise=N) makes the Nth call fail.
  * See malloc.c for the allocator overview. */
 #include "internal.h"
 #include "gc_internal.h"
@@ -19,6 +24,8 @@
 static struct {
     _Atomic long mmap_calls, madvise_calls;
     long fail_mmap_at, fail_madvise_at;
+    _Atomic int madv_free;    /* release with MADV_FREE (GODEBUG=madvdontneed=0) */
+    _Atomic int no_madv_free; /* the kernel refused MADV_FREE once: never try again */
 } os_state GMI_STATE;
 
 void gmi_os_set_fault_injection(long fail_mmap_at, long fail_madvise_at) {
@@ -62,13 +69,29 @@ void gmi_os_unmap(void *p, size_t size) {
     munmap(p, size);
 }
 
+void gmi_os_set_madv_free(bool on) {
+    atomic_store_explicit(&os_state.madv_free, on, memory_order_relaxed);
+}
+
+bool gmi_os_madv_free(void) {
+    return atomic_load_explicit(&os_state.madv_free, memory_order_relaxed) != 0;
+}
+
 int gmi_os_release(void *p, size_t size) {
     long n = atomic_fetch_add(&os_state.madvise_calls, 1) + 1;
     if (gmi_unlikely(os_state.fail_madvise_at != 0 && n == os_state.fail_madvise_at)) {
         errno = EAGAIN;
         return -1;
     }
-    return madvise(p, size, MADV_DONTNEED);
+#ifdef MADV_FREE
+    if (atomic_load_explicit(&os_state.madv_free, memory_order_relaxed) &&
+        !atomic_load_explicit(&os_state.no_madv_free, memory_order_relaxed)) {
+        if (madvise(p, size, MADV_FREE) == 0) return GMI_RELEASED_LAZY;
+        if (errno != EINVAL) return -1;
+        atomic_store_explicit(&os_state.no_madv_free, 1, memory_order_relaxed);
+    }
+#endif
+    return madvise(p, size, MADV_DONTNEED) == 0 ? GMI_RELEASED_ZERO : -1;
 }
 
 static uint64_t clock_ns(clockid_t id) {

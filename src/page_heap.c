@@ -8,11 +8,17 @@
  * pages, and one list for larger runs searched best-fit (lowest address on ties).
  * A freed run coalesces with free neighbours found through the first and last page
  * entries of the arena's span table. A per-page "released" bit says the page was
- * returned to the OS (or never touched) and reads as zero; allocation clears it, so
- * HeapReleased stays exact and a span made only of released pages needs no zeroing.
+ * returned to the OS (or never touched); allocation clears it, so HeapReleased stays
+ * exact. A second bit, "lazy", says the page was released with MADV_FREE
+ * (GODEBUG=madvdontneed=0) and may still hold its old contents. A span made only of
+ * released pages none of which is lazy reads as zero and needs no zeroing; any other
+ * span is handed out with needzero (malloc.c zeroes large objects, thread caches zero
+ * small slots), which is also what makes MADV_FREE safe: a lazy page that is read
+ * before it is written may flip from its old contents to zero at any moment.
  * Invariants (heap lock held):
  *   every page of the heap is in exactly one span (FREE or INUSE);
  *   stats.inuse + stats.free_bytes == stats.sys (free_bytes includes released pages);
+ *   stats.released == released bits x page size; a lazy bit implies the released bit;
  *   two FREE spans are never adjacent.
  * Locking: gmi_heap_lock protects everything here; it is taken after central locks.
  * See malloc.c for the allocator overview. */
@@ -79,19 +85,35 @@ static void map_ends(gmi_span_t *s) {
     map_page(s->start + (s->npages - 1) * GMI_PAGE_SIZE, s);
 }
 
-/* Count released pages in [start, start+npages) and set or clear their bits. */
-static size_t released_update(uintptr_t start, size_t npages, int set) {
-    size_t count = 0;
+/* released_clear clears the released and lazy bits of [start, start+npages) (pages
+ * about to be used); returns the number of released pages, *nlazy the lazy ones. */
+static size_t released_clear(uintptr_t start, size_t npages, size_t *nlazy) {
+    size_t count = 0, lazy = 0;
     uintptr_t p = start;
     for (size_t k = 0; k < npages; k++, p += GMI_PAGE_SIZE) {
         gmi_arena_t *a = arena_of(p);
         size_t i = page_index(p);
         uint64_t bit = 1ull << (i & 63);
         if (a->released[i >> 6] & bit) count++;
-        if (set) a->released[i >> 6] |= bit;
-        else a->released[i >> 6] &= ~bit;
+        if (a->lazy[i >> 6] & bit) lazy++;
+        a->released[i >> 6] &= ~bit;
+        a->lazy[i >> 6] &= ~bit;
     }
+    *nlazy = lazy;
     return count;
+}
+
+/* released_set marks [start, start+npages), unreleased until now, as released (and
+ * lazy if MADV_FREE did it). */
+static void released_set(uintptr_t start, size_t npages, bool lazy) {
+    uintptr_t p = start;
+    for (size_t k = 0; k < npages; k++, p += GMI_PAGE_SIZE) {
+        gmi_arena_t *a = arena_of(p);
+        size_t i = page_index(p);
+        uint64_t bit = 1ull << (i & 63);
+        a->released[i >> 6] |= bit;
+        if (lazy) a->lazy[i >> 6] |= bit;
+    }
 }
 
 /* ---------------------------------------------------------------------------------
@@ -300,18 +322,18 @@ gmi_span_t *gmi_heap_alloc_span_locked(size_t npages, unsigned spanclass, bool *
         free_insert(r);
         s->npages = npages;
     }
-    size_t rel = released_update(s->start, npages, 0);
+    size_t lazy, rel = released_clear(s->start, npages, &lazy);
     heap.released -= rel * GMI_PAGE_SIZE;
     heap.inuse += npages * GMI_PAGE_SIZE;
-    *zeroed = (rel == npages);
+    *zeroed = (rel == npages && lazy == 0);
 
     unsigned sizeclass = spanclass >> 1;
     size_t nelems = sizeclass ? gmi_class_to_nelems[sizeclass] : 1;
     if (!span_attach_bits(s, nelems)) {
-        heap.inuse -= npages * GMI_PAGE_SIZE;
-        released_update(s->start, npages, 0);
-        map_ends(s);
-        free_insert(s);
+        /* Back to the free lists, coalesced with the remainder split off above. Its
+         * pages now count as unreleased and dirty: conservative, never wrong. */
+        s->alloc_bits = NULL;
+        gmi_heap_free_span_locked(s);
         errno = ENOMEM;
         return NULL;
     }
@@ -399,8 +421,9 @@ size_t gmi_heap_release_locked(size_t max_bytes) {
                     p -= GMI_PAGE_SIZE;
                     continue;
                 }
-                if (gmi_os_release((void *)q, p - q) != 0) return done;
-                released_update(q, (p - q) >> GMI_PAGE_SHIFT, 1);
+                int how = gmi_os_release((void *)q, p - q);
+                if (how < 0) return done;
+                released_set(q, (p - q) >> GMI_PAGE_SHIFT, how == GMI_RELEASED_LAZY);
                 heap.released += p - q;
                 done += p - q;
                 p = q;
@@ -426,6 +449,15 @@ void gmi_heap_stats_locked(size_t *sys, size_t *inuse, size_t *released, size_t 
     *other = bits + heap.arena_meta;
 }
 
+static void count_released_pages(gmi_span_t *s, void *arg) {
+    for (size_t k = 0; k < s->npages; k++) {
+        uintptr_t pg = s->start + k * GMI_PAGE_SIZE;
+        size_t idx = page_index(pg);
+        gmi_arena_t *a = arena_of(pg);
+        if (((a->released[idx >> 6] | a->lazy[idx >> 6]) >> (idx & 63)) & 1) ++*(size_t *)arg;
+    }
+}
+
 /* gmi_heap_check_locked verifies the page heap's invariants; returns an error text or
  * NULL. Walks every arena page: expensive, for GOMEMDEBUG=verify and tests. */
 const char *gmi_heap_check_locked(void) {
@@ -446,11 +478,17 @@ const char *gmi_heap_check_locked(void) {
             for (size_t k = 0; k < s->npages; k++) {
                 uintptr_t pg = s->start + k * GMI_PAGE_SIZE;
                 size_t idx = page_index(pg);
-                if (arena_of(pg)->released[idx >> 6] & (1ull << (idx & 63))) released += GMI_PAGE_SIZE;
+                gmi_arena_t *a = arena_of(pg);
+                uint64_t bit = 1ull << (idx & 63);
+                if (a->released[idx >> 6] & bit) released += GMI_PAGE_SIZE;
+                else if (a->lazy[idx >> 6] & bit) return "lazily released page is not marked released";
             }
         }
     }
     if (free_bytes + heap.inuse != heap.sys) return "free + in-use bytes differ from heap size";
+    size_t inuse_released = 0;
+    gmi_heap_each_span_locked(count_released_pages, &inuse_released);
+    if (inuse_released != 0) return "a span in use has released pages";
     if (released != heap.released) return "released page count differs from the bitmap";
     return NULL;
 }

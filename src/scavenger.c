@@ -3,9 +3,9 @@
  * One internal thread (gmi_thread_spawn_internal: it never touches heap objects)
  * sleeps on a condition variable, woken after every collection and otherwise every
  * GMI_SCAV_PERIOD_MS. Each pass computes the retained heap (heap_sys - heap_released)
- * and releases free pages with gmi_heap_release_locked (madvise MADV_DONTNEED: the
- * page heap then knows the pages read as zero, so HeapReleased and HeapIdle stay
- * exact) until retained memory is under the smaller of
+ * and releases free pages with gmi_heap_release_locked (madvise, os_linux.c; the page
+ * heap keeps a bit per released page, so HeapReleased and HeapIdle stay exact) until
+ * retained memory is under the smaller of
  *   the GOGC goal:   heap goal x 1.10 (Go's retainExtraPercent; after the first cycle)
  *   the limit goal:  95% of the memory limit minus metadata (Go's reduceExtraPercent).
  * Pacing: background work is sized so the thread uses about 1% of the total CPU
@@ -14,7 +14,11 @@
  * GMI_SCAV_BATCH bytes per heap-lock hold and then sleeps. While mapped memory is
  * above the memory limit itself it releases without sleeping, as Go's allocation-time
  * scavenging does; those bytes count as "eager" in scavtrace.
- * Released pages are reused by the page heap like any free run and come back zeroed.
+ * With GODEBUG=madvdontneed=0 (gm_set_madvdontneed(0)) pages are released with
+ * MADV_FREE: counted as released at once, as Go counts them, although RSS falls only
+ * when the kernel reclaims them under memory pressure.
+ * Released pages are reused by the page heap like any free run; page_heap.c knows
+ * which of them read as zero and which may hold old contents (MADV_FREE).
  * Idle collection: a program that stops allocating after dropping a large heap never
  * triggers a cycle, so nothing becomes free. When no cycle ran for
  * GMI_SCAV_IDLE_GC_MS while retained memory is large, the scavenger runs one
@@ -222,6 +226,13 @@ void gmi_scavenger_fork_child(void) {
 void gmi_scavenger_stats(uint64_t *bg, uint64_t *eager) {
     *bg = atomic_load(&sc.total_bg);
     *eager = atomic_load(&sc.total_eager);
+}
+
+GM_API int gm_set_madvdontneed(int on) {
+    if (!atomic_load(&gmi_initialized)) gmi_init_slow();
+    int old = gmi_os_madv_free() ? 0 : 1;
+    if (on >= 0) gmi_os_set_madv_free(on == 0);
+    return old;
 }
 
 GM_API size_t gm_free_os_memory(void) {

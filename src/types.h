@@ -118,7 +118,9 @@ typedef struct gmi_arena_s {
     uintptr_t base;  /* first byte, 64 MiB aligned */
     size_t mapped;   /* bytes from base handed to the page heap so far */
     struct gmi_arena_s *next;
-    uint64_t released[GMI_PAGES_PER_ARENA / 64]; /* page is released to the OS (reads zero) */
+    uint64_t released[GMI_PAGES_PER_ARENA / 64]; /* page is released to the OS (or never used) */
+    uint64_t lazy[GMI_PAGES_PER_ARENA / 64];     /* released with MADV_FREE: may still hold
+                                                    its old contents; lazy => released */
     gmi_span_t *spans[GMI_PAGES_PER_ARENA];
 } gmi_arena_t;
 

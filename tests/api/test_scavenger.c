@@ -4,14 +4,19 @@
  *   free: gm_free_os_memory releases everything free at once, HeapReleased/HeapIdle
  *         stay consistent, released pages are reused and read as zero;
  *   trace: GODEBUG=scavtrace=1 prints Go's scavenger line, "(forced)" for
- *         gm_free_os_memory. */
+ *         gm_free_os_memory;
+ *   madvfree: GODEBUG=madvdontneed=0 GOMEMDEBUG=verify=1: pages released with MADV_FREE
+ *         keep their old contents until the kernel reclaims them, yet every object
+ *         allocated on them (small and large, scanned and noscan) starts zeroed,
+ *         HeapReleased counts them, the heap verifies; then the same after switching
+ *         to MADV_DONTNEED with gm_set_madvdontneed(1). */
 #include "api/gmtest.h"
 
 #define MiB ((size_t)1 << 20)
 
 /* The index lives in the (scanned) bss, not in a heap object: a thread cache's span
  * cursor may keep pointing at a heap index, which would keep everything alive. */
-#define MAXCHUNKS 8192
+#define MAXCHUNKS 16384
 static void *live[MAXCHUNKS];
 
 static GMT_NOINLINE void build(size_t bytes, size_t chunk) {
@@ -52,10 +57,59 @@ static int child_trace(void) {
     return 0;
 }
 
+/* Fill about bytes with objects of the sizes below, each checked to start zeroed and
+ * then written with a non-zero pattern; the objects stay reachable from live[]. */
+static GMT_NOINLINE size_t fill_checked(size_t bytes, int round) {
+    static const size_t sizes[] = {16, 48, 256, 1024, 4096, 16384, 40 * 1024, 64 * 1024, 256 * 1024};
+    size_t total = 0, nonzero = 0, i = 0;
+    for (; total < bytes && i < MAXCHUNKS; i++) {
+        size_t sz = sizes[(i + (size_t)round) % (sizeof sizes / sizeof sizes[0])];
+        char *p = (i & 1) ? gm_alloc(sz) : gm_alloc_noscan(sz);
+        if (!gmt_all_zero(p, sz)) nonzero++;
+        memset(p, 0x5a, sz);
+        live[i] = p;
+        total += sz;
+    }
+    return nonzero;
+}
+
+static int child_madvfree(void) {
+    int bad = 0;
+    if (gm_set_madvdontneed(-1) != 0) {
+        printf("madvfree: GODEBUG=madvdontneed=0 not applied\n");
+        return 1;
+    }
+    gm_memstats_t *ms = malloc(sizeof *ms);
+    for (int round = 0; round < 4; round++) {
+        if (round == 2) CHECK_EQ(gm_set_madvdontneed(1), 0); /* rounds 2, 3: MADV_DONTNEED */
+        build(192 * MiB, 64 * 1024); /* pages full of 0x77 */
+        drop();
+        gm_collect(); /* verify=1: the heap is checked around every cycle */
+        size_t r0 = gmt_rss();
+        size_t rel = gm_free_os_memory();
+        size_t r1 = gmt_rss();
+        gm_read_memstats(ms);
+        size_t nonzero = fill_checked(160 * MiB, round);
+        printf("madvfree: round %d (%s): released_mib=%zu heap_released_mib=%llu rss %zu -> %zu MiB, "
+               "objects not zeroed: %zu\n",
+               round, round < 2 ? "MADV_FREE" : "MADV_DONTNEED", rel >> 20,
+               (unsigned long long)(ms->heap_released >> 20), r0 >> 20, r1 >> 20, nonzero);
+        bad += rel < 150 * MiB;                  /* counted as released either way */
+        bad += ms->heap_released < 150 * MiB;
+        bad += ms->heap_released > ms->heap_idle;
+        bad += nonzero != 0;
+        drop();
+        gm_collect();
+    }
+    free(ms);
+    return bad == 0 && check_done() == 0 ? 0 : 1;
+}
+
 int main(int argc, char **argv) {
     if (argc > 1) {
         if (!strcmp(argv[1], "idle")) return child_idle();
         if (!strcmp(argv[1], "trace")) return child_trace();
+        if (!strcmp(argv[1], "madvfree")) return child_madvfree();
         return 2;
     }
     gm_init();
@@ -70,6 +124,13 @@ int main(int argc, char **argv) {
     CHECK(strstr(buf, "scav ") != NULL);
     CHECK(strstr(buf, "KiB work (bg), ") != NULL);
     CHECK(strstr(buf, "% util (forced)") != NULL);
+
+    putenv((char *)"GOMEMDEBUG=verify=1");
+    st = gmt_run_self("madvfree", "GODEBUG=madvdontneed=0", buf, sizeof buf, 1, 120);
+    unsetenv("GOMEMDEBUG");
+    printf("%s", buf);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    CHECK(strstr(buf, "round 3") != NULL);
 
     /* gm_free_os_memory in this process */
     build(256 * MiB, 64 * 1024);

@@ -147,6 +147,7 @@ static gmi_config_t fresh(void) {
     memset(&c, 0, sizeof c);
     c.gc_percent = 100;
     c.memory_limit = INT64_MAX;
+    c.madvdontneed = 1;
     return c;
 }
 
@@ -163,6 +164,17 @@ static void test_godebug(void) {
     gmi_parse_godebug("madvdontneed=1,gctrace=2,,scavtrace=1,", &c);
     CHECK_EQ(c.gctrace, 2);
     CHECK_EQ(c.scavtrace, 1);
+    CHECK_EQ(c.madvdontneed, 1);
+
+    c = fresh(); /* Go's madvdontneed: 0 selects MADV_FREE, any other value MADV_DONTNEED */
+    gmi_parse_godebug("madvdontneed=0", &c);
+    CHECK_EQ(c.madvdontneed, 0);
+    gmi_parse_godebug("madvdontneed=2", &c);
+    CHECK_EQ(c.madvdontneed, 2);
+    capture_begin();
+    gmi_parse_godebug("madvdontneed", &c);
+    CHECK_EQ(capture_end(), 1);
+    CHECK_EQ(c.madvdontneed, 2);
 
     c = fresh();
     gmi_parse_godebug("gctrace=1,gctrace=0", &c); /* left to right: the last wins */

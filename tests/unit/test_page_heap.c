@@ -14,6 +14,58 @@ static const char *check_heap(void) {
     return e;
 }
 
+/* Pages released with MADV_FREE may keep their contents: a span reusing any of them is
+ * not zeroed (needzero); pages released with MADV_DONTNEED again are. */
+static void release_all(void) {
+    gmi_lock(&gmi_heap_lock);
+    gmi_heap_release_locked(SIZE_MAX);
+    gmi_unlock(&gmi_heap_lock);
+}
+
+static void test_madv_free(void) {
+    enum { M = 64, NP = 16 };
+    gmi_span_t *sp[M];
+    bool zeroed;
+    gmi_os_set_madv_free(true);
+    for (int i = 0; i < M; i++) {
+        sp[i] = gmi_heap_alloc_span(NP, 0, &zeroed);
+        CHECK(sp[i] != NULL);
+        memset((void *)sp[i]->start, 0xab, NP * GMI_PAGE_SIZE);
+    }
+    for (int i = 0; i < M; i++) gmi_heap_free_span(sp[i]);
+    release_all();
+    CHECK(check_heap() == NULL);
+    int lazy_zeroed = 0, stale = 0;
+    for (int i = 0; i < M; i++) {
+        sp[i] = gmi_heap_alloc_span(NP, 0, &zeroed);
+        CHECK(sp[i] != NULL);
+        if (zeroed) lazy_zeroed++;
+        /* until the kernel reclaims a lazily freed page it keeps its contents */
+        if (((const uint8_t *)sp[i]->start)[0] == 0xab) stale++;
+        memset((void *)sp[i]->start, 0xcd, NP * GMI_PAGE_SIZE);
+    }
+    printf("madv_free: %d of %d reused spans still held their old contents\n", stale, M);
+    CHECK_EQ(lazy_zeroed, 0);
+    CHECK(check_heap() == NULL);
+    for (int i = 0; i < M; i++) gmi_heap_free_span(sp[i]);
+    /* released again with MADV_DONTNEED: zero, and known to be */
+    gmi_os_set_madv_free(false);
+    release_all();
+    int dontneed_zeroed = 0, nonzero = 0;
+    for (int i = 0; i < M; i++) {
+        sp[i] = gmi_heap_alloc_span(NP, 0, &zeroed);
+        CHECK(sp[i] != NULL);
+        if (zeroed) dontneed_zeroed++;
+        const uint64_t *w = (const uint64_t *)sp[i]->start;
+        for (size_t k = 0; k < NP * GMI_PAGE_SIZE / 8; k++) nonzero += w[k] != 0;
+    }
+    CHECK_EQ(dontneed_zeroed, M);
+    CHECK_EQ(nonzero, 0);
+    CHECK(check_heap() == NULL);
+    for (int i = 0; i < M; i++) gmi_heap_free_span(sp[i]);
+    CHECK(check_heap() == NULL);
+}
+
 int main(void) {
     gm_init();
     uint64_t seed = 42;
@@ -82,5 +134,6 @@ int main(void) {
     gmi_span_t *s = gmi_heap_alloc_span(4, 0, &zeroed);
     CHECK(s != NULL && zeroed);
     if (s) gmi_heap_free_span(s);
+    test_madv_free();
     return check_done();
 }
