@@ -155,6 +155,15 @@ GMI_INLINE size_t gmi_span_slot(const gmi_span_t *s, uintptr_t addr) {
     return (size_t)(((uint64_t)(addr - s->start) * s->divmul) >> 32);
 }
 
+/* gmi_cpu_relax is the spin-wait hint (pause, yield). */
+GMI_INLINE void gmi_cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ volatile("yield" ::: "memory");
+#endif
+}
+
 GMI_INLINE bool gmi_bit_get(const uint64_t *bits, size_t i) {
     return (bits[i >> 6] >> (i & 63)) & 1;
 }
@@ -219,8 +228,8 @@ void gmi_threads_each(void (*fn)(gmi_thread_t *t, void *arg), void *arg);
 /* The conservative ranges of a stopped thread (or of the caller, whose registers are
  * spilled first): its stack from the saved sp up, and its static TLS. For the caller,
  * the registers and the top 2 KiB of its stack (gomem's own frames, which change once
- * this returns) are also pushed as copies in its gmi_thread_t, so push may defer the
- * scan. */
+ * this returns) are pushed as copies in its gmi_thread_t instead, so push may defer
+ * the scan. */
 void gmi_thread_scan_ranges(gmi_thread_t *t, void (*push)(uintptr_t lo, uintptr_t hi, void *arg),
                             void *arg);
 /* Start one of gomem's own threads (mark workers, sweeper): never registered, never

@@ -24,7 +24,10 @@
 
 typedef struct range_s {
     uintptr_t lo, hi;
-} range_t;
+} __attribute__((aligned(16))) range_t;
+
+typedef uint64_t range_v __attribute__((vector_size(16), aligned(16)));
+_Static_assert(sizeof(range_t) == sizeof(range_v), "range_t is two words");
 
 typedef struct mark_stack_s {
     range_t *items;
@@ -96,8 +99,7 @@ GMI_INLINE void push_range(worker_t *w, uintptr_t lo, uintptr_t hi) {
         atomic_store_explicit(&mk.overflowed, 1, memory_order_relaxed);
         return;
     }
-    st->items[st->n].lo = lo;
-    st->items[st->n].hi = hi;
+    *(range_v *)&st->items[st->n] = (range_v){lo, hi};
     st->n++;
 }
 
@@ -105,26 +107,84 @@ GMI_INLINE void push_range(worker_t *w, uintptr_t lo, uintptr_t hi) {
  * The conservative pointer test and the scan loop
  * ------------------------------------------------------------------------------- */
 
-/* Try to mark the object containing v; push it if it must be scanned. *pc caches the
- * span of the last page looked up: neighbouring objects point into the same page often
- * enough (trees, lists allocated in order) to skip the arena map. */
-GMI_INLINE void mark_candidate(worker_t *w, uintptr_t v, page_cache_t *pc) {
-    gmi_span_t *s;
-    if ((v >> GMI_PAGE_SHIFT) == pc->page) {
-        s = pc->span;
-        if (v - s->start >= s->limit - s->start) return;
-    } else {
-        s = gmi_span_of(v);
-        if (s == NULL) return;
-        pc->page = v >> GMI_PAGE_SHIFT;
-        pc->span = s;
+/* scan_t is a worker's hot state copied into locals for the length of a drain, so the
+ * compiler keeps it in registers: through w, every store into the mark stack could
+ * alias the stack's own count and the counters, and each object would reload them. */
+typedef struct scan_s {
+    range_t *items;
+    size_t n, cap;
+    page_cache_t pc; /* last page looked up; neighbouring objects share pages often
+                        enough (trees, lists allocated in order) to skip the arena map */
+    uintptr_t heap_lo, heap_len;
+} scan_t;
+
+GMI_INLINE void scan_load(const worker_t *w, scan_t *sc) {
+    sc->items = w->stack.items;
+    sc->n = w->stack.n;
+    sc->cap = w->stack.cap;
+    sc->pc = w->pc;
+    sc->heap_lo = gmi_heap_lo;
+    sc->heap_len = gmi_heap_hi - gmi_heap_lo;
+}
+
+GMI_INLINE void scan_store(worker_t *w, const scan_t *sc) {
+    w->stack.n = sc->n;
+    w->pc = sc->pc;
+}
+
+typedef struct grown_s {
+    range_t *items;
+    size_t cap;
+} grown_t;
+
+/* scan_grow doubles w's stack holding n entries (or flags an overflow). Out of line and
+ * returning by value, so the caller's scan_t never has its address taken. */
+__attribute__((noinline)) static grown_t scan_grow(worker_t *w, size_t n) {
+    w->stack.n = n;
+    if (!stack_grow(&w->stack))
+        atomic_store_explicit(&mk.overflowed, 1, memory_order_relaxed);
+    return (grown_t){w->stack.items, w->stack.cap};
+}
+
+/* One 16-byte store per entry: the pop that usually follows soon after reads the entry
+ * with one 16-byte load, and a load that spans two smaller pending stores cannot be
+ * forwarded from the store buffer (a stall of a dozen cycles per object). */
+GMI_INLINE void scan_push(worker_t *w, scan_t *sc, uintptr_t lo, uintptr_t hi) {
+    if (gmi_unlikely(sc->n == sc->cap)) {
+        grown_t g = scan_grow(w, sc->n);
+        sc->items = g.items;
+        sc->cap = g.cap;
+        if (sc->n == sc->cap) return; /* overflow: recovered by a rescan later */
     }
-    size_t i = (s->spanclass >> 1) ? gmi_span_slot(s, v) : 0;
+    *(range_v *)&sc->items[sc->n] = (range_v){lo, hi};
+    sc->n++;
+}
+
+/* Try to mark the object containing v (already known to lie between the heap bounds);
+ * push it if it must be scanned. parallel (a constant in each caller) says whether
+ * other workers may set mark bits in the same words. The counters stay in memory:
+ * registers are better spent on the scan loop. */
+GMI_INLINE void mark_candidate(worker_t *w, scan_t *sc, uintptr_t v, const bool parallel) {
+    gmi_span_t *s;
+    if ((v >> GMI_PAGE_SHIFT) == sc->pc.page) {
+        s = sc->pc.span;
+        if (v >= s->limit) return; /* v's page is one of s's: v >= s->start */
+    } else {
+        gmi_arena_t *a = gmi_arena_map[v >> GMI_ARENA_SHIFT];
+        if (a == NULL) return;
+        s = a->spans[(v >> GMI_PAGE_SHIFT) & (GMI_PAGES_PER_ARENA - 1)];
+        if (s == NULL) return;
+        if (atomic_load_explicit(&s->state, memory_order_acquire) != GMI_SPAN_INUSE) return;
+        if (v - s->start >= s->limit - s->start) return;
+        sc->pc.page = v >> GMI_PAGE_SHIFT;
+        sc->pc.span = s;
+    }
+    size_t i = gmi_span_slot(s, v); /* divmul is 0 in a large span: slot 0 */
     uint64_t bit = 1ull << (i & 63);
     if (!(s->alloc_bits[i >> 6] & bit)) return; /* a free slot: not an object */
     uint64_t *mw = &s->mark_bits[i >> 6];
     if (*mw & bit) return;
-    if (mk.parallel) {
+    if (parallel) {
 #if defined(__x86_64__)
         unsigned char was; /* lock bts: one instruction, not a cmpxchg loop */
         __asm__ volatile("lock btsq %2, %0\n\tsetc %1"
@@ -139,61 +199,75 @@ GMI_INLINE void mark_candidate(worker_t *w, uintptr_t v, page_cache_t *pc) {
     } else {
         *mw |= bit;
     }
-    uintptr_t base = s->start + i * s->elemsize;
-    w->marked_bytes += s->elemsize;
+    size_t size = s->elemsize;
+    uintptr_t base = s->start + i * size;
+    w->marked_bytes += size;
     w->marked_objects++;
     if (!(s->spanclass & 1)) {
-        w->scan_bytes += s->elemsize;
-        push_range(w, base, base + s->elemsize);
+        w->scan_bytes += size;
+        scan_push(w, sc, base, base + size);
     }
 }
 
-GMI_NO_ASAN static void scan_range(worker_t *w, uintptr_t lo, uintptr_t hi) {
-    lo = (lo + sizeof(uintptr_t) - 1) & ~(uintptr_t)(sizeof(uintptr_t) - 1);
-    if (hi - lo > GMI_OBLET_BYTES && hi > lo) {
-        push_range(w, lo + GMI_OBLET_BYTES, hi);
+/* scan_words scans [lo, hi), both word-aligned (push_root aligns roots; objects are). */
+GMI_INLINE GMI_NO_ASAN void scan_words(worker_t *w, scan_t *sc, uintptr_t lo, uintptr_t hi,
+                                       const bool parallel) {
+    if (gmi_unlikely(hi - lo > GMI_OBLET_BYTES)) {
+        scan_push(w, sc, lo + GMI_OBLET_BYTES, hi);
         hi = lo + GMI_OBLET_BYTES;
     }
-    uintptr_t lo_heap = gmi_heap_lo, span = gmi_heap_hi - gmi_heap_lo;
-    page_cache_t pc = w->pc;
 #if GM_TRACK_VALGRIND
     GMI_TRACK_SCAN_BEGIN();
 #endif
-    for (uintptr_t p = lo; p + sizeof(uintptr_t) <= hi; p += sizeof(uintptr_t)) {
+    for (uintptr_t p = lo; p < hi; p += sizeof(uintptr_t)) {
         uintptr_t v = *(volatile uintptr_t *)p;
 #if GM_TRACK_VALGRIND
         GMI_TRACK_SCAN_WORD(v);
 #endif
-        if (v - lo_heap >= span) continue; /* the common case: not a heap address */
-        mark_candidate(w, v, &pc);
+        if (v - sc->heap_lo >= sc->heap_len) continue; /* the common case: not a heap address */
+        mark_candidate(w, sc, v, parallel);
     }
 #if GM_TRACK_VALGRIND
     GMI_TRACK_SCAN_END();
 #endif
-    w->pc = pc;
+}
+
+/* scan_range scans one range outside the drain loop (overflow recovery). */
+GMI_NO_ASAN static void scan_range(worker_t *w, uintptr_t lo, uintptr_t hi) {
+    scan_t sc;
+    scan_load(w, &sc);
+    scan_words(w, &sc, lo, hi, mk.parallel != 0);
+    scan_store(w, &sc);
 }
 
 /* ---------------------------------------------------------------------------------
  * Workers and termination
  * ------------------------------------------------------------------------------- */
 
-/* Move half of w's stack to the pool when peers are idle. */
+/* Move half of w's stack to the pool when a peer is idle and the pool is empty. Called
+ * every SHARE_PERIOD objects: one relaxed load of a line that is only written when a
+ * worker goes idle or wakes. Even two entries are worth giving: the oldest entry of a
+ * depth-first walk is the root of the biggest unexplored subgraph. */
+static void share_half_locked(worker_t *w);
+
 static void maybe_share(worker_t *w) {
-    if (mk.nworkers < 2 || w->stack.n < 64) return;
-    if (__atomic_load_n(&mk.nidle, __ATOMIC_RELAXED) == 0 &&
+    if (w->stack.n < 2 || __atomic_load_n(&mk.nidle, __ATOMIC_RELAXED) == 0 ||
         __atomic_load_n(&mk.pool_n, __ATOMIC_RELAXED) != 0)
         return;
     pthread_mutex_lock(&mk.lock);
-    if (mk.nidle > 0 || mk.pool_n == 0) {
+    if (mk.nidle > 0 && mk.pool_n == 0) share_half_locked(w);
+    pthread_mutex_unlock(&mk.lock);
+}
+
+/* share_half_locked moves the older half of w's stack to the pool. mk.lock held. */
+static void share_half_locked(worker_t *w) {
+    {
         size_t give = w->stack.n / 2;
         if (mk.pool_n + give > mk.pool_cap) {
             size_t ncap = mk.pool_cap ? mk.pool_cap : 4096;
             while (ncap < mk.pool_n + give) ncap *= 2;
             range_t *np = gmi_os_reserve(ncap * sizeof(range_t), 4096);
-            if (np == NULL) {
-                pthread_mutex_unlock(&mk.lock);
-                return;
-            }
+            if (np == NULL) return; /* keep the work: this worker does it */
             if (mk.pool) {
                 memcpy(np, mk.pool, mk.pool_n * sizeof(range_t));
                 gmi_os_unmap(mk.pool, mk.pool_cap * sizeof(range_t));
@@ -208,33 +282,45 @@ static void maybe_share(worker_t *w) {
         mk.pool_n += give;
         pthread_cond_broadcast(&mk.work_cond);
     }
-    pthread_mutex_unlock(&mk.lock);
 }
 
 /* Scan everything on w's stack. Ranges go through a small FIFO whose entries are
  * prefetched when they enter it, so the cache miss of loading an object overlaps with
  * the scanning of the few before it (prefetch-on-grey). */
-#define PREFETCH_DEPTH 8
-static void drain_local(worker_t *w) {
+#define PREFETCH_DEPTH 8 /* a power of two */
+#define SHARE_PERIOD 64  /* objects scanned between looks at idle peers */
+GMI_INLINE GMI_NO_ASAN void drain_local_as(worker_t *w, const bool parallel) {
     range_t fifo[PREFETCH_DEPTH];
-    unsigned head = 0, cnt = 0, since_share = 0;
+    unsigned head = 0, tail = 0, since_share = 0; /* free-running; tail - head entries */
+    scan_t sc;
+    scan_load(w, &sc);
     for (;;) {
-        while (cnt < PREFETCH_DEPTH && w->stack.n > 0) {
-            range_t r = w->stack.items[--w->stack.n];
+        while (tail - head < PREFETCH_DEPTH && sc.n > 0) {
+            range_t r = sc.items[--sc.n];
             __builtin_prefetch((const void *)r.lo);
-            fifo[(head + cnt) % PREFETCH_DEPTH] = r;
-            cnt++;
+            fifo[tail++ & (PREFETCH_DEPTH - 1)] = r;
         }
-        if (cnt == 0) return;
-        range_t r = fifo[head];
-        head = (head + 1) % PREFETCH_DEPTH;
-        cnt--;
-        scan_range(w, r.lo, r.hi);
-        if (++since_share >= 1024) {
+        if (tail == head) break;
+        range_t r = fifo[head++ & (PREFETCH_DEPTH - 1)];
+        scan_words(w, &sc, r.lo, r.hi, parallel);
+        if (gmi_unlikely(++since_share >= SHARE_PERIOD)) {
             since_share = 0;
-            maybe_share(w);
+            if (parallel) {
+                scan_store(w, &sc);
+                maybe_share(w);
+                scan_load(w, &sc);
+            }
         }
     }
+    scan_store(w, &sc);
+}
+
+/* One copy of the loop per mark-bit discipline, so the inner loop has no test for it. */
+GMI_NO_ASAN static void drain_local(worker_t *w) {
+    if (mk.parallel)
+        drain_local_as(w, true);
+    else
+        drain_local_as(w, false);
 }
 
 static void drain(worker_t *w) {
@@ -265,7 +351,17 @@ static void drain(worker_t *w) {
                 pthread_mutex_unlock(&mk.lock);
                 return;
             }
-            pthread_cond_wait(&mk.work_cond, &mk.lock);
+            /* Work usually turns up within microseconds (a busy peer looks every
+             * SHARE_PERIOD objects): spin a little before sleeping on the condition. */
+            pthread_mutex_unlock(&mk.lock);
+            for (int spin = 0; spin < 2048; spin++) {
+                if (__atomic_load_n(&mk.pool_n, __ATOMIC_RELAXED) != 0 ||
+                    __atomic_load_n(&mk.finished, __ATOMIC_RELAXED))
+                    break;
+                gmi_cpu_relax();
+            }
+            pthread_mutex_lock(&mk.lock);
+            if (mk.pool_n == 0 && !mk.finished) pthread_cond_wait(&mk.work_cond, &mk.lock);
             mk.nidle--;
         }
         pthread_mutex_unlock(&mk.lock);
@@ -324,6 +420,8 @@ typedef struct root_ctx_s {
 
 static void push_root(uintptr_t lo, uintptr_t hi, void *arg) {
     root_ctx_t *c = arg;
+    lo = (lo + sizeof(uintptr_t) - 1) & ~(uintptr_t)(sizeof(uintptr_t) - 1);
+    hi &= ~(uintptr_t)(sizeof(uintptr_t) - 1);
     if (hi <= lo) return;
     c->bytes += hi - lo;
     /* split into blocks so the roots spread over the workers */
@@ -366,7 +464,9 @@ static void run_workers(int n) {
         mk.epoch++;
         pthread_cond_broadcast(&mk.start_cond);
         pthread_mutex_unlock(&mk.lock);
-        maybe_share(w0);
+        pthread_mutex_lock(&mk.lock);
+        if (w0->stack.n >= 2) share_half_locked(w0);
+        pthread_mutex_unlock(&mk.lock);
         drain(w0);
         pthread_mutex_lock(&mk.lock);
         while (mk.active_helpers > 0) pthread_cond_wait(&mk.done_cond, &mk.lock);

@@ -702,7 +702,10 @@ static GMI_NOINLINE GMI_NO_ASAN void scan_self(gmi_thread_t *t,
     }
     push((uintptr_t)t->spill, (uintptr_t)(t->spill + sizeof t->spill / sizeof t->spill[0]), arg);
     if (n) push((uintptr_t)t->frames, (uintptr_t)(t->frames + n), arg);
-    if (sp < t->stack_hi) push(sp, t->stack_hi, arg);
+    /* the live stack only beyond the copy: the copied part is where the collector's
+     * own frames (the mark loop among them) live once this returns, and scanning them
+     * late would retain whatever they hold at that moment */
+    if (sp + n * sizeof(uintptr_t) < t->stack_hi) push(sp + n * sizeof(uintptr_t), t->stack_hi, arg);
     if (t->tls_lo < t->tls_hi) push(t->tls_lo, t->tls_hi, arg);
 }
 
