@@ -447,14 +447,17 @@ GM_API int gm_metric_read(const char *name, uint64_t *value);
  * chain of references from a root to the object holding ptr (ptr may point anywhere
  * inside it): the root by kind (a global with its symbol and object file, a gm_add_roots
  * range, a thread's stack with the function of the frame, a register of a stopped
- * thread, thread-local storage), then each object on the way with its base, size, the
- * offset of the referencing word and, when the heap profile sampled it, its allocation
- * site. The search runs on a consistent heap, with the world stopped as in a collection
- * (it costs about one full mark); the text is written after the world restarted. The
- * caller's own registers and gm_explain's frames are not roots, but the caller's
- * frames are: a copy of ptr in a local variable of the caller is a valid answer.
+ * thread, thread-local storage, a pin, the finalizer queue, a finalizer's argument, a
+ * pool, an unreachable object whose finalizer is pending), then each object on the way
+ * with its base, size, the offset of the referencing word and, when the heap profile
+ * sampled it, its allocation site. The search runs on a consistent heap, with the
+ * world stopped as in a collection (it costs about one full mark); the text is written
+ * after the world restarted. The caller's own registers and gm_explain's frames are
+ * not roots, but the caller's frames are: a copy of ptr in a local variable of the
+ * caller is a valid answer.
  * Returns 0 when a chain was printed, 1 if the object is unreachable (the next
- * collection frees it), -1 with errno EINVAL if ptr is not in a live gomem object. */
+ * collection frees it, or queues its finalizer), -1 with errno EINVAL if ptr is not in
+ * a live gomem object. */
 GM_API int gm_explain(const void *ptr, FILE *out);
 
 #ifdef __cplusplus

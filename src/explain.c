@@ -7,9 +7,12 @@
  * (an object, or a root range) in a hash table of its own. Mark bits are not touched:
  * outside a collection they must stay clear. The search stops when it reaches the
  * target, so the chain has the fewest hops; among roots, the ranges are visited in the
- * order globals, gm_add_roots ranges, thread-local storage, other threads' stacks
- * (with the registers saved in their signal frames), and the caller's own stack last
- * (the caller often holds the pointer it asks about).
+ * order globals, gm_add_roots ranges, thread-local storage, the roots the collector
+ * keeps in metadata (the pin table, finalizer and cleanup records, pool items), other
+ * threads' stacks (with the registers saved in their signal frames), and the caller's
+ * own stack last (the caller often holds the pointer it asks about). If that finds
+ * nothing, a second pass starts from the contents of the objects with a finalizer that
+ * nothing reached, as the collector marks them after every other root (finalizer.c).
  * Labels need more than the snapshot: a stack word is attributed to a function by the
  * nearest return address below it (the frame that called out of that function), a
  * register by its slot in the kernel's signal frame (found by the signal restorer's
@@ -34,7 +37,11 @@
 #include <sys/ucontext.h>
 #include <unistd.h>
 
-enum { RK_GLOBAL, RK_USER, RK_TLS, RK_STACK };
+/* Root kinds. RK_FINQ is a value, not memory: a queued finalizer's object, which its
+ * record keeps hidden (the collector marks it from a scratch copy). RK_FINOBJ is the
+ * contents of an unreachable object that has a finalizer: the collector marks what it
+ * reaches only after every other root (finalizer.c), so these ranges come second. */
+enum { RK_GLOBAL, RK_USER, RK_TLS, RK_STACK, RK_PIN, RK_FINARG, RK_FINQ, RK_POOL, RK_FINOBJ };
 
 typedef struct range_s {
     uintptr_t lo, hi;
@@ -43,6 +50,12 @@ typedef struct range_s {
     uintptr_t pc;    /* innermost pc of the thread (stack ranges) */
     uintptr_t gregs; /* the signal frame's saved registers, or 0 */
     uintptr_t sp;    /* the interrupted sp: stack words below it are the signal frame */
+    /* RK_PIN: the pin counts beside the key array [lo, hi) */
+    const uint32_t *pin_counts;
+    /* RK_FINARG, RK_FINQ, RK_FINOBJ: the record's object and function; RK_POOL: obj is
+     * the pool, victim its item's generation */
+    uintptr_t obj, fn;
+    bool cleanup, queued, victim;
 } range_t;
 
 typedef struct node_s {
@@ -145,9 +158,7 @@ static GMI_NO_ASAN void scan_words(ex_t *x, uintptr_t lo, uintptr_t hi, int64_t 
         visit(x, *(const uintptr_t *)a, a, parent);
 }
 
-static void add_range(ex_t *x, uintptr_t lo, uintptr_t hi, int kind, int32_t tid, uintptr_t pc,
-                      uintptr_t gregs, uintptr_t sp) {
-    if (lo >= hi) return;
+static void push_range(ex_t *x, const range_t *rg) {
     if (x->nranges == x->capranges) {
         size_t nc = x->capranges ? x->capranges * 2 : 1024;
         range_t *r = scratch_grow(x->ranges, x->capranges * sizeof(range_t), nc * sizeof(range_t));
@@ -158,7 +169,33 @@ static void add_range(ex_t *x, uintptr_t lo, uintptr_t hi, int kind, int32_t tid
         x->ranges = r;
         x->capranges = nc;
     }
-    x->ranges[x->nranges++] = (range_t){lo, hi, kind, tid, pc, gregs, sp};
+    x->ranges[x->nranges++] = *rg;
+}
+
+static void add_range(ex_t *x, uintptr_t lo, uintptr_t hi, int kind, int32_t tid, uintptr_t pc,
+                      uintptr_t gregs, uintptr_t sp) {
+    if (lo >= hi) return;
+    push_range(x, &(range_t){.lo = lo, .hi = hi, .kind = kind, .tid = tid, .pc = pc,
+                             .gregs = gregs, .sp = sp});
+}
+
+/* scan_range visits what range r refers to: its words, or the object it names. */
+static void scan_range(ex_t *x, size_t r) {
+    const range_t *rg = &x->ranges[r];
+    if (rg->kind == RK_FINQ) visit(x, rg->obj, 0, -1 - (int64_t)r);
+    else scan_words(x, rg->lo, rg->hi, -1 - (int64_t)r);
+}
+
+/* search runs the breadth-first search on from the ranges and nodes not scanned yet:
+ * every range is a root (level 0), so the ranges go first. */
+static void search(ex_t *x, size_t *next_range, size_t *next_node) {
+    for (; *next_range < x->nranges && x->found < 0 && !x->overflow; ++*next_range)
+        scan_range(x, *next_range);
+    for (; *next_node < x->nnodes && x->found < 0 && !x->overflow; ++*next_node) {
+        node_t *nd = &x->nodes[*next_node];
+        if (nd->span->spanclass & 1) continue; /* noscan */
+        scan_words(x, nd->base, nd->base + nd->size, (int64_t)*next_node);
+    }
 }
 
 /* The static TLS blocks sit below the thread pointer at the same offsets in every
@@ -211,6 +248,54 @@ static GMI_NO_ASAN void push_thread(uintptr_t lo, uintptr_t hi, void *arg) {
     add_range(x, lo, hi, RK_STACK, t->tid, pc, gregs, sp);
 }
 
+/* The pin table's keys are roots (pin.c); a finalizer or cleanup record's argument
+ * always, and a queued finalizer's object (finalizer.c). */
+static void push_pins(ex_t *x) {
+    const uintptr_t *keys;
+    const uint32_t *counts;
+    size_t cap = gmi_pin_table_locked(&keys, &counts);
+    if (cap == 0) return;
+    push_range(x, &(range_t){.lo = (uintptr_t)keys, .hi = (uintptr_t)(keys + cap),
+                             .kind = RK_PIN, .pin_counts = counts});
+}
+
+static void push_fin_record(const gmi_fin_view_t *v, void *arg) {
+    ex_t *x = arg;
+    range_t rg = {.obj = v->obj, .fn = v->fn, .cleanup = v->cleanup, .queued = v->queued};
+    if (v->queued && !v->cleanup && v->obj != 0) {
+        rg.kind = RK_FINQ;
+        push_range(x, &rg);
+    }
+    rg.kind = RK_FINARG;
+    rg.lo = (uintptr_t)v->arg;
+    rg.hi = rg.lo + sizeof(uintptr_t);
+    push_range(x, &rg);
+}
+
+static void push_pool_item(const void *pool, const uintptr_t *cell, bool victim, void *arg) {
+    push_range(arg, &(range_t){.lo = (uintptr_t)cell, .hi = (uintptr_t)(cell + 1), .kind = RK_POOL,
+                               .obj = (uintptr_t)pool, .victim = victim});
+}
+
+/* Second pass (finalizer.c, step 3): every object with a finalizer that no root
+ * reaches has its contents marked, so what it reaches survives the next collection. */
+typedef struct pending_arg_s {
+    ex_t *x;
+    uintptr_t target_fn; /* the target's own finalizer, if it is one of these */
+} pending_arg_t;
+
+static void push_pending(const gmi_fin_view_t *v, void *arg) {
+    pending_arg_t *pa = arg;
+    ex_t *x = pa->x;
+    if (v->queued || v->cleanup || v->obj == 0) return;
+    if (x->caphash && hash_has(x, v->obj)) return; /* reached: not a candidate */
+    if (v->obj == x->target) pa->target_fn = v->fn;
+    gmi_span_t *s = gmi_span_of(v->obj);
+    if (s == NULL || (s->spanclass & 1)) return; /* noscan: reaches nothing */
+    push_range(x, &(range_t){.lo = v->obj, .hi = v->obj + s->elemsize, .kind = RK_FINOBJ,
+                             .obj = v->obj, .fn = v->fn});
+}
+
 typedef struct threads_arg_s {
     ex_t *x;
     int tls; /* pass 1: TLS ranges only; pass 2: stacks */
@@ -261,6 +346,9 @@ typedef struct root_label_s {
     uintptr_t pc;    /* stack: the frame's function */
     uintptr_t word;  /* address of the root word */
     uintptr_t lo, hi;
+    uint32_t pins;   /* RK_PIN: the object's pin count */
+    uintptr_t obj, fn; /* finalizer kinds: the record's object and function; pool */
+    bool cleanup, queued, victim;
 } root_label_t;
 
 static GMI_NO_ASAN void label_root(const ex_t *x, const range_t *r, uintptr_t word, root_label_t *l) {
@@ -271,6 +359,12 @@ static GMI_NO_ASAN void label_root(const ex_t *x, const range_t *r, uintptr_t wo
     l->word = word;
     l->lo = r->lo;
     l->hi = r->hi;
+    l->obj = r->obj;
+    l->fn = r->fn;
+    l->cleanup = r->cleanup;
+    l->queued = r->queued;
+    l->victim = r->victim;
+    if (r->kind == RK_PIN) l->pins = r->pin_counts[(word - r->lo) / sizeof(uintptr_t)];
     if (r->kind != RK_STACK) return;
     if (r->gregs && word >= r->gregs && word < r->gregs + 17 * 8) {
         l->reg = (int)((word - r->gregs) / 8);
@@ -395,6 +489,7 @@ static GMI_NOINLINE int explain(const void *ptr, FILE *out, uintptr_t caller_lo,
     int nchain = 0, truncated = 0, found = 0;
     root_label_t root;
     size_t target_size = 0, searched = 0;
+    uintptr_t target_fn = 0; /* the unreachable target's finalizer, if it has one */
 
     gmi_roots_snapshot();
     gmi_lock(&gmi_gc.lock);
@@ -410,6 +505,9 @@ static GMI_NOINLINE int explain(const void *ptr, FILE *out, uintptr_t caller_lo,
         gmi_roots_each(push_global, &x);
         threads_arg_t ta = {&x, 1};
         gmi_threads_each(each_thread, &ta);
+        push_pins(&x);
+        gmi_finalizer_each_locked(push_fin_record, &x);
+        gmi_pool_each_item_locked(push_pool_item, &x);
         ta.tls = 0;
         gmi_threads_each(each_thread, &ta);
         gmi_thread_t *self = gmi_tls_thread;
@@ -420,12 +518,13 @@ static GMI_NOINLINE int explain(const void *ptr, FILE *out, uintptr_t caller_lo,
             if (caller_lo < self->stack_hi)
                 add_range(&x, caller_lo, self->stack_hi, RK_STACK, self->tid, caller_pc, 0, caller_lo);
         }
-        for (size_t r = 0; r < x.nranges && x.found < 0 && !x.overflow; r++)
-            scan_words(&x, x.ranges[r].lo, x.ranges[r].hi, -1 - (int64_t)r);
-        for (size_t i = 0; i < x.nnodes && x.found < 0 && !x.overflow; i++) {
-            node_t *nd = &x.nodes[i];
-            if (nd->span->spanclass & 1) continue; /* noscan */
-            scan_words(&x, nd->base, nd->base + nd->size, (int64_t)i);
+        size_t next_range = 0, next_node = 0;
+        search(&x, &next_range, &next_node);
+        if (x.found < 0 && !x.overflow) { /* what unreachable finalizable objects keep */
+            pending_arg_t pa = {&x, 0};
+            gmi_finalizer_each_locked(push_pending, &pa);
+            search(&x, &next_range, &next_node);
+            target_fn = pa.target_fn;
         }
         searched = x.nnodes;
         if (x.found >= 0) {
@@ -466,11 +565,17 @@ static GMI_NOINLINE int explain(const void *ptr, FILE *out, uintptr_t caller_lo,
         return -1;
     }
     if (!found) {
-        fprintf(out,
-                "gm_explain(%p): object %p (%zu bytes) is not reachable from any root%s: the next "
-                "collection frees it\n",
+        fprintf(out, "gm_explain(%p): object %p (%zu bytes) is not reachable from any root%s: ",
                 ptr, (void *)x.target, target_size,
                 x.overflow ? " (search stopped: out of scratch memory)" : "");
+        if (target_fn) {
+            fprintf(out, "the next collection queues its finalizer ");
+            print_site(out, target_fn);
+            fprintf(out, " (keeping the object until it has run)\n");
+        } else {
+            fprintf(out, "the next collection frees it\n");
+        }
+        fflush(out);
         gmi_maps_free(&maps);
         return 1;
     }
@@ -506,6 +611,35 @@ static GMI_NOINLINE int explain(const void *ptr, FILE *out, uintptr_t caller_lo,
             if (root.pc) print_site(out, root.pc);
             else fprintf(out, "?");
         }
+        break;
+    case RK_PIN:
+        fprintf(out, "pinned by gm_pin (%u pin%s)", root.pins, root.pins == 1 ? "" : "s");
+        break;
+    case RK_FINQ:
+        fprintf(out, "finalizer queue (object %p awaiting its finalizer ", (void *)root.obj);
+        print_site(out, root.fn);
+        fprintf(out, ")");
+        break;
+    case RK_FINARG:
+        fprintf(out, "%sargument of the %s ", root.queued ? "finalizer queue (" : "",
+                root.cleanup ? "cleanup" : "finalizer");
+        print_site(out, root.fn);
+        if (root.obj && !(root.queued && root.cleanup)) /* a queued cleanup's object is freed */
+            fprintf(out, " %s object %p", root.queued ? "of" : "set on", (void *)root.obj);
+        if (root.queued) fprintf(out, ", awaiting its run)");
+        break;
+    case RK_POOL:
+        fprintf(out, "gm_pool %p (%s)", (void *)root.obj,
+                root.victim ? "put before the last collection: the next one drops it"
+                            : "put since the last collection: kept by the next one, dropped by "
+                              "the one after");
+        break;
+    case RK_FINOBJ:
+        fprintf(out, "finalizer pending (object %p, reached by no other root, has the finalizer ",
+                (void *)root.obj);
+        print_site(out, root.fn);
+        fprintf(out, ": what it reaches stays until the finalizer has run), word at +%lu",
+                (unsigned long)(root.word - root.obj));
         break;
     default:
         fprintf(out, "(more than %d hops: the ones nearest the root are not shown)", MAX_CHAIN);

@@ -28,6 +28,7 @@
  * undefined (remove them first); the record stays on the slot until the next cycle.
  * See gc.c for the collector overview. */
 #include "finalizer.h"
+#include "explain.h"
 #include "profile.h"
 
 #include <string.h>
@@ -389,6 +390,31 @@ void gmi_specials_after_mark(gmi_mark_result_t *mr) {
 out:
     mr->marked_bytes += bytes;
     mr->marked_objects += objs;
+}
+
+/* ---------------------------------------------------------------------------------
+ * The records as roots, for gm_explain (world stopped, every lock held)
+ * ------------------------------------------------------------------------------- */
+
+static void view_of(const gmi_fin_t *r, bool queued, gmi_fin_view_t *v) {
+    v->obj = (uintptr_t)unhide(r->obj_hidden);
+    v->cleanup = r->kind == GMI_SPECIAL_CLEANUP;
+    v->fn = v->cleanup ? (uintptr_t)r->cfn : (uintptr_t)r->fn;
+    v->arg = (const uintptr_t *)&r->arg;
+    v->queued = queued;
+}
+
+void gmi_finalizer_each_locked(void (*fn)(const gmi_fin_view_t *v, void *arg), void *arg) {
+    gmi_fin_view_t v;
+    for (gmi_fin_t *h = fin.attached; h; h = h->next)
+        for (gmi_fin_t *r = h; r; r = r->chain) {
+            view_of(r, false, &v);
+            fn(&v, arg);
+        }
+    for (gmi_fin_t *r = fin.qhead; r; r = r->next) {
+        view_of(r, true, &v);
+        fn(&v, arg);
+    }
 }
 
 /* ---------------------------------------------------------------------------------

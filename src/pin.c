@@ -13,6 +13,7 @@
  * lock order: gc.c.
  * See malloc.c for the allocator overview. */
 #include "debug_modes.h"
+#include "explain.h"
 
 #include <errno.h>
 
@@ -169,6 +170,12 @@ void gmi_pin_mark_locked(gmi_mark_result_t *mr) {
     gmi_mark_more(push_pins, NULL, &bytes, &objects);
     mr->marked_bytes += bytes;
     mr->marked_objects += objects;
+}
+
+size_t gmi_pin_table_locked(const uintptr_t **keys, const uint32_t **counts) {
+    *keys = pins.keys;
+    *counts = pins.counts;
+    return pins.nobj ? pins.cap : 0;
 }
 
 void gmi_pin_verify_locked(void) {

@@ -17,6 +17,7 @@
  * are leaves that the collector never takes (it only reads and zeroes slots with the
  * world stopped). See gc.c for the collector overview. */
 #include "finalizer.h"
+#include "explain.h"
 
 #include <string.h>
 
@@ -199,6 +200,28 @@ void gmi_pool_mark(uint64_t *bytes, uint64_t *objects) {
         pool->gc_bytes = b;
     }
     gmi_mark_more(gen_pools, NULL, bytes, objects);
+}
+
+/* visit_item reports one item if it holds an object the collector would mark now. */
+static void visit_item(const gm_pool_t *pool, pool_item_t *it,
+                       void (*fn)(const void *, const uintptr_t *, bool, void *), void *arg) {
+    uintptr_t p = atomic_load(&it->ptr);
+    uint64_t e = atomic_load(&it->epoch);
+    if (p == 0 || !epoch_valid(e)) return;
+    fn(pool, (const uintptr_t *)&it->ptr, e < atomic_load(&pl.epoch), arg);
+}
+
+void gmi_pool_each_item_locked(void (*fn)(const void *pool, const uintptr_t *cell, bool victim,
+                                          void *arg),
+                               void *arg) {
+    for (gm_pool_t *pool = pl.pools; pool; pool = pool->next) {
+        for (int i = 0; i < GMI_POOL_SHARDS; i++)
+            for (int k = 0; k < GMI_POOL_RING; k++)
+                visit_item(pool, &pool->shards[i].ring[k], fn, arg);
+        if (pool->id < GMI_POOL_PRIVATE)
+            for (pool_table_t *tb = pl.tables; tb; tb = tb->next_all)
+                if (tb->owner != NULL) visit_item(pool, &tb->slot[pool->id], fn, arg);
+    }
 }
 
 void gmi_pool_fork_child(void) {

@@ -1,6 +1,9 @@
 /* test_explain: gm_explain prints a shortest chain from a root to an object, naming the
  * root: a global (with its symbol), a gm_add_roots range, a thread's stack (with the
- * frame's function), a register of a stopped thread, and thread-local storage. */
+ * frame's function), a register of a stopped thread, thread-local storage, a pin, the
+ * finalizer queue (a queued finalizer's object, a queued cleanup's argument), an
+ * attached finalizer's argument, an unreachable object awaiting its finalizer, and a
+ * pool. */
 #include "gmtest.h"
 
 #include <pthread.h>
@@ -110,6 +113,62 @@ static void with_thread(void *(*fn)(void *), uintptr_t hidden, const char *want1
     close(pipes[1]);
 }
 
+/* --- pins and finalizers --- */
+
+static int fin_runs, cleanup_runs;
+void explain_fin_fn(void *obj, void *arg);
+void explain_cleanup_fn(void *arg);
+void explain_fin_fn(void *obj, void *arg) {
+    (void)obj;
+    (void)arg;
+    fin_runs++;
+}
+void explain_cleanup_fn(void *arg) {
+    (void)arg;
+    cleanup_runs++;
+}
+
+/* a chain of n links whose head is pinned twice; returns the head, hidden */
+static GMT_NOINLINE uintptr_t make_pinned(int n, uintptr_t *last_hidden) {
+    link_t *head = make_chain(n, last_hidden);
+    CHECK_EQ(gm_pin(head), 0);
+    CHECK_EQ(gm_pin(head), 0);
+    return gmt_hide(head);
+}
+
+static GMT_NOINLINE int unpin_hidden(uintptr_t h) { return gm_unpin(gmt_unhide(h)); }
+
+/* a chain of n links whose head has a finalizer; returns the head, hidden */
+static GMT_NOINLINE uintptr_t make_finalizable(int n, uintptr_t *last_hidden) {
+    link_t *head = make_chain(n, last_hidden);
+    CHECK_EQ(gm_set_finalizer(head, explain_fin_fn, NULL), 0);
+    return gmt_hide(head);
+}
+
+/* owner (kept by a global) gets a finalizer whose argument is a chain of n links */
+static GMT_NOINLINE void set_finalizer_arg(link_t *owner, int n, uintptr_t *last_hidden) {
+    CHECK_EQ(gm_set_finalizer(owner, explain_fin_fn, make_chain(n, last_hidden)), 0);
+}
+
+/* an object with a cleanup whose argument is a chain of n links; returns the object */
+static GMT_NOINLINE uintptr_t make_cleanup(int n, uintptr_t *last_hidden) {
+    link_t *obj = gm_alloc(sizeof(link_t));
+    CHECK_EQ(gm_add_cleanup(obj, explain_cleanup_fn, make_chain(n, last_hidden)), 0);
+    return gmt_hide(obj);
+}
+
+/* a chain of n links whose head is put in pool */
+static GMT_NOINLINE void make_pooled(gm_pool_t *pool, int n, uintptr_t *last_hidden) {
+    gm_pool_put(pool, make_chain(n, last_hidden));
+}
+
+/* has_obj_text: outbuf contains fmt formatted with the object whose hidden address is h */
+static int has_obj_text(const char *fmt, uintptr_t h) {
+    char want[256];
+    snprintf(want, sizeof want, fmt, gmt_unhide(h));
+    return strstr(outbuf, want) != NULL;
+}
+
 int main(void) {
     gm_set_gc_percent(-1);
     gm_set_mem_profile_rate(1); /* every allocation sampled: sites are printed */
@@ -162,5 +221,81 @@ int main(void) {
     FILE *f = tmpfile();
     CHECK_EQ(gm_explain(&local, f), -1);
     fclose(f);
+
+    /* 7. a pinned object (no other reference) and what it reaches */
+    uintptr_t pinned = make_pinned(3, &last);
+    gmt_wipe_stack();
+    CHECK_EQ(explain_to_buf(last), 0);
+    CHECK(strstr(outbuf, "root: pinned by gm_pin (2 pins)\n") != NULL);
+    CHECK(strstr(outbuf, "reachable in 3 hops") != NULL);
+    CHECK(has_obj_text("  -> %p (32 bytes)", pinned));
+    CHECK_EQ(unpin_hidden(pinned), 0);
+    CHECK_EQ(unpin_hidden(pinned), 0);
+    gmt_wipe_stack();
+    CHECK_EQ(explain_to_buf(last), 1);
+
+    /* 8. finalizers run only by gm_run_finalizers: an unreachable object with a
+     * finalizer keeps what it reaches; once queued it is a root itself */
+    gm_set_finalizer_thread(0);
+    uintptr_t fobj = make_finalizable(3, &last);
+    gmt_wipe_stack();
+    CHECK_EQ(explain_to_buf(last), 0);
+    CHECK(has_obj_text("root: finalizer pending (object %p, reached by no other root, has the "
+                       "finalizer explain_fin_fn+0x0 (", fobj));
+    CHECK(strstr(outbuf, "word at +0\n") != NULL);
+    CHECK(strstr(outbuf, "reachable in 2 hops") != NULL);
+    gmt_wipe_stack();
+    CHECK_EQ(explain_to_buf(fobj), 1);
+    CHECK(strstr(outbuf, "the next collection queues its finalizer explain_fin_fn+0x0") != NULL);
+    gmt_collect_clean(); /* queues the finalizer, resurrecting the chain */
+    CHECK_EQ(fin_runs, 0);
+    gmt_wipe_stack();
+    CHECK_EQ(explain_to_buf(last), 0);
+    CHECK(has_obj_text("root: finalizer queue (object %p awaiting its finalizer "
+                       "explain_fin_fn+0x0 (", fobj));
+    CHECK(strstr(outbuf, "reachable in 3 hops") != NULL);
+    CHECK(has_obj_text("  -> %p (32 bytes)", fobj));
+    CHECK_EQ(explain_to_buf(fobj), 0);
+    CHECK(strstr(outbuf, "reachable in 1 hop ") != NULL);
+    CHECK(strstr(outbuf, "root: finalizer queue (object") != NULL);
+    CHECK_EQ(gm_run_finalizers(), 1u);
+    CHECK_EQ(fin_runs, 1);
+    gmt_wipe_stack();
+    CHECK_EQ(explain_to_buf(last), 1);
+    CHECK(strstr(outbuf, "the next collection frees it") != NULL);
+
+    /* 9. an attached finalizer's argument */
+    explain_global_root = make_chain(1, &last);
+    set_finalizer_arg(explain_global_root, 2, &last);
+    gmt_wipe_stack();
+    CHECK_EQ(explain_to_buf(last), 0);
+    CHECK(has_obj_text("root: argument of the finalizer explain_fin_fn+0x0 (test_explain) set on "
+                       "object %p\n", gmt_hide(explain_global_root)));
+    CHECK(strstr(outbuf, "reachable in 2 hops") != NULL);
+    CHECK_EQ(gm_set_finalizer(explain_global_root, NULL, NULL), 0);
+    explain_global_root = NULL;
+
+    /* 10. a queued cleanup's argument */
+    make_cleanup(2, &last);
+    gmt_collect_clean(); /* the object dies: its cleanup is queued with its argument */
+    gmt_wipe_stack();
+    CHECK_EQ(explain_to_buf(last), 0);
+    CHECK(strstr(outbuf, "root: finalizer queue (argument of the cleanup explain_cleanup_fn+0x0 "
+                         "(test_explain), awaiting its run)\n") != NULL);
+    CHECK_EQ(gm_run_finalizers(), 1u);
+    CHECK_EQ(cleanup_runs, 1);
+
+    /* 11. a pooled object: kept by the next collection, dropped by the one after */
+    gm_pool_t *pool = gm_pool_new(NULL, NULL);
+    make_pooled(pool, 2, &last);
+    gmt_wipe_stack();
+    CHECK_EQ(explain_to_buf(last), 0);
+    CHECK(has_obj_text("root: gm_pool %p (put since the last collection: kept by the next one, "
+                       "dropped by the one after)\n", gmt_hide(pool)));
+    CHECK(strstr(outbuf, "reachable in 2 hops") != NULL);
+    gmt_collect_clean();
+    gmt_wipe_stack();
+    CHECK_EQ(explain_to_buf(last), 0);
+    CHECK(strstr(outbuf, "(put before the last collection: the next one drops it)\n") != NULL);
     return check_done();
 }
