@@ -180,7 +180,8 @@ typedef struct gm_memstats_s {
     uint64_t mcache_inuse; /* bytes of thread caches in use */
     uint64_t mcache_sys;  /* bytes mapped for thread caches */
     uint64_t gc_sys;      /* GC metadata: arena maps, bitmaps, mark stacks */
-    uint64_t other_sys;   /* other off-heap metadata */
+    uint64_t other_sys;   /* other off-heap metadata (metadata = mspan_sys + mcache_sys
+                           * + gc_sys + buck_hash_sys + other_sys) */
 
     /* Collector */
     uint64_t next_gc;        /* current heap goal in bytes */
@@ -208,7 +209,7 @@ typedef struct gm_memstats_s {
      * gomem; gomem does not map them, so unlike Go they are not part of sys. */
     uint64_t stack_inuse;   /* bytes of registered threads' stacks */
     uint64_t stack_sys;     /* = stack_inuse */
-    uint64_t buck_hash_sys; /* heap-profile buckets (inside other_sys; 0: not split out yet) */
+    uint64_t buck_hash_sys; /* heap-profile bucket hash table and buckets */
     uint64_t lookups;       /* always 0, as in Go */
     uint32_t enable_gc;     /* 1 unless GOGC=off and no memory limit */
     uint32_t debug_gc;      /* always 0, as in Go */

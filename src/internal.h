@@ -82,6 +82,8 @@ size_t gmi_os_rss(void);         /* resident set size from /proc/self/statm, 0 i
 /* gmi_meta_alloc returns zeroed, 16-byte aligned memory that is never freed, or NULL.
  * Thread-safe. */
 void *gmi_meta_alloc(size_t size);
+/* gmi_meta_size: the bytes gmi_meta_alloc(size) takes (size rounded up as it does). */
+size_t gmi_meta_size(size_t size);
 /* Fixed-size allocator with a free list; not thread-safe: callers hold a lock. */
 typedef struct gmi_fixalloc_s {
     size_t size;

@@ -23,10 +23,15 @@ static struct {
     int inited;
 } meta GMI_STATE = {.lock = {PTHREAD_MUTEX_INITIALIZER}};
 
+size_t gmi_meta_size(size_t size) {
+    size = (size + 15) & ~(size_t)15;
+    return size >= META_CHUNK / 4 ? (size + 4095) & ~(size_t)4095 : size;
+}
+
 void *gmi_meta_alloc(size_t size) {
     size = (size + 15) & ~(size_t)15;
     if (size >= META_CHUNK / 4) {
-        size_t len = (size + 4095) & ~(size_t)4095;
+        size_t len = gmi_meta_size(size);
         void *p = gmi_os_reserve(len, 4096);
         if (p != NULL) atomic_fetch_add(&gmi_meta_sys, len);
         return p;

@@ -65,6 +65,7 @@ static struct {
     gmi_profile_bucket_t **table; /* BUCKET_TABLE_SIZE heads, mapped at first sample */
     gmi_profile_bucket_t *all;
     size_t nbuckets;
+    uint64_t buckets_sys; /* metadata bytes of the table and the buckets (BuckHashSys) */
     uint32_t cycle;   /* C: mark terminations seen */
     uint32_t flushed; /* future[flushed % 3] was published for cycle == flushed */
     uint32_t cycle_sweepgen; /* gmi_gc.sweepgen when cycle last advanced */
@@ -108,6 +109,7 @@ static gmi_profile_bucket_t *bucket_get_locked(const uintptr_t *stk, uint32_t de
     if (prof.table == NULL) {
         prof.table = gmi_meta_alloc(BUCKET_TABLE_SIZE * sizeof *prof.table);
         if (prof.table == NULL) return NULL;
+        prof.buckets_sys += gmi_meta_size(BUCKET_TABLE_SIZE * sizeof *prof.table);
     }
     uint64_t h = hash_stack(stk, depth, size);
     gmi_profile_bucket_t **head = &prof.table[h % BUCKET_TABLE_SIZE];
@@ -118,6 +120,7 @@ static gmi_profile_bucket_t *bucket_get_locked(const uintptr_t *stk, uint32_t de
     }
     gmi_profile_bucket_t *b = gmi_meta_alloc(sizeof *b + depth * sizeof *stk);
     if (b == NULL) return NULL;
+    prof.buckets_sys += gmi_meta_size(sizeof *b + depth * sizeof *stk);
     b->hash = h;
     b->size = (int64_t)size;
     b->depth = depth;
@@ -552,6 +555,8 @@ void gmi_profile_init(void) {
         }
     }
 }
+
+uint64_t gmi_profile_buckets_sys_locked(void) { return prof.buckets_sys; }
 
 /* gmi_profile_alloc_site returns the innermost caller frame recorded when the object in
  * slot of s was sampled, or 0 if it was not (debug_modes.c's write-after-free report). */

@@ -69,6 +69,10 @@ void gmi_profile_init(void);
 
 extern gmi_lock_t gmi_profile_lock; /* buckets, the cycle ring, every span's specials */
 
+/* gmi_profile_buckets_sys_locked returns the metadata bytes of the bucket hash table
+ * and the buckets (Go's BuckHashSys). gmi_profile_lock held. */
+uint64_t gmi_profile_buckets_sys_locked(void);
+
 /* gmi_profile_alloc_site returns the innermost caller frame of the sampled allocation
  * of slot in s, or 0 if it was not sampled (poison mode's write-after-free report).
  * Takes gmi_profile_lock. */

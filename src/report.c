@@ -183,6 +183,8 @@ static size_t fill_metrics(gm_metric_t *m) {
     uint64_t mspan_free = ms.mspan_sys - ms.mspan_inuse;
     uint64_t meta_rest = meta > ms.mspan_sys + ms.mcache_sys ? meta - ms.mspan_sys - ms.mcache_sys : 0;
     uint64_t mcache = meta - ms.mspan_sys - meta_rest; /* mcache_sys, clamped to meta */
+    uint64_t buckets = ms.buck_hash_sys < meta_rest ? ms.buck_hash_sys : meta_rest;
+    meta_rest -= buckets;
     size_t i = 0;
 #define M(n, v) (m[i].name = (n), m[i].value = (uint64_t)(v), i++)
     M("/memory/classes/heap/objects:bytes", objects);
@@ -197,7 +199,7 @@ static size_t fill_metrics(gm_metric_t *m) {
     M("/memory/classes/metadata/other:bytes", meta_rest);
     M("/memory/classes/os-stacks:bytes", 0);
     M("/memory/classes/other:bytes", 0);
-    M("/memory/classes/profiling/buckets:bytes", 0);
+    M("/memory/classes/profiling/buckets:bytes", buckets);
     M("/memory/classes/total:bytes", objects + unused + free_ + meta);
     M("/gc/heap/allocs:bytes", ms.total_alloc);
     M("/gc/heap/allocs:objects", ms.mallocs);

@@ -6,12 +6,14 @@
  * the page heap consistently. Derivations (reference §7):
  *   HeapAlloc = TotalAlloc - freed bytes;   HeapObjects = Mallocs - Frees;
  *   HeapSys = HeapInuse + HeapIdle;         HeapIdle = free + released page bytes;
- *   Sys = HeapSys - HeapReleased + metadata (gomem maps nothing else).
+ *   Sys = HeapSys - HeapReleased + metadata (gomem maps nothing else);
+ *   metadata = MSpanSys + MCacheSys + GCSys + BuckHashSys + OtherSys.
  * See gc.c for the collector overview. */
 #include "internal.h"
 #include "gc_internal.h"
 #include "finalizer.h"
 #include "debug_modes.h"
+#include "profile.h"
 
 #include <string.h>
 
@@ -48,6 +50,7 @@ GM_API void gm_read_memstats(gm_memstats_t *ms) {
     gmi_threads_each(add_stack_bytes, &stack_bytes);
     size_t sys, inuse, released, span_inuse, span_sys, other;
     gmi_heap_stats_locked(&sys, &inuse, &released, &span_inuse, &span_sys, &other);
+    uint64_t buckets = gmi_profile_buckets_sys_locked();
     uint64_t large_alloc = atomic_load(&gmi_gc.large_alloc_bytes);
     uint64_t large_free = atomic_load(&gmi_gc.large_free_bytes);
     for (int c = 0; c < GMI_NUM_CLASSES; c++) {
@@ -87,6 +90,8 @@ GM_API void gm_read_memstats(gm_memstats_t *ms) {
     uint64_t meta = atomic_load(&gmi_meta_sys);
     ms->gc_sys = other;
     uint64_t accounted = span_sys + ms->mcache_sys + other;
+    ms->buck_hash_sys = meta > accounted ? (meta - accounted < buckets ? meta - accounted : buckets) : 0;
+    accounted += ms->buck_hash_sys;
     ms->other_sys = meta > accounted ? meta - accounted : 0;
     ms->sys = (sys - released) + meta;
 

@@ -97,6 +97,9 @@ static int child(const char *arg) {
         site_child();
         gm_collect();
         gm_collect();
+        gm_memstats_t ms;
+        gm_read_memstats(&ms);
+        if (ms.buck_hash_sys != 0) return 5; /* nothing sampled: no bucket table */
         return gm_write_heap_profile(arg + 6) == 0 ? 0 : 4;
     }
     return 2;
@@ -142,6 +145,17 @@ int main(int argc, char **argv) {
     snprintf(path1, sizeof path1, "%s/rate1.pb.gz", dir);
     CHECK_EQ(gm_write_heap_profile(path1), 0);
     CHECK_EQ(gm_set_mem_profile_rate(524288), 1);
+
+    /* BuckHashSys: the bucket table (65536 heads) and the buckets, a part of the
+     * metadata in Sys, reported as /memory/classes/profiling/buckets:bytes */
+    gm_memstats_t ms;
+    gm_read_memstats(&ms);
+    CHECK_GE(ms.buck_hash_sys, 65536 * sizeof(void *) + 64);
+    CHECK_EQ(ms.mspan_sys + ms.mcache_sys + ms.gc_sys + ms.buck_hash_sys + ms.other_sys,
+             ms.sys - (ms.heap_sys - ms.heap_released));
+    uint64_t buckets = 0;
+    CHECK_EQ(gm_metric_read("/memory/classes/profiling/buckets:bytes", &buckets), 0);
+    CHECK_EQ(buckets, ms.buck_hash_sys);
 
     char exit_path[256], rate0_path[256], arg[300], env[300];
     snprintf(exit_path, sizeof exit_path, "%s/exit.pb.gz", dir);
