@@ -157,6 +157,15 @@ GMI_INLINE size_t gmi_span_slot(const gmi_span_t *s, uintptr_t addr) {
     return (size_t)(((uint64_t)(addr - s->start) * s->divmul) >> 32);
 }
 
+/* gmi_popcount64 counts set bits. x86-64's baseline has no popcnt instruction, so
+ * __builtin_popcountll would be a libgcc call: this is the branch-free SWAR count. */
+GMI_INLINE unsigned gmi_popcount64(uint64_t x) {
+    x = x - ((x >> 1) & 0x5555555555555555ull);
+    x = (x & 0x3333333333333333ull) + ((x >> 2) & 0x3333333333333333ull);
+    x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0full;
+    return (unsigned)((x * 0x0101010101010101ull) >> 56);
+}
+
 /* gmi_cpu_relax is the spin-wait hint (pause, yield). */
 GMI_INLINE void gmi_cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)

@@ -80,30 +80,25 @@ GMI_INLINE void clear_bit_signal_safe(uint64_t *w, uint64_t bit) {
 #endif
 }
 
-GMI_NOINLINE static void *alloc_sampled(gmi_thread_t *t, gmi_cache_entry_t *e, void *p) {
-    t->cache.next_sample = gmi_profile_next_sample();
-    gmi_profile_record_alloc(e->span, (uintptr_t)p, e->elemsize);
-    return p;
-}
-
 /* zero_slot clears a slot handed out from a span with needzero. Small slots are
  * cleared inline with 16-byte stores (a call to memset costs more than the stores);
  * the empty asm keeps the compiler from turning the loop back into that call. */
 typedef uint64_t gmi_v16u __attribute__((vector_size(16), aligned(8)));
-GMI_INLINE void zero_slot(void *p, size_t n) {
-    if (n > 256) {
-        memset(p, 0, n);
-        return;
-    }
+GMI_INLINE void *zero_slot(void *p, size_t n) {
+    if (n > 256) return memset(p, 0, n); /* a tail call: the fast path keeps no frame */
     char *q = p, *end = q + (n & ~(size_t)15);
     for (; q < end; q += 16) {
         *(gmi_v16u *)q = (gmi_v16u){0, 0};
         __asm__("" : "+r"(q));
     }
     if (n & 8) *(uint64_t *)q = 0;
+    return p;
 }
 
-/* alloc_small is the fast path: the current word of the thread's span for spc. */
+/* alloc_small is the fast path: the current word of the thread's span for spc. It
+ * counts nothing: the word's slots were counted (allocations, profiling bytes) when
+ * the word was loaded (charge_word), and a slot the heap profile must sample is kept
+ * out of free_mask, so the allocation that takes it comes through the slow path. */
 GMI_INLINE void *alloc_small(gmi_thread_t *t, unsigned spc, size_t size) {
     gmi_cache_entry_t *e = &t->cache.alloc[spc];
     uint64_t m = __atomic_load_n(&e->free_mask, __ATOMIC_RELAXED);
@@ -114,14 +109,61 @@ GMI_INLINE void *alloc_small(gmi_thread_t *t, unsigned spc, size_t size) {
     void *p = (void *)(e->base + b * e->elemsize);
     __asm__ volatile("" : "+r"(p)); /* p exists in a register before the bit is set */
     set_bit_signal_safe(e->wordp, 1ull << b);
-    e->nmalloc++;
 #if GM_TRACK_VALGRIND
     GMI_TRACK_ALLOC(p, e->elemsize); /* after the bit: the essay's order is unchanged */
 #endif
-    if (e->needzero) zero_slot(p, e->elemsize);
-    if (gmi_unlikely((t->cache.next_sample -= (int64_t)e->elemsize) < 0))
-        return alloc_sampled(t, e, p);
+    if (e->needzero) return zero_slot(p, e->elemsize);
     return p;
+}
+
+/* charge_word charges the heap profile's countdown (t->cache.next_sample, Go's
+ * nextSample) for every slot of a word just loaded into e, as if each were allocated
+ * now. If the countdown runs out inside the word, the slot that crosses it and those
+ * after it are held back (e->held): the fast path stops before it and alloc_held takes
+ * it and records the sample. The result is the same choice of sampled allocations as
+ * counting each allocation; slots never handed out are charged all the same, a bias of
+ * at most one word per abandoned span. */
+static void charge_word(gmi_thread_t *t, gmi_cache_entry_t *e) {
+    uint64_t m = __atomic_load_n(&e->free_mask, __ATOMIC_RELAXED);
+    int64_t size = (int64_t)e->elemsize;
+    int64_t left = t->cache.next_sample;
+    if (gmi_likely(left >= (int64_t)gmi_popcount64(m) * size)) {
+        t->cache.next_sample = left - (int64_t)gmi_popcount64(m) * size;
+        return;
+    }
+    /* allocation k+1 of the word is the first that takes the countdown below zero */
+    int64_t k = left / size;
+    uint64_t held = m;
+    for (int64_t i = 0; i < k; i++) held &= held - 1;
+    t->cache.next_sample = left - k * size;
+    e->held |= held;
+    __atomic_store_n(&e->free_mask, m ^ held, __ATOMIC_RELAXED);
+}
+
+/* alloc_held hands out the held slot that the heap profile samples, records it, and
+ * gives the rest of the held slots back to the fast path (charged anew). */
+GMI_NOINLINE static void *alloc_held(gmi_thread_t *t, gmi_cache_entry_t *e, unsigned spc,
+                                     size_t size) {
+    uint64_t h = e->held;
+    e->held = h & (h - 1);
+    __atomic_store_n(&e->free_mask, h & -h, __ATOMIC_RELAXED);
+    void *p = alloc_small(t, spc, size); /* takes exactly that slot */
+    t->cache.next_sample = gmi_profile_next_sample();
+    gmi_profile_record_alloc(e->span, (uintptr_t)p, e->elemsize);
+    if (e->held) {
+        uint64_t rest = e->held;
+        e->held = 0;
+        __atomic_store_n(&e->free_mask, rest, __ATOMIC_RELAXED);
+        charge_word(t, e);
+    }
+    return p;
+}
+
+/* take_loaded allocates from a word just loaded into e. */
+static void *take_loaded(gmi_thread_t *t, gmi_cache_entry_t *e, unsigned spc, size_t size) {
+    charge_word(t, e);
+    if (__atomic_load_n(&e->free_mask, __ATOMIC_RELAXED) == 0) return alloc_held(t, e, spc, size);
+    return alloc_small(t, spc, size);
 }
 
 static void gc_hooks_after_refill(void);
@@ -133,7 +175,8 @@ GMI_NOINLINE void *gmi_malloc_slow(gmi_thread_t *t, unsigned spc, size_t size) {
     if (gmi_unlikely(!atomic_load_explicit(&gmi_initialized, memory_order_acquire)))
         gmi_init_slow();
     gmi_cache_entry_t *e = &t->cache.alloc[spc];
-    if (e->span != NULL && gmi_cache_next_word(e)) return alloc_small(t, spc, size);
+    if (e->held) return alloc_held(t, e, spc, size);
+    if (e->span != NULL && gmi_cache_next_word(e)) return take_loaded(t, e, spc, size);
     if (!gmi_cache_refill(e, spc)) {
         errno = ENOMEM;
         return NULL;
@@ -146,7 +189,7 @@ GMI_NOINLINE void *gmi_malloc_slow(gmi_thread_t *t, unsigned spc, size_t size) {
             return NULL;
         }
     }
-    return alloc_small(t, spc, size);
+    return take_loaded(t, e, spc, size);
 }
 
 static void gc_hooks_after_refill(void) {
@@ -301,10 +344,19 @@ static void free_small(gmi_thread_t *t, gmi_span_t *s, size_t i, const void *p) 
 #endif
         e->nfree++;
         if ((i >> 6) == e->word) {
+            /* back into the current word: counted and charged now, as at a word load */
             e->needzero = 1;
-            SIGNAL_FENCE();
-            __atomic_store_n(&e->free_mask, __atomic_load_n(&e->free_mask, __ATOMIC_RELAXED) | bit,
-                             __ATOMIC_RELAXED);
+            e->nmalloc++;
+            int64_t size = (int64_t)e->elemsize;
+            if (t->cache.next_sample >= size && e->held == 0) {
+                t->cache.next_sample -= size;
+                SIGNAL_FENCE();
+                __atomic_store_n(&e->free_mask,
+                                 __atomic_load_n(&e->free_mask, __ATOMIC_RELAXED) | bit,
+                                 __ATOMIC_RELAXED);
+            } else {
+                e->held |= bit; /* taken after the sample, by alloc_held */
+            }
         } else {
             e->rescan = 1;
         }

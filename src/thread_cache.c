@@ -19,12 +19,23 @@ static inline uint64_t word_valid_mask(const gmi_span_t *s, size_t w) {
 
 #define SIGNAL_FENCE() atomic_signal_fence(memory_order_seq_cst)
 
-/* Point entry e at word w of its span. The free mask is published last, after the
- * fields the fast path reads with it; needzero is read after the bitmap word so that a
- * sweep by the collector between the two reads cannot hand out a dirty slot as clean. */
-static void entry_load_word(gmi_cache_entry_t *e, gmi_span_t *s, size_t w) {
+/* entry_drop_word forgets the slots the entry still holds in its current word: they
+ * were counted as allocated when the word was loaded. */
+static void entry_drop_word(gmi_cache_entry_t *e) {
+    uint64_t m = __atomic_load_n(&e->free_mask, __ATOMIC_RELAXED);
     __atomic_store_n(&e->free_mask, 0, __ATOMIC_RELAXED);
     SIGNAL_FENCE();
+    e->nmalloc -= gmi_popcount64(m | e->held);
+    e->held = 0;
+}
+
+/* Point entry e at word w of its span. The free mask is published last, after the
+ * fields the fast path reads with it; needzero is read after the bitmap word so that a
+ * sweep by the collector between the two reads cannot hand out a dirty slot as clean.
+ * Every slot loaded is counted as allocated now (the fast path counts nothing);
+ * entry_drop_word takes back what is never handed out. */
+static void entry_load_word(gmi_cache_entry_t *e, gmi_span_t *s, size_t w) {
+    entry_drop_word(e);
     e->word = (uint32_t)w;
     e->wordp = &s->alloc_bits[w];
     e->base = s->start + w * 64 * s->elemsize;
@@ -32,6 +43,7 @@ static void entry_load_word(gmi_cache_entry_t *e, gmi_span_t *s, size_t w) {
     uint64_t freebits = ~s->alloc_bits[w] & word_valid_mask(s, w);
     SIGNAL_FENCE();
     e->needzero = s->needzero & (uint8_t)!gmi_config.debug_poison; /* poison: debug_modes.c zeroes */
+    e->nmalloc += gmi_popcount64(freebits);
     SIGNAL_FENCE();
     __atomic_store_n(&e->free_mask, freebits, __ATOMIC_RELAXED);
 }
@@ -77,8 +89,7 @@ static void entry_flush_stats(gmi_cache_entry_t *e, unsigned spc) {
 /* Drop the entry's span. Lock of the class held. */
 static void entry_uncache_locked(gmi_cache_entry_t *e) {
     gmi_span_t *s = e->span;
-    __atomic_store_n(&e->free_mask, 0, __ATOMIC_RELAXED);
-    SIGNAL_FENCE();
+    entry_drop_word(e);
     e->span = NULL;
     e->wordp = NULL;
     gmi_central_uncache_span(s);
@@ -146,7 +157,8 @@ void gmi_thread_cache_flush_stats(gmi_thread_cache_t *c) {
 /* Sum of unflushed counters of one cache, for statistics (world stopped). */
 void gmi_thread_cache_unflushed(gmi_thread_cache_t *c, uint64_t *mallocs, uint64_t *frees) {
     for (unsigned spc = 0; spc < GMI_NUM_SPAN_CLASSES; spc++) {
-        mallocs[spc >> 1] += c->alloc[spc].nmalloc;
+        const gmi_cache_entry_t *e = &c->alloc[spc];
+        mallocs[spc >> 1] += e->nmalloc - gmi_popcount64(e->free_mask | e->held);
         frees[spc >> 1] += c->alloc[spc].nfree;
     }
     mallocs[0] += c->nlarge_alloc;

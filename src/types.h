@@ -146,13 +146,17 @@ typedef struct gmi_cache_entry_s {
     uint8_t needzero;     /* copy of span->needzero at word load */
     uint8_t rescan;       /* slots behind the current word were freed: rescan on refill */
     uint16_t pad;
-    uint64_t nmalloc;     /* objects allocated through this entry, not yet flushed */
+    uint64_t held;        /* free slots of the current word kept from the fast path: the
+                             first is the heap profile's next sample (malloc.c) */
+    uint64_t nmalloc;     /* slots loaded into this entry (counted as allocated when
+                             loaded, less those dropped unallocated), not yet flushed */
     uint64_t nfree;       /* objects freed locally through this entry, not yet flushed */
 } gmi_cache_entry_t;
 
 typedef struct gmi_thread_cache_s {
     gmi_cache_entry_t alloc[GMI_NUM_SPAN_CLASSES];
-    int64_t next_sample;  /* bytes until the next heap-profile sample (reserved) */
+    int64_t next_sample;  /* bytes until the next heap-profile sample, charged a word at a
+                             time (malloc.c, charge_word) */
     uint64_t nlarge_alloc, nlarge_free; /* not yet flushed */
     uint64_t large_alloc_bytes;
 } gmi_thread_cache_t;

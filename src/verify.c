@@ -86,7 +86,7 @@ static void verify_cache(gmi_thread_t *t, void *arg) {
         if (!atomic_load(&s->cached)) fail_span("cache holds a span not marked cached", s);
         if (atomic_load(&s->sweepgen) != v->sg + 3) fail_span("cache holds an unswept span", s);
         uint64_t m = __atomic_load_n(&e->free_mask, __ATOMIC_RELAXED);
-        if (m == 0) continue;
+        if (m == 0 && e->held == 0) continue;
         if (e->word >= s->nwords) fail_span("cache word index past the bitmap", s);
         if (e->wordp != &s->alloc_bits[e->word]) fail_span("cache word pointer is stale", s);
         if (e->base != s->start + (uintptr_t)e->word * 64 * s->elemsize)
@@ -94,6 +94,8 @@ static void verify_cache(gmi_thread_t *t, void *arg) {
         /* free slots may be in flight (taken from the mask, bit not yet set) but a slot
          * in the mask must never be allocated */
         if (m & s->alloc_bits[e->word]) fail_span("cache may hand out an allocated slot", s);
+        if (e->held & s->alloc_bits[e->word]) fail_span("cache holds back an allocated slot", s);
+        if (e->held & m) fail_span("cache slot both held back and free", s);
         size_t left = s->nelems - (size_t)e->word * 64;
         if (left < 64 && (m >> left)) fail_span("cache may hand out a slot past the span", s);
     }
