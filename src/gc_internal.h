@@ -62,6 +62,7 @@ void gmi_central_each_locked(unsigned spc, void (*fn)(gmi_span_t *s, int swept, 
 /* page_heap.c */
 gmi_span_t *gmi_heap_alloc_span_locked(size_t npages, unsigned spanclass, bool *zeroed);
 size_t gmi_heap_release_locked(size_t max_bytes);
+size_t gmi_heap_unreleased_free_locked(void); /* free bytes not released */
 void gmi_heap_stats_locked(size_t *sys, size_t *inuse, size_t *released, size_t *span_inuse,
                            size_t *span_sys, size_t *other);
 const char *gmi_heap_check_locked(void);

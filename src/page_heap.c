@@ -20,6 +20,8 @@
  *   stats.inuse + stats.free_bytes == stats.sys (free_bytes includes released pages);
  *   stats.released == released bits x page size; a lazy bit implies the released bit;
  *   two FREE spans are never adjacent.
+ * Releasing (the scavenger's primitive) takes the largest free runs first, each from
+ * its top.
  * Locking: gmi_heap_lock protects everything here; it is taken after central locks.
  * See malloc.c for the allocator overview. */
 #include "internal.h"
@@ -83,6 +85,11 @@ static void map_all_pages(gmi_span_t *s) {
 static void map_ends(gmi_span_t *s) {
     map_page(s->start, s);
     map_page(s->start + (s->npages - 1) * GMI_PAGE_SIZE, s);
+}
+
+static inline bool page_released(uintptr_t pg) {
+    size_t i = page_index(pg);
+    return (arena_of(pg)->released[i >> 6] >> (i & 63)) & 1;
 }
 
 /* released_clear clears the released and lazy bits of [start, start+npages) (pages
@@ -399,36 +406,63 @@ void gmi_heap_free_span(gmi_span_t *s) {
  * Releasing memory to the OS (the scavenger's primitive)
  * ------------------------------------------------------------------------------- */
 
-/* gmi_heap_release_locked returns up to max_bytes of free, unreleased pages to the OS,
- * highest addresses of each run first. Returns the bytes released. */
+/* gmi_heap_unreleased_free_locked: bytes of free pages not released to the OS. */
+size_t gmi_heap_unreleased_free_locked(void) {
+    return heap.sys - heap.inuse - heap.released;
+}
+
+/* release_run releases unreleased pages of the free span s from its top down, about
+ * max_bytes at most (but at least one page). Returns the bytes released; sets *failed
+ * if madvise failed. */
+static size_t release_run(gmi_span_t *s, size_t max_bytes, bool *failed) {
+    size_t done = 0;
+    uintptr_t p = s->start + s->npages * GMI_PAGE_SIZE;
+    while (p > s->start && done < max_bytes) {
+        /* skip released pages below p, 64 at a time where a bitmap word is full */
+        while (p > s->start) {
+            uintptr_t pg = p - GMI_PAGE_SIZE;
+            size_t i = page_index(pg);
+            uint64_t w = arena_of(pg)->released[i >> 6];
+            if ((i & 63) == 63 && w == ~0ull && pg - 63 * GMI_PAGE_SIZE >= s->start) {
+                p -= 64 * GMI_PAGE_SIZE;
+                continue;
+            }
+            if (!((w >> (i & 63)) & 1)) break;
+            p = pg;
+        }
+        if (p == s->start) break;
+        /* the maximal unreleased run [q, p), within the budget */
+        uintptr_t q = p - GMI_PAGE_SIZE;
+        while (q > s->start && done + (p - q) < max_bytes && !page_released(q - GMI_PAGE_SIZE))
+            q -= GMI_PAGE_SIZE;
+        int how = gmi_os_release((void *)q, p - q);
+        if (how < 0) {
+            *failed = true;
+            return done;
+        }
+        released_set(q, (p - q) >> GMI_PAGE_SHIFT, how == GMI_RELEASED_LAZY);
+        heap.released += p - q;
+        done += p - q;
+        p = q;
+    }
+    return done;
+}
+
+/* gmi_heap_release_locked returns up to about max_bytes of free, unreleased pages to
+ * the OS: the large-run list first, then the exact lists from 127 pages down to 1, each
+ * run from its top. Large runs first because one madvise then covers more bytes (the
+ * kernel's cost is per call and per page; with small runs first the calls average
+ * 20 KiB in bench/service.c) and because free_find reuses them last: it takes the
+ * smallest exact run that fits. Returns the bytes released: at least one page if any
+ * free page is unreleased, even when max_bytes is smaller; 0 at once when none is. */
 size_t gmi_heap_release_locked(size_t max_bytes) {
     size_t done = 0;
-    for (int i = 0; i < NFREE_EXACT && done < max_bytes; i++) {
-        for (gmi_span_t *s = heap.free[i]; s && done < max_bytes; s = s->next) {
-            uintptr_t p = s->start + s->npages * GMI_PAGE_SIZE;
-            while (p > s->start && done < max_bytes) {
-                /* find a maximal run of unreleased pages ending at p */
-                uintptr_t q = p;
-                while (q > s->start) {
-                    uintptr_t pg = q - GMI_PAGE_SIZE;
-                    gmi_arena_t *a = arena_of(pg);
-                    size_t idx = page_index(pg);
-                    if (a->released[idx >> 6] & (1ull << (idx & 63))) break;
-                    if (done + (p - pg) > max_bytes && q != p) break;
-                    q = pg;
-                }
-                if (q == p) {
-                    p -= GMI_PAGE_SIZE;
-                    continue;
-                }
-                int how = gmi_os_release((void *)q, p - q);
-                if (how < 0) return done;
-                released_set(q, (p - q) >> GMI_PAGE_SHIFT, how == GMI_RELEASED_LAZY);
-                heap.released += p - q;
-                done += p - q;
-                p = q;
-            }
-        }
+    bool failed = false;
+    if (gmi_heap_unreleased_free_locked() == 0) return 0;
+    for (int k = 0; k < NFREE_EXACT && done < max_bytes && !failed; k++) {
+        int i = k == 0 ? 0 : NFREE_EXACT - k;
+        for (gmi_span_t *s = heap.free[i]; s && done < max_bytes && !failed; s = s->next)
+            done += release_run(s, max_bytes - done, &failed);
     }
     return done;
 }
@@ -480,8 +514,10 @@ const char *gmi_heap_check_locked(void) {
                 size_t idx = page_index(pg);
                 gmi_arena_t *a = arena_of(pg);
                 uint64_t bit = 1ull << (idx & 63);
-                if (a->released[idx >> 6] & bit) released += GMI_PAGE_SIZE;
-                else if (a->lazy[idx >> 6] & bit) return "lazily released page is not marked released";
+                if (a->released[idx >> 6] & bit)
+                    released += GMI_PAGE_SIZE;
+                else if (a->lazy[idx >> 6] & bit)
+                    return "lazily released page is not marked released";
             }
         }
     }

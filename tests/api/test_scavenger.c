@@ -60,7 +60,8 @@ static int child_trace(void) {
 /* Fill about bytes with objects of the sizes below, each checked to start zeroed and
  * then written with a non-zero pattern; the objects stay reachable from live[]. */
 static GMT_NOINLINE size_t fill_checked(size_t bytes, int round) {
-    static const size_t sizes[] = {16, 48, 256, 1024, 4096, 16384, 40 * 1024, 64 * 1024, 256 * 1024};
+    static const size_t sizes[] = {16,    48,        256,       1024,      4096,
+                                   16384, 40 * 1024, 64 * 1024, 256 * 1024};
     size_t total = 0, nonzero = 0, i = 0;
     for (; total < bytes && i < MAXCHUNKS; i++) {
         size_t sz = sizes[(i + (size_t)round) % (sizeof sizes / sizeof sizes[0])];
@@ -82,7 +83,7 @@ static int child_madvfree(void) {
     gm_memstats_t *ms = malloc(sizeof *ms);
     for (int round = 0; round < 4; round++) {
         if (round == 2) CHECK_EQ(gm_set_madvdontneed(1), 0); /* rounds 2, 3: MADV_DONTNEED */
-        build(192 * MiB, 64 * 1024); /* pages full of 0x77 */
+        build(192 * MiB, 64 * 1024);                         /* pages full of 0x77 */
         drop();
         gm_collect(); /* verify=1: the heap is checked around every cycle */
         size_t r0 = gmt_rss();
@@ -90,11 +91,12 @@ static int child_madvfree(void) {
         size_t r1 = gmt_rss();
         gm_read_memstats(ms);
         size_t nonzero = fill_checked(160 * MiB, round);
-        printf("madvfree: round %d (%s): released_mib=%zu heap_released_mib=%llu rss %zu -> %zu MiB, "
-               "objects not zeroed: %zu\n",
-               round, round < 2 ? "MADV_FREE" : "MADV_DONTNEED", rel >> 20,
-               (unsigned long long)(ms->heap_released >> 20), r0 >> 20, r1 >> 20, nonzero);
-        bad += rel < 150 * MiB;                  /* counted as released either way */
+        printf(
+            "madvfree: round %d (%s): released_mib=%zu heap_released_mib=%llu rss %zu -> %zu MiB, "
+            "objects not zeroed: %zu\n",
+            round, round < 2 ? "MADV_FREE" : "MADV_DONTNEED", rel >> 20,
+            (unsigned long long)(ms->heap_released >> 20), r0 >> 20, r1 >> 20, nonzero);
+        bad += rel < 150 * MiB; /* counted as released either way */
         bad += ms->heap_released < 150 * MiB;
         bad += ms->heap_released > ms->heap_idle;
         bad += nonzero != 0;

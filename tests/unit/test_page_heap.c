@@ -32,7 +32,8 @@ static void test_madv_free(void) {
         CHECK(sp[i] != NULL);
         memset((void *)sp[i]->start, 0xab, NP * GMI_PAGE_SIZE);
     }
-    for (int i = 0; i < M; i++) gmi_heap_free_span(sp[i]);
+    for (int i = 0; i < M; i++)
+        gmi_heap_free_span(sp[i]);
     release_all();
     CHECK(check_heap() == NULL);
     int lazy_zeroed = 0, stale = 0;
@@ -47,7 +48,8 @@ static void test_madv_free(void) {
     printf("madv_free: %d of %d reused spans still held their old contents\n", stale, M);
     CHECK_EQ(lazy_zeroed, 0);
     CHECK(check_heap() == NULL);
-    for (int i = 0; i < M; i++) gmi_heap_free_span(sp[i]);
+    for (int i = 0; i < M; i++)
+        gmi_heap_free_span(sp[i]);
     /* released again with MADV_DONTNEED: zero, and known to be */
     gmi_os_set_madv_free(false);
     release_all();
@@ -57,12 +59,14 @@ static void test_madv_free(void) {
         CHECK(sp[i] != NULL);
         if (zeroed) dontneed_zeroed++;
         const uint64_t *w = (const uint64_t *)sp[i]->start;
-        for (size_t k = 0; k < NP * GMI_PAGE_SIZE / 8; k++) nonzero += w[k] != 0;
+        for (size_t k = 0; k < NP * GMI_PAGE_SIZE / 8; k++)
+            nonzero += w[k] != 0;
     }
     CHECK_EQ(dontneed_zeroed, M);
     CHECK_EQ(nonzero, 0);
     CHECK(check_heap() == NULL);
-    for (int i = 0; i < M; i++) gmi_heap_free_span(sp[i]);
+    for (int i = 0; i < M; i++)
+        gmi_heap_free_span(sp[i]);
     CHECK(check_heap() == NULL);
 }
 
