@@ -333,8 +333,10 @@ GM_API int gm_set_limit_policy(int policy, uint64_t grace_ms, void (*fn)(void *a
 /* gm_free_os_memory runs a collection and returns every free page to the OS at once,
  * as debug.FreeOSMemory; returns the bytes released. A background scavenger otherwise
  * releases free pages by itself, keeping retained memory near the heap goal + 10%
- * (and under 95% of the memory limit) for about 1% of the CPU; GODEBUG=scavtrace=1
- * prints Go's scavenger line. */
+ * (and under 95% of the memory limit) for about 1% of the CPU, and, as in Go, an
+ * allocation that grows the heap past that or takes mapped memory over the memory
+ * limit releases free pages itself before it returns; GODEBUG=scavtrace=1 prints Go's
+ * scavenger line, gm_metrics the bytes released each way (/gomem/scavenge/...). */
 GM_API size_t gm_free_os_memory(void);
 
 /* gm_set_madvdontneed chooses how free pages go back to the OS, as Go's

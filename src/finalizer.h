@@ -51,14 +51,17 @@ void gmi_limiter_cycle_done(uint64_t gc_cpu_ns, uint64_t now_ns);
 /* gmi_limiter_allow: may a cycle paced by the memory limit start now? */
 bool gmi_limiter_allow(uint64_t now_ns);
 uint64_t gmi_limiter_engagements(void);
+/* gmi_limiter_limiting: is the limiter on (read without a lock)? Allocation-time
+ * scavenging for the memory limit is skipped meanwhile, as in Go. */
+bool gmi_limiter_limiting(void);
 /* Policy when the memory limit has not been held for the configured time. */
 void gmi_limiter_check_policy(uint64_t now_ns, uint64_t mapped_ready, int64_t limit);
 
 /* scavenger.c */
 void gmi_scavenger_wake(void); /* @@hook:after_world_start@@ */
 void gmi_scavenger_fork_child(void);
-void gmi_scavenger_stats(uint64_t *bg, uint64_t *eager); /* bytes released since start */
-/* Synchronous release for the memory limit (heap lock held by the caller). */
-size_t gmi_scavenge_for_limit_locked(uint64_t mapped_ready, int64_t limit);
+/* Bytes released since start: by the background pacing, without pacing (over the
+ * limit, gm_free_os_memory, allocations), and the part of eager released by allocations. */
+void gmi_scavenger_stats(uint64_t *bg, uint64_t *eager, uint64_t *assist);
 
 #endif

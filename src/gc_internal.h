@@ -68,6 +68,10 @@ void gmi_heap_stats_locked(size_t *sys, size_t *inuse, size_t *released, size_t 
 const char *gmi_heap_check_locked(void);
 void gmi_heap_each_span_locked(void (*fn)(gmi_span_t *s, void *arg), void *arg);
 
+/* scavenger.c: allocation-time scavenging, called by gmi_heap_alloc_span */
+size_t gmi_scavenger_alloc_todo_locked(size_t retained_before, size_t committed, size_t growth);
+void gmi_scavenger_assist(size_t bytes);
+
 /* mark.c */
 typedef struct gmi_mark_result_s {
     uint64_t marked_bytes, marked_objects, heap_scan_bytes, stack_bytes, global_bytes;

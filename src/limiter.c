@@ -25,7 +25,7 @@
 static struct {
     uint64_t fill;      /* ns of GC CPU over mutator CPU, at most cap */
     uint64_t last_ns;   /* last update */
-    bool on;            /* in an engagement: from a deferred cycle until the bucket empties */
+    _Atomic bool on;    /* in an engagement: from a deferred cycle until the bucket empties */
     uint64_t last_cost; /* GC CPU of the last cycle: a cycle starts only if it fits */
     _Atomic uint64_t engagements;
     uint64_t engaged_at_gc;
@@ -89,6 +89,10 @@ bool gmi_limiter_allow(uint64_t now_ns) {
 }
 
 uint64_t gmi_limiter_engagements(void) { return atomic_load(&lim.engagements); }
+
+bool gmi_limiter_limiting(void) {
+    return atomic_load_explicit(&lim.on, memory_order_relaxed);
+}
 
 void gmi_limiter_check_policy(uint64_t now_ns, uint64_t mapped_ready, int64_t limit) {
     if (limit == INT64_MAX || mapped_ready <= (uint64_t)limit) {

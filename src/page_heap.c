@@ -363,10 +363,20 @@ gmi_span_t *gmi_heap_alloc_span_locked(size_t npages, unsigned spanclass, bool *
     return s;
 }
 
+/* gmi_heap_alloc_span: gmi_heap_alloc_span_locked, then the allocation-time scavenging
+ * of Go's allocSpan (scavenger.c) after the heap lock is dropped. */
 gmi_span_t *gmi_heap_alloc_span(size_t npages, unsigned spanclass, bool *zeroed) {
     gmi_lock(&gmi_heap_lock);
+    size_t sys0 = heap.sys, retained0 = heap.sys - heap.released;
     gmi_span_t *s = gmi_heap_alloc_span_locked(npages, spanclass, zeroed);
+    size_t todo = 0;
+    if (s != NULL) {
+        /* growth arrives released, so retained moves only by the pages s took back */
+        size_t committed = heap.sys - heap.released - retained0;
+        todo = gmi_scavenger_alloc_todo_locked(retained0, committed, heap.sys - sys0);
+    }
     gmi_unlock(&gmi_heap_lock);
+    if (todo > 0) gmi_scavenger_assist(todo);
     return s;
 }
 

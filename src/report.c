@@ -19,6 +19,7 @@
  * See gc.c for the collector overview. */
 #include "internal.h"
 #include "gc_internal.h"
+#include "finalizer.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -159,7 +160,7 @@ static void add_stack(gmi_thread_t *t, void *arg) {
         *(uint64_t *)arg += t->stack_hi - t->stack_lo;
 }
 
-#define NMETRICS 36
+#define NMETRICS 39
 
 static size_t fill_metrics(gm_metric_t *m) {
     gm_memstats_t ms;
@@ -175,6 +176,8 @@ static size_t fill_metrics(gm_metric_t *m) {
     int64_t limit = gmi_gc.pacer.memory_limit;
     uint64_t goal = gmi_gc.pacer.heap_goal;
     gmi_unlock(&gmi_gc.lock);
+    uint64_t scav_bg, scav_eager, scav_assist;
+    gmi_scavenger_stats(&scav_bg, &scav_eager, &scav_assist);
 
     uint64_t objects = ms.heap_alloc < ms.heap_inuse ? ms.heap_alloc : ms.heap_inuse;
     uint64_t unused = ms.heap_inuse - objects;
@@ -223,6 +226,9 @@ static size_t fill_metrics(gm_metric_t *m) {
     M("/sched/gomaxprocs:threads", gmi_gc.ncpu);
     M("/sched/threads/total:threads", gmi_threads_count());
     M("/gomem/threads/stacks:bytes", stacks);
+    M("/gomem/scavenge/background:bytes", scav_bg);
+    M("/gomem/scavenge/eager:bytes", scav_eager);
+    M("/gomem/scavenge/assist:bytes", scav_assist);
 #undef M
     return i;
 }

@@ -12,8 +12,17 @@
  * (work / ((work + sleep) x procs), as Go's bgscavenge; 10% while more than 256 MiB
  * is to be released, so a dropped large heap returns within seconds): it releases
  * GMI_SCAV_BATCH bytes per heap-lock hold and then sleeps. While mapped memory is
- * above the memory limit itself it releases without sleeping, as Go's allocation-time
- * scavenging does; those bytes count as "eager" in scavtrace.
+ * above the memory limit itself it releases without sleeping; those bytes count as
+ * "eager" in scavtrace.
+ * Allocation-time scavenging (Go's mheap.allocSpan): a span allocation that leaves
+ * mapped memory over the memory limit releases the excess before it returns, at most
+ * max(bytes it committed, GMI_SCAV_BATCH), so it keeps up with its own commitment and
+ * the work per allocation stays bounded; not while the GC CPU limiter is on. A heap
+ * growth that takes retained memory over the GOGC goal releases min(growth, excess):
+ * free memory the request could not use, instead of letting RSS grow by the growth.
+ * The allocating thread does it with the world running, after dropping the heap lock,
+ * in GMI_SCAV_BATCH pieces each under the heap lock (it may hold its span class's
+ * central lock, which comes before the heap lock in gc.c's order); "eager" bytes.
  * With GODEBUG=madvdontneed=0 (gm_set_madvdontneed(0)) pages are released with
  * MADV_FREE: counted as released at once, as Go counts them, although RSS falls only
  * when the kernel reclaims them under memory pressure.
@@ -49,8 +58,9 @@ static struct {
     pthread_cond_t cv;
     bool started, wake;
     uint32_t seen_gc;     /* num_gc at the last scavtrace line */
-    uint64_t bg, eager;   /* since the last scavtrace line */
+    _Atomic uint64_t bg, eager; /* since the last scavtrace line */
     _Atomic uint64_t total_bg, total_eager;
+    _Atomic uint64_t total_assist; /* part of total_eager released by allocations */
     uint64_t idle_ms;     /* current idle-collection interval */
     uint64_t last_gc_seen_ns;
     uint32_t last_num_gc;
@@ -61,6 +71,14 @@ typedef struct scav_state_s {
     bool over_limit;
 } scav_state_t;
 
+/* gc_percent_goal: retained heap allowed by GOGC, the heap goal + 10% (Go's
+ * retainExtraPercent), or UINT64_MAX before the first cycle. */
+static uint64_t gc_percent_goal(void) {
+    uint64_t goal = gmi_gc.pacer.heap_goal;
+    if (gmi_gc.num_gc == 0 || goal == UINT64_MAX) return UINT64_MAX;
+    return goal + goal / 10;
+}
+
 static void state_locked(scav_state_t *st) {
     size_t sys, inuse, released, si, ss, other;
     gmi_heap_stats_locked(&sys, &inuse, &released, &si, &ss, &other);
@@ -68,9 +86,7 @@ static void state_locked(scav_state_t *st) {
     st->released = released;
     st->inuse = inuse;
     st->meta = atomic_load(&gmi_meta_sys);
-    uint64_t t = UINT64_MAX;
-    uint64_t goal = gmi_gc.pacer.heap_goal;
-    if (gmi_gc.num_gc > 0 && goal != UINT64_MAX) t = goal + goal / 10;
+    uint64_t t = gc_percent_goal();
     int64_t limit = gmi_gc.pacer.memory_limit;
     st->over_limit = false;
     if (limit != INT64_MAX) {
@@ -88,13 +104,12 @@ static void trace_line(bool forced) {
     scav_state_t st;
     state_locked(&st);
     gmi_unlock(&gmi_heap_lock);
-    c.released_bg = sc.bg;
-    c.released_eager = sc.eager;
+    c.released_bg = atomic_exchange(&sc.bg, 0);
+    c.released_eager = atomic_exchange(&sc.eager, 0);
     c.released_now = st.released;
     c.heap_inuse = st.inuse;
     c.heap_free = st.retained - st.inuse;
     c.forced = forced;
-    sc.bg = sc.eager = 0;
     gmi_scavtrace_print(&c);
 }
 
@@ -121,11 +136,11 @@ static void scavenge_pass(void) {
         if (n == 0) return;
         gmi_evtrace_scavenge(t0, gmi_os_nanotime(), n); /* an event in GOMEMTRACE */
         if (st.over_limit) {
-            sc.eager += n;
+            atomic_fetch_add(&sc.eager, n);
             atomic_fetch_add(&sc.total_eager, n);
             continue;
         }
-        sc.bg += n;
+        atomic_fetch_add(&sc.bg, n);
         atomic_fetch_add(&sc.total_bg, n);
         uint64_t work = gmi_os_nanotime() - t0;
         /* work / ((work + sleep) x procs) = pct%  =>  sleep = work x (100 / (pct x procs) - 1);
@@ -223,9 +238,60 @@ void gmi_scavenger_fork_child(void) {
     sc.wake = false;
 }
 
-void gmi_scavenger_stats(uint64_t *bg, uint64_t *eager) {
+/* ---------------------------------------------------------------------------------
+ * Allocation-time scavenging
+ * ------------------------------------------------------------------------------- */
+
+/* gmi_scavenger_alloc_todo_locked returns the bytes a span allocation must release
+ * before it returns. retained_before: heap_sys - heap_released before the allocation;
+ * committed: released bytes the new span took back; growth: bytes the heap grew by.
+ * Heap lock held. */
+size_t gmi_scavenger_alloc_todo_locked(size_t retained_before, size_t committed, size_t growth) {
+    if (gmi_heap_unreleased_free_locked() == 0) return 0; /* nothing could be released */
+    uint64_t todo = 0;
+    uint64_t retained = (uint64_t)retained_before + committed;
+    int64_t limit = gmi_gc.pacer.memory_limit;
+    if (limit != INT64_MAX && !gmi_limiter_limiting()) {
+        uint64_t mapped = retained + atomic_load(&gmi_meta_sys);
+        if (mapped > (uint64_t)limit) {
+            uint64_t cap = committed > GMI_SCAV_BATCH ? committed : GMI_SCAV_BATCH;
+            todo = mapped - (uint64_t)limit;
+            if (todo > cap) todo = cap;
+        }
+    }
+    uint64_t goal = gc_percent_goal();
+    if (growth > 0 && goal != UINT64_MAX && retained_before + growth > goal) {
+        uint64_t over = retained_before + growth - goal;
+        uint64_t t = over < growth ? over : growth;
+        if (t > todo) todo = t;
+    }
+    return (size_t)todo;
+}
+
+/* gmi_scavenger_assist releases about bytes of free pages on the allocating thread, in
+ * GMI_SCAV_BATCH pieces, each under the heap lock (not held on entry). */
+void gmi_scavenger_assist(size_t bytes) {
+    uint64_t t0 = gmi_os_nanotime();
+    size_t total = 0;
+    while (total < bytes) {
+        size_t want = bytes - total < GMI_SCAV_BATCH ? bytes - total : GMI_SCAV_BATCH;
+        gmi_lock(&gmi_heap_lock);
+        size_t n = gmi_heap_release_locked(want);
+        gmi_unlock(&gmi_heap_lock);
+        if (n == 0) break;
+        total += n;
+    }
+    if (total == 0) return;
+    gmi_evtrace_scavenge(t0, gmi_os_nanotime(), total);
+    atomic_fetch_add(&sc.eager, total);
+    atomic_fetch_add(&sc.total_eager, total);
+    atomic_fetch_add(&sc.total_assist, total);
+}
+
+void gmi_scavenger_stats(uint64_t *bg, uint64_t *eager, uint64_t *assist) {
     *bg = atomic_load(&sc.total_bg);
     *eager = atomic_load(&sc.total_eager);
+    *assist = atomic_load(&sc.total_assist);
 }
 
 GM_API int gm_set_madvdontneed(int on) {
@@ -243,9 +309,7 @@ GM_API size_t gm_free_os_memory(void) {
     while ((n = gmi_heap_release_locked((size_t)64 << 20)) > 0) total += n;
     gmi_unlock(&gmi_heap_lock);
     if (total) gmi_evtrace_scavenge(t0, gmi_os_nanotime(), total);
-    pthread_mutex_lock(&sc.m);
-    sc.eager += total;
-    pthread_mutex_unlock(&sc.m);
+    atomic_fetch_add(&sc.eager, total);
     atomic_fetch_add(&sc.total_eager, total);
     if (gmi_config.scavtrace > 0) trace_line(true);
     return total;

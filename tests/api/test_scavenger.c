@@ -9,7 +9,11 @@
  *         keep their old contents until the kernel reclaims them, yet every object
  *         allocated on them (small and large, scanned and noscan) starts zeroed,
  *         HeapReleased counts them, the heap verifies; then the same after switching
- *         to MADV_DONTNEED with gm_set_madvdontneed(1). */
+ *         to MADV_DONTNEED with gm_set_madvdontneed(1);
+ *   growth: a heap growth that takes retained memory over the heap goal + 10% makes the
+ *         allocation release free pages itself (Go's allocSpan): 80 MiB of free 40 KiB
+ *         holes cannot hold 1 MiB objects, so 48 MiB of them grow the heap, and the
+ *         holes go back to the OS instead of RSS growing by 48 MiB. */
 #include "api/gmtest.h"
 
 #define MiB ((size_t)1 << 20)
@@ -107,8 +111,42 @@ static int child_madvfree(void) {
     return bad == 0 && check_done() == 0 ? 0 : 1;
 }
 
+static int child_growth(void) {
+    /* 160 MiB of 40 KiB objects (5 pages each, a span of their own), every other one
+     * dropped: 80 MiB live and 80 MiB of free 5-page holes */
+    build(160 * MiB, 40 * 1024);
+    for (size_t i = 0; i < 4096; i += 2)
+        live[i] = NULL;
+    gmt_wipe_stack();
+    gm_collect();
+    gm_memstats_t *ms = malloc(sizeof *ms);
+    gm_read_memstats(ms);
+    uint64_t retained0 = ms->heap_sys - ms->heap_released, goal = ms->next_gc;
+    uint64_t a0 = 0, a1 = 0;
+    gm_metric_read("/gomem/scavenge/assist:bytes", &a0);
+    size_t r0 = gmt_rss();
+    /* 48 MiB of 1 MiB objects: none fits in a hole, so the heap grows */
+    for (size_t i = 0; i < 48; i++) {
+        live[4096 + i] = gm_alloc_noscan(MiB);
+        memset(live[4096 + i], 1, MiB);
+    }
+    gm_read_memstats(ms);
+    gm_metric_read("/gomem/scavenge/assist:bytes", &a1);
+    uint64_t retained1 = ms->heap_sys - ms->heap_released;
+    size_t r1 = gmt_rss();
+    printf("growth: goal_mib=%llu retained %llu -> %llu MiB, rss %zu -> %zu MiB, num_gc=%u, "
+           "released by allocations %llu MiB\n",
+           (unsigned long long)(goal >> 20), (unsigned long long)(retained0 >> 20),
+           (unsigned long long)(retained1 >> 20), r0 >> 20, r1 >> 20, ms->num_gc,
+           (unsigned long long)((a1 - a0) >> 20));
+    int ok = a1 - a0 >= 16 * MiB && retained1 <= goal + goal / 10 + 8 * MiB;
+    free(ms);
+    return ok ? 0 : 1;
+}
+
 int main(int argc, char **argv) {
     if (argc > 1) {
+        if (!strcmp(argv[1], "growth")) return child_growth();
         if (!strcmp(argv[1], "idle")) return child_idle();
         if (!strcmp(argv[1], "trace")) return child_trace();
         if (!strcmp(argv[1], "madvfree")) return child_madvfree();
@@ -126,6 +164,10 @@ int main(int argc, char **argv) {
     CHECK(strstr(buf, "scav ") != NULL);
     CHECK(strstr(buf, "KiB work (bg), ") != NULL);
     CHECK(strstr(buf, "% util (forced)") != NULL);
+
+    st = gmt_run_self("growth", NULL, buf, sizeof buf, 1, 60);
+    printf("%s", buf);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 
     putenv((char *)"GOMEMDEBUG=verify=1");
     st = gmt_run_self("madvfree", "GODEBUG=madvdontneed=0", buf, sizeof buf, 1, 120);
