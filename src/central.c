@@ -131,7 +131,7 @@ size_t gmi_span_drain_pending(gmi_span_t *s) {
         if (atomic_load_explicit(&s->pending_bits[w], memory_order_relaxed) == 0) continue;
         uint64_t p = atomic_exchange_explicit(&s->pending_bits[w], 0, memory_order_acq_rel);
         s->alloc_bits[w] &= ~p;
-        n += (size_t)__builtin_popcountll(p);
+        n += (size_t)gmi_popcount64(p);
     }
     if (n) s->needzero = 1;
     return n;

@@ -16,7 +16,7 @@
 /* gmi_span_count recomputes alloc_count from the allocation bitmap. */
 void gmi_span_count(gmi_span_t *s) {
     size_t n = 0;
-    for (size_t w = 0; w < s->nwords; w++) n += (size_t)__builtin_popcountll(s->alloc_bits[w]);
+    for (size_t w = 0; w < s->nwords; w++) n += (size_t)gmi_popcount64(s->alloc_bits[w]);
     s->alloc_count = (uint16_t)n;
 }
 
@@ -34,7 +34,7 @@ static size_t span_sweep(gmi_span_t *s, bool stw) {
         uint64_t a = s->alloc_bits[w], m = s->mark_bits[w];
         uint64_t dead = a & ~m;
         if (dead) {
-            freed += (size_t)__builtin_popcountll(dead);
+            freed += (size_t)gmi_popcount64(dead);
             s->alloc_bits[w] = a & m;
             if (gmi_unlikely(gmi_config.debug_poison)) gmi_debug_poison_slots(s, w, dead);
 #if GM_TRACK_VALGRIND
