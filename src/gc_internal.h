@@ -47,6 +47,12 @@ static inline void gmi_heap_live_sub(uint64_t n) {
     }
 }
 
+/* gmi_thread_pay_live_debt takes t's batched remote frees off heap_live. */
+static inline void gmi_thread_pay_live_debt(gmi_thread_t *t) {
+    gmi_heap_live_sub(t->cache.live_debt);
+    t->cache.live_debt = 0;
+}
+
 /* span.c */
 size_t gmi_span_sweep(gmi_span_t *s);
 size_t gmi_span_sweep_stw(gmi_span_t *s);

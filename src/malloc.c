@@ -181,6 +181,7 @@ GMI_NOINLINE void *gmi_malloc_slow(gmi_thread_t *t, unsigned spc, size_t size) {
         errno = ENOMEM;
         return NULL;
     }
+    if (t->cache.live_debt) gmi_thread_pay_live_debt(t); /* before the trigger test */
     gc_hooks_after_refill();
     /* A collection may have run: the entry is still valid (its span is swept in place). */
     if (__atomic_load_n(&e->free_mask, __ATOMIC_RELAXED) == 0 && !gmi_cache_next_word(e)) {
@@ -370,12 +371,17 @@ static void free_small(gmi_thread_t *t, gmi_span_t *s, size_t i, const void *p) 
 #if GM_TRACK_VALGRIND
     GMI_TRACK_FREE(p);
 #endif
-    atomic_fetch_add_explicit(&gmi_gc.frees[spc >> 1], 1, memory_order_relaxed);
-    bool raised = !atomic_exchange(&s->has_pending, 1);
-    if (!atomic_load(&s->cached)) {
-        /* An uncached span's bytes are counted in heap_live: take the object out now.
-         * (A cached span is counted whole until it is uncached.) */
-        gmi_heap_live_sub(s->elemsize);
+    /* Counted in this thread's entry of the class, flushed with its own frees: a shared
+     * counter here made two threads freeing each other's objects fight over a line. */
+    e->nfree++;
+    /* Usually already raised: a load keeps the span's line shared. */
+    bool raised = !atomic_load_explicit(&s->has_pending, memory_order_relaxed) &&
+                  !atomic_exchange(&s->has_pending, 1);
+    if (!atomic_load_explicit(&s->cached, memory_order_relaxed)) {
+        /* An uncached span's bytes are counted in heap_live: take the object out, in
+         * batches (heap_live_debt). A cached span is counted whole until it is uncached. */
+        t->cache.live_debt += s->elemsize;
+        if (gmi_unlikely(t->cache.live_debt >= GMI_LIVE_DEBT_MAX)) gmi_thread_pay_live_debt(t);
         /* Pending bits of an uncached span are drained by whoever caches or sweeps it.
          * Only a full span needs the lock at once, to become partial and reusable; and
          * only the free that raised has_pending takes it. */

@@ -88,6 +88,7 @@ typedef struct cache_sweep_s {
 
 static void sweep_thread_cache(gmi_thread_t *t, void *arg) {
     cache_sweep_t *cs = arg;
+    t->cache.live_debt = 0; /* this cycle recomputes heap_live from the mark */
     for (unsigned spc = 0; spc < GMI_NUM_SPAN_CLASSES; spc++) {
         gmi_span_t *s = t->cache.alloc[spc].span;
         if (s == NULL) continue;

@@ -159,6 +159,8 @@ typedef struct gmi_thread_cache_s {
                              time (malloc.c, charge_word) */
     uint64_t nlarge_alloc, nlarge_free; /* not yet flushed */
     uint64_t large_alloc_bytes;
+    uint64_t live_debt; /* bytes freed remotely from uncached spans, not yet taken off
+                           heap_live (malloc.c); void once a cycle recomputes heap_live */
 } gmi_thread_cache_t;
 
 /* ---------------------------------------------------------------------------------
