@@ -29,7 +29,7 @@
 
 #define GMI_OBLET_BYTES (128 * 1024) /* large objects are scanned in chunks of this */
 #define GMI_LIVE_DEBT_MAX (64 * 1024) /* remote frees batched per thread before heap_live */
-#define GMI_ROOT_BLOCK_BYTES (256 * 1024)
+#define GMI_ROOT_BLOCK_BYTES (128 * 1024) /* root ranges are pushed in blocks of at most this */
 
 #define GMI_CACHE_LINE 64
 

@@ -14,7 +14,9 @@
  * Overflow: if a stack cannot grow (mmap fails, or gmi_mark_stack_max is reached) the
  * range is dropped and `overflowed` is set; after the drain the heap is rescanned
  * from every marked object until no overflow happens (Boehm's recovery), so progress
- * is guaranteed and marking is complete.
+ * is guaranteed and marking is complete. Root ranges are not objects: push_root never
+ * drops one (it scans a block in place instead), and blocks are no larger than the
+ * 128 KiB pieces, so no part of one is pushed back by scan_range.
  * See gc.c for the collector overview. */
 #include "internal.h"
 #include "gc_internal.h"
@@ -335,6 +337,15 @@ static void drain(worker_t *w) {
                     if (!stack_grow(&w->stack)) break;
                 }
                 if (w->stack.cap < take) take = w->stack.cap;
+                if (take == 0) {
+                    /* no memory for a stack: scan one range in place (what it would
+                     * push is dropped and recovered, see the overview) */
+                    range_t r = mk.pool[--mk.pool_n];
+                    pthread_mutex_unlock(&mk.lock);
+                    scan_range(w, r.lo, r.hi);
+                    pthread_mutex_lock(&mk.lock);
+                    continue;
+                }
                 mk.pool_n -= take;
                 memcpy(w->stack.items, mk.pool + mk.pool_n, take * sizeof(range_t));
                 w->stack.n = take;
@@ -418,18 +429,25 @@ typedef struct root_ctx_s {
     uint64_t bytes;
 } root_ctx_t;
 
+_Static_assert(GMI_ROOT_BLOCK_BYTES <= GMI_OBLET_BYTES, "scan_range must not split a root block");
+
+/* push_root pushes a root range in blocks, so the roots spread over the workers. A
+ * root is never dropped: overflow recovery rescans marked objects only, and would not
+ * find it again. So a block the stack cannot take (no memory to grow it) is scanned at
+ * once, and blocks are small enough that scan_range never pushes a piece of one back. */
 static void push_root(uintptr_t lo, uintptr_t hi, void *arg) {
     root_ctx_t *c = arg;
     lo = (lo + sizeof(uintptr_t) - 1) & ~(uintptr_t)(sizeof(uintptr_t) - 1);
     hi &= ~(uintptr_t)(sizeof(uintptr_t) - 1);
     if (hi <= lo) return;
     c->bytes += hi - lo;
-    /* split into blocks so the roots spread over the workers */
-    while (hi - lo > GMI_ROOT_BLOCK_BYTES) {
-        push_range(c->w, lo, lo + GMI_ROOT_BLOCK_BYTES);
-        lo += GMI_ROOT_BLOCK_BYTES;
+    while (lo < hi) {
+        uintptr_t end = hi - lo > GMI_ROOT_BLOCK_BYTES ? lo + GMI_ROOT_BLOCK_BYTES : hi;
+        size_t n = c->w->stack.n;
+        push_range(c->w, lo, end);
+        if (gmi_unlikely(c->w->stack.n == n)) scan_range(c->w, lo, end);
+        lo = end;
     }
-    push_range(c->w, lo, hi);
 }
 
 static void push_thread(gmi_thread_t *t, void *arg) {
