@@ -235,8 +235,11 @@ void gmi_pool_fork_child(void) {
 
 GM_API gm_pool_t *gm_pool_new(void *(*new_fn)(void *arg), void *arg) {
     if (!atomic_load(&gmi_initialized)) gmi_init_slow();
-    gm_pool_t *pool = gmi_meta_alloc(sizeof *pool);
-    if (pool == NULL) return NULL;
+    /* metadata is 16-byte aligned; the shards want 128 (their own cache lines) */
+    const uintptr_t align = _Alignof(gm_pool_t);
+    uintptr_t raw = (uintptr_t)gmi_meta_alloc(sizeof(gm_pool_t) + align - 16);
+    if (raw == 0) return NULL;
+    gm_pool_t *pool = (gm_pool_t *)((raw + align - 1) & ~(align - 1));
     pool->new_fn = new_fn;
     pool->arg = arg;
     for (int i = 0; i < GMI_POOL_SHARDS; i++) pthread_mutex_init(&pool->shards[i].m, NULL);
