@@ -138,7 +138,10 @@ GM_API int gm_remove_roots(void *lo);
  * created with pthread_create in a program linked with libgomem.so are registered
  * automatically; with the static library, call it at the start of each thread (or
  * rely on the automatic registration at the thread's first gomem call). Returns 0;
- * registering twice is harmless. */
+ * registering twice is harmless. Returns -1 with errno ENOMEM if there is no memory
+ * for the thread's record: the thread then stays unregistered (its allocations return
+ * NULL with ENOMEM, its stack is not scanned except while it collects itself) and
+ * every later gomem call of the thread tries again. */
 GM_API int gm_thread_register(void);
 
 /* gm_thread_unregister removes the calling thread from the collector's view and
@@ -277,7 +280,8 @@ GM_API int gm_add_cleanup(void *obj, void (*fn)(void *arg), void *arg);
 GM_API void gm_keep_alive(const void *obj);
 
 /* gm_run_finalizers runs every finalizer and cleanup queued so far on the calling
- * thread and returns how many ran. For programs that want them on a thread of their
+ * thread and returns how many ran (none if the thread cannot be registered: see
+ * gm_thread_register). For programs that want them on a thread of their
  * own: gm_set_finalizer_thread(0) stops gomem's finalizer thread from taking work
  * (1 restores it). Counters: gm_memstats_t's finalizers_* and cleanups_* fields. */
 GM_API size_t gm_run_finalizers(void);

@@ -250,8 +250,8 @@ static void release_evicted(uintptr_t *bases, qentry_t *info, size_t n) {
         unsigned spc = s ? s->spanclass : 0;
         gmi_free_raw("gm_free", p);
         /* a local free sets the entry's needzero; in poison mode slots are checked and
-         * zeroed by gmi_debug_alloc instead */
-        if (spc >> 1) t->cache.alloc[spc].needzero = 0;
+         * zeroed by gmi_debug_alloc instead (a thread without a struct frees remotely) */
+        if ((spc >> 1) && t != NULL) t->cache.alloc[spc].needzero = 0;
     }
 }
 

@@ -32,6 +32,7 @@
 #include "profile.h"
 
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define FIN_HIDE ((uintptr_t)0xa5a5a5a5a5a5a5a5ull)
@@ -168,7 +169,11 @@ static GMI_NOINLINE void run_one(gmi_fin_t *r) {
 
 static void *finalizer_thread(void *unused) {
     (void)unused;
-    gm_thread_register();
+    /* run_one needs a scanned stack: wait for a struct if memory is short (threads.c) */
+    while (gm_thread_register() != 0) {
+        struct timespec ts = {0, 50 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
     for (;;) {
         gmi_lock(&gmi_finq_lock);
         gmi_fin_t *r;
@@ -510,7 +515,8 @@ GM_API void gm_keep_alive(const void *obj) {
 
 GM_API size_t gm_run_finalizers(void) {
     if (!atomic_load(&gmi_initialized)) gmi_init_slow();
-    (void)gmi_thread_get();
+    /* run_one needs a scanned stack: without a struct (threads.c) nothing runs */
+    if (gmi_thread_get() == NULL) return 0;
     size_t n = 0;
     for (;;) {
         gmi_lock(&gmi_finq_lock);

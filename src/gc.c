@@ -315,7 +315,9 @@ static void collect_locked(bool forced) {
 
 void gmi_gc_collect(bool forced) {
     if (!atomic_load(&gmi_initialized)) gmi_init_slow();
-    (void)gmi_thread_get(); /* a collecting thread must be registered */
+    /* the caller's stack is a root: registered, or (out of memory for its struct)
+     * scanned by gmi_thread_scan_unregistered */
+    (void)gmi_thread_get();
     gmi_lock(&gmi_gc.lock);
     atomic_store(&gmi_gc.collecting, 1);
     collect_locked(forced);

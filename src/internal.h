@@ -219,9 +219,15 @@ extern _Atomic int gmi_initialized;
 
 extern GMI_TLS gmi_thread_t *gmi_tls_thread;
 /* gmi_thread_attach registers the calling thread if gomem has not seen it (a thread
- * started by a library that bypassed the pthread_create interposer) and returns it. */
+ * started by a library that bypassed the pthread_create interposer) and returns it, or
+ * NULL with errno ENOMEM when no memory is left for its struct (one line on stderr);
+ * the next call tries again. */
 gmi_thread_t *gmi_thread_attach(void);
+/* testing: the next N registrations fail as if metadata memory were exhausted */
+extern _Atomic int gmi_threads_fail_registrations;
 
+/* gmi_thread_get returns the calling thread's struct, registering it first if needed;
+ * NULL only when registration ran out of memory (callers must cope: see threads.c). */
 GMI_INLINE gmi_thread_t *gmi_thread_get(void) {
     gmi_thread_t *t = gmi_tls_thread;
     if (gmi_likely(t != NULL)) return t;
@@ -243,6 +249,11 @@ void gmi_threads_each(void (*fn)(gmi_thread_t *t, void *arg), void *arg);
  * the scan. */
 void gmi_thread_scan_ranges(gmi_thread_t *t, void (*push)(uintptr_t lo, uintptr_t hi, void *arg),
                             void *arg);
+/* The same for a calling (collecting) thread that has no struct because registration
+ * ran out of memory, with its stack top and TLS from /proc/self/maps; does nothing for
+ * a registered or internal caller. World stopped; gmi_gc.lock held (one static copy
+ * area). */
+void gmi_thread_scan_unregistered(void (*push)(uintptr_t lo, uintptr_t hi, void *arg), void *arg);
 /* Start one of gomem's own threads (mark workers, sweeper): never registered, never
  * stopped, never scanned. */
 int gmi_thread_spawn_internal(pthread_t *out, void *(*fn)(void *), void *arg);

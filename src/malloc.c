@@ -257,8 +257,14 @@ GMI_INLINE void *alloc_on(gmi_thread_t *t, size_t size, unsigned noscan) {
     return gmi_malloc_large(t, size, noscan != 0);
 }
 
+/* alloc_raw: a thread that cannot get a struct (out of metadata memory) gets NULL. */
 GMI_INLINE void *alloc_raw(size_t size, unsigned noscan) {
-    return alloc_on(gmi_thread_get(), size, noscan);
+    gmi_thread_t *t = gmi_thread_get();
+    if (gmi_unlikely(t == NULL)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return alloc_on(t, size, noscan);
 }
 
 /* alloc_any: debug modes (debug_modes.c) take a separate path, tested once here. */
@@ -330,13 +336,14 @@ static gmi_span_t *live_object(const void *p, size_t *slot, const char **why) {
     return s;
 }
 
+/* free_small: t is NULL for a thread without a struct (threads.c): a remote free. */
 static void free_small(gmi_thread_t *t, gmi_span_t *s, size_t i, const void *p) {
     unsigned spc = s->spanclass;
-    gmi_cache_entry_t *e = &t->cache.alloc[spc];
+    gmi_cache_entry_t *e = t != NULL ? &t->cache.alloc[spc] : NULL;
     if (gmi_unlikely(__atomic_load_n(&s->specials, __ATOMIC_RELAXED) != NULL))
         gmi_profile_record_free(s, i);
     uint64_t bit = 1ull << (i & 63);
-    if (e->span == s) {
+    if (e != NULL && e->span == s) {
         /* Local free: this thread owns the span's allocation bits. */
         s->needzero = 1;
         clear_bit_signal_safe(&s->alloc_bits[i >> 6], bit);
@@ -373,15 +380,20 @@ static void free_small(gmi_thread_t *t, gmi_span_t *s, size_t i, const void *p) 
 #endif
     /* Counted in this thread's entry of the class, flushed with its own frees: a shared
      * counter here made two threads freeing each other's objects fight over a line. */
-    e->nfree++;
+    if (gmi_likely(e != NULL)) e->nfree++;
+    else atomic_fetch_add_explicit(&gmi_gc.frees[spc >> 1], 1, memory_order_relaxed);
     /* Usually already raised: a load keeps the span's line shared. */
     bool raised = !atomic_load_explicit(&s->has_pending, memory_order_relaxed) &&
                   !atomic_exchange(&s->has_pending, 1);
     if (!atomic_load_explicit(&s->cached, memory_order_relaxed)) {
         /* An uncached span's bytes are counted in heap_live: take the object out, in
          * batches (heap_live_debt). A cached span is counted whole until it is uncached. */
-        t->cache.live_debt += s->elemsize;
-        if (gmi_unlikely(t->cache.live_debt >= GMI_LIVE_DEBT_MAX)) gmi_thread_pay_live_debt(t);
+        if (gmi_unlikely(t == NULL)) {
+            gmi_heap_live_sub(s->elemsize); /* no struct to batch it in */
+        } else {
+            t->cache.live_debt += s->elemsize;
+            if (gmi_unlikely(t->cache.live_debt >= GMI_LIVE_DEBT_MAX)) gmi_thread_pay_live_debt(t);
+        }
         /* Pending bits of an uncached span are drained by whoever caches or sweeps it.
          * Only a full span needs the lock at once, to become partial and reusable; and
          * only the free that raised has_pending takes it. */
@@ -396,7 +408,11 @@ static void free_large(gmi_thread_t *t, gmi_span_t *s, const void *p) {
         return;
     }
     if (__atomic_load_n(&s->specials, __ATOMIC_RELAXED) != NULL) gmi_profile_record_free(s, 0);
-    t->cache.nlarge_free++;
+    if (t != NULL) {
+        t->cache.nlarge_free++;
+    } else {
+        atomic_fetch_add(&gmi_gc.frees[0], 1); /* no struct: counted at once */
+    }
     atomic_fetch_add(&gmi_gc.large_free_bytes, s->elemsize);
     gmi_heap_live_sub(s->elemsize);
 #if GM_TRACK_VALGRIND
@@ -413,7 +429,9 @@ static void free_checked(const char *call, void *p) {
         gmi_bad_pointer(call, p, why);
         return;
     }
+    int saved_errno = errno; /* a failed registration must not change it */
     gmi_thread_t *t = gmi_thread_get();
+    errno = saved_errno;
     if (s->spanclass >> 1) free_small(t, s, i, p);
     else free_large(t, s, p);
 }

@@ -514,6 +514,7 @@ void gmi_mark_run(gmi_mark_result_t *out) {
 
     root_ctx_t stacks = {&mk.workers[0], 0}, globals = {&mk.workers[0], 0};
     gmi_threads_each(push_thread, &stacks);
+    gmi_thread_scan_unregistered(push_root, &stacks); /* a collector without a struct */
     gmi_roots_each(push_root, &globals);
     run_workers(n);
     while (atomic_load(&mk.overflowed)) {

@@ -253,11 +253,11 @@ GM_API gm_pool_t *gm_pool_new(void *(*new_fn)(void *arg), void *arg) {
 
 GM_API void *gm_pool_get(gm_pool_t *pool) {
     if (pool == NULL) return NULL;
-    gmi_thread_t *t = gmi_thread_get();
+    gmi_thread_t *t = gmi_thread_get(); /* NULL: no struct (threads.c), shards only */
     uintptr_t p = 0;
-    if (pool->id < GMI_POOL_PRIVATE && t->pool_local != NULL)
+    if (t != NULL && pool->id < GMI_POOL_PRIVATE && t->pool_local != NULL)
         p = take(&((pool_table_t *)t->pool_local)->slot[pool->id]);
-    unsigned home = (unsigned)t->tid % GMI_POOL_SHARDS;
+    unsigned home = t != NULL ? (unsigned)t->tid % GMI_POOL_SHARDS : 0;
     for (unsigned k = 0; p == 0 && k < GMI_POOL_SHARDS; k++) {
         pool_shard_t *sh = &pool->shards[(home + k) % GMI_POOL_SHARDS];
         if (__atomic_load_n(&sh->n, __ATOMIC_RELAXED) == 0) continue;
@@ -272,9 +272,9 @@ GM_API void *gm_pool_get(gm_pool_t *pool) {
 
 GM_API void gm_pool_put(gm_pool_t *pool, void *obj) {
     if (pool == NULL || obj == NULL) return;
-    gmi_thread_t *t = gmi_thread_get();
+    gmi_thread_t *t = gmi_thread_get(); /* NULL: no struct (threads.c), shards only */
     uintptr_t p = (uintptr_t)obj;
-    if (pool->id < GMI_POOL_PRIVATE) {
+    if (t != NULL && pool->id < GMI_POOL_PRIVATE) {
         pool_table_t *tb = table_of(t);
         if (tb != NULL) {
             pool_item_t *it = &tb->slot[pool->id];
@@ -284,7 +284,7 @@ GM_API void gm_pool_put(gm_pool_t *pool, void *obj) {
             }
         }
     }
-    pool_shard_t *sh = &pool->shards[(unsigned)t->tid % GMI_POOL_SHARDS];
+    pool_shard_t *sh = &pool->shards[t != NULL ? (unsigned)t->tid % GMI_POOL_SHARDS : 0];
     pthread_mutex_lock(&sh->m);
     shard_push(sh, p); /* a full shard drops the item: the collector frees it */
     pthread_mutex_unlock(&sh->m);

@@ -9,6 +9,17 @@
  * block (with the thread descriptor, which holds the first pthread_setspecific
  * values), the conservative roots of the thread besides its registers.
  *
+ * Out of memory for a struct. When no metadata memory is left for a thread's struct,
+ * registration fails: gmi_thread_get returns NULL, the thread's allocations return
+ * NULL with errno ENOMEM, gm_thread_register returns -1, and one line on stderr says
+ * so (once per thread until it registers). Every later gomem call of the thread tries
+ * again. Meanwhile the thread is not in the registry: it is never stopped, its frees
+ * take the remote path (pending bits), and its stack is not a root, except while it
+ * collects itself (gm_collect, or a cycle it triggers): then the collector scans the
+ * caller's registers, stack and TLS with bounds from /proc/self/maps and the copies in
+ * a static record (gmi_thread_scan_unregistered), so no object the caller holds is
+ * lost to its own collection.
+ *
  * Stopping the world (the collector holds every gomem lock, gmi_threads_lock too):
  *   1. for each registered thread other than the caller and internal ones, set
  *      stop_state = REQUESTED and send it the stop signal (SIGRTMIN+6 by default) with
@@ -66,6 +77,9 @@ enum {
 
 GMI_TLS gmi_thread_t *gmi_tls_thread;
 static GMI_TLS int tls_internal; /* this thread is one of gomem's own workers */
+static GMI_TLS int tls_register_failed; /* the failure was reported; cleared on success */
+
+_Atomic int gmi_threads_fail_registrations;
 
 gmi_lock_t gmi_threads_lock = {PTHREAD_MUTEX_INITIALIZER};
 
@@ -84,6 +98,8 @@ static struct {
     _Atomic uint32_t acks;        /* futex: bumped by each handler that acknowledges */
     _Atomic int stopping;         /* a stop is in progress */
     uint64_t stop_ns_last, stop_ns_total, nstops, nresends;
+    /* scan_self's copies for a collecting thread without a struct (gmi_gc.lock) */
+    uintptr_t orphan_spill[24], orphan_frames[256];
 } threads GMI_STATE;
 
 /* ---------------------------------------------------------------------------------
@@ -252,12 +268,26 @@ static void tls_range(uintptr_t *lo, uintptr_t *hi) {
     *hi &= ~(uintptr_t)7;
 }
 
+extern void *__libc_stack_end __attribute__((weak));
+
+/* tls_range_maps: tls_range clamped to the readable memory around the thread pointer
+ * (empty if /proc/self/maps cannot be read). */
+static void tls_range_maps(uintptr_t *lo, uintptr_t *hi) {
+    tls_range(lo, hi);
+    maps_query_t tq = {.addr = thread_pointer()};
+    if (*lo < *hi && maps_find(&tq) == 0) {
+        if (*lo < tq.run_lo) *lo = tq.run_lo;
+        if (*hi > tq.run_hi) *hi = tq.run_hi;
+    } else {
+        *lo = *hi = 0;
+    }
+}
+
 /* thread_bounds_main: the initial thread's stack is the mapping holding the current
  * sp in /proc/self/maps (pthread_getattr_np would read the same file with stdio, that
  * is, with malloc). The static TLS block was allocated by the dynamic loader: clamp the
  * estimated range to the readable memory around the thread pointer. */
 static void thread_bounds_main(gmi_thread_t *t) {
-    extern void *__libc_stack_end __attribute__((weak));
     volatile char here;
     maps_query_t q = {.addr = (uintptr_t)&here};
     if (maps_find(&q) == 0) {
@@ -271,15 +301,25 @@ static void thread_bounds_main(gmi_thread_t *t) {
         t->stack_lo = 0;
         t->stack_hi = (uintptr_t)&here + 65536;
     }
+    tls_range_maps(&t->tls_lo, &t->tls_hi);
+}
+
+/* unregistered_stack_top: the top of the calling thread's stack, for a thread without
+ * a struct: the end of the mapping holding the current sp (for a thread started by
+ * glibc, the top of its stack block, above its TLS and descriptor); failing that,
+ * __libc_stack_end for the initial thread and the provisional bound for others. */
+static uintptr_t unregistered_stack_top(void) {
+    volatile char here;
+    maps_query_t q = {.addr = (uintptr_t)&here};
+    if (maps_find(&q) == 0) return q.map_hi;
+    if (thread_gettid() == getpid()) {
+        if (&__libc_stack_end != NULL && __libc_stack_end != NULL)
+            return ((uintptr_t)__libc_stack_end + 4095) & ~(uintptr_t)4095;
+        return 0;
+    }
     uintptr_t lo, hi;
     tls_range(&lo, &hi);
-    maps_query_t tq = {.addr = thread_pointer()};
-    if (lo < hi && maps_find(&tq) == 0) {
-        if (lo < tq.run_lo) lo = tq.run_lo;
-        if (hi > tq.run_hi) hi = tq.run_hi;
-        t->tls_lo = lo;
-        t->tls_hi = hi;
-    }
+    return hi;
 }
 
 /* thread_bounds_other: a thread started by glibc has its static TLS and descriptor at
@@ -432,7 +472,18 @@ static void reap_dead(void) {
     }
 }
 
-/* thread_register registers the calling thread (once) and returns its struct. */
+/* register_failed reports, once until the thread registers, that it could not. */
+static void register_failed(pid_t tid) {
+    if (tls_register_failed) return;
+    tls_register_failed = 1;
+    gmi_error("threads: out of memory for the thread struct of thread %d: its gomem"
+              " allocations return NULL (ENOMEM) until a later call registers it",
+              (int)tid);
+}
+
+/* thread_register registers the calling thread (once) and returns its struct, or NULL
+ * with errno ENOMEM when there is no metadata memory for the struct (see the overview:
+ * the next call tries again). */
 static gmi_thread_t *thread_register(int auto_registered) {
     gmi_thread_t *t = gmi_tls_thread;
     if (t != NULL) {
@@ -444,8 +495,20 @@ static gmi_thread_t *thread_register(int auto_registered) {
     unblock_stop_signal();
     pid_t tid = thread_gettid();
     registry_lock();
-    t = gmi_fixalloc_alloc(&threads.thread_alloc);
-    if (t == NULL) gmi_throw("threads: out of memory for a thread struct");
+    int fail = atomic_load_explicit(&gmi_threads_fail_registrations, memory_order_relaxed);
+    if (gmi_unlikely(fail > 0)) {
+        atomic_fetch_sub(&gmi_threads_fail_registrations, 1);
+        t = NULL;
+    } else {
+        t = gmi_fixalloc_alloc(&threads.thread_alloc);
+    }
+    if (gmi_unlikely(t == NULL)) {
+        registry_unlock();
+        register_failed(tid);
+        errno = ENOMEM;
+        return NULL;
+    }
+    tls_register_failed = 0;
     memset(t, 0, sizeof *t);
     t->cache.next_sample = gmi_profile_next_sample(); /* first sample after a random distance */
     t->pthread = pthread_self();
@@ -488,12 +551,11 @@ static void thread_key_destructor(void *p) {
     if (t != NULL && gmi_tls_thread == t) thread_unregister(t);
 }
 
-/* gmi_thread_attach registers a thread gomem has not seen yet. */
+/* gmi_thread_attach registers a thread gomem has not seen yet (NULL: out of memory). */
 gmi_thread_t *gmi_thread_attach(void) { return thread_register(1); }
 
 GM_API int gm_thread_register(void) {
-    thread_register(0);
-    return 0;
+    return thread_register(0) != NULL ? 0 : -1;
 }
 
 GM_API int gm_thread_unregister(void) {
@@ -683,30 +745,41 @@ static GMI_NOINLINE uintptr_t spill_registers(uintptr_t *out) {
     return sp;
 }
 
-/* scan_self pushes the calling thread's registers and its stack from the current sp
- * up. The collector may scan the ranges after this returns, when the frames between
- * its own and this one have been reused; a register value of the mutator may have been
- * saved only there. So the registers (spilled into t->spill) and the top of the stack
- * (copied into t->frames) are pushed as copies in metadata memory, which stays put.
- * __builtin_unwind_init makes this frame save every callee-saved register as well. */
-static GMI_NOINLINE GMI_NO_ASAN void scan_self(gmi_thread_t *t,
+/* scan_copies: where scan_self keeps its copies (a thread struct, or threads.orphan_*) */
+typedef struct scan_copies_s {
+    uintptr_t *spill, *frames;
+    size_t nspill, nframes;
+} scan_copies_t;
+
+_Static_assert(sizeof threads.orphan_spill == sizeof((gmi_thread_t *)0)->spill, "spill size");
+_Static_assert(sizeof threads.orphan_frames == sizeof((gmi_thread_t *)0)->frames, "frames size");
+
+/* scan_self pushes the calling thread's registers, its stack from the current sp up to
+ * stack_hi, and [tls_lo, tls_hi). The collector may scan the ranges after this
+ * returns, when the frames between its own and this one have been reused; a register
+ * value of the mutator may have been saved only there. So the registers (spilled into
+ * c->spill) and the top of the stack (copied into c->frames) are pushed as copies in
+ * memory that stays put. __builtin_unwind_init makes this frame save every callee-saved register as well. */
+static GMI_NOINLINE GMI_NO_ASAN void scan_self(const scan_copies_t *c, uintptr_t stack_hi,
+                                               uintptr_t tls_lo, uintptr_t tls_hi,
                                                void (*push)(uintptr_t, uintptr_t, void *),
                                                void *arg) {
     __builtin_unwind_init();
-    uintptr_t sp = spill_registers(t->spill) & ~(uintptr_t)7;
-    size_t n = 0, cap = sizeof t->frames / sizeof t->frames[0];
-    if (sp < t->stack_hi) {
-        n = (t->stack_hi - sp) / sizeof(uintptr_t);
-        if (n > cap) n = cap;
-        for (size_t i = 0; i < n; i++) t->frames[i] = ((const uintptr_t *)sp)[i];
+    uintptr_t sp = spill_registers(c->spill) & ~(uintptr_t)7;
+    size_t n = 0;
+    if (sp < stack_hi) {
+        n = (stack_hi - sp) / sizeof(uintptr_t);
+        if (n > c->nframes) n = c->nframes;
+        for (size_t i = 0; i < n; i++) c->frames[i] = ((const uintptr_t *)sp)[i];
     }
-    push((uintptr_t)t->spill, (uintptr_t)(t->spill + sizeof t->spill / sizeof t->spill[0]), arg);
-    if (n) push((uintptr_t)t->frames, (uintptr_t)(t->frames + n), arg);
+    push((uintptr_t)c->spill, (uintptr_t)(c->spill + c->nspill), arg);
+    if (n) push((uintptr_t)c->frames, (uintptr_t)(c->frames + n), arg);
     /* the live stack only beyond the copy: the copied part is where the collector's
      * own frames (the mark loop among them) live once this returns, and scanning them
      * late would retain whatever they hold at that moment */
-    if (sp + n * sizeof(uintptr_t) < t->stack_hi) push(sp + n * sizeof(uintptr_t), t->stack_hi, arg);
-    if (t->tls_lo < t->tls_hi) push(t->tls_lo, t->tls_hi, arg);
+    uintptr_t live = sp + n * sizeof(uintptr_t);
+    if (live < stack_hi) push(live, stack_hi, arg);
+    if (tls_lo < tls_hi) push(tls_lo, tls_hi, arg);
 }
 
 /* gmi_thread_scan_ranges: see internal.h. A thread that is not stopped and is not the
@@ -716,7 +789,9 @@ GMI_NO_ASAN void gmi_thread_scan_ranges(gmi_thread_t *t,
                                         void *arg) {
     if (t->internal) return;
     if (t == gmi_tls_thread) {
-        scan_self(t, push, arg);
+        scan_copies_t c = {t->spill, t->frames, sizeof t->spill / sizeof t->spill[0],
+                           sizeof t->frames / sizeof t->frames[0]};
+        scan_self(&c, t->stack_hi, t->tls_lo, t->tls_hi, push, arg);
         return;
     }
     if (atomic_load_explicit(&t->stop_state, memory_order_acquire) != STOP_ACKED) return;
@@ -732,6 +807,19 @@ GMI_NO_ASAN void gmi_thread_scan_ranges(gmi_thread_t *t,
         push(t->stack_lo, t->stack_hi, arg);
     }
     if (t->tls_lo < t->tls_hi) push(t->tls_lo, t->tls_hi, arg);
+}
+
+/* gmi_thread_scan_unregistered: see internal.h. The copies go to threads.orphan_*,
+ * which the caller's gmi_gc.lock keeps to one collection at a time. */
+GMI_NO_ASAN void gmi_thread_scan_unregistered(void (*push)(uintptr_t lo, uintptr_t hi, void *arg),
+                                              void *arg) {
+    if (gmi_tls_thread != NULL || tls_internal) return;
+    uintptr_t stack_hi = unregistered_stack_top(), tls_lo, tls_hi;
+    tls_range_maps(&tls_lo, &tls_hi);
+    scan_copies_t c = {threads.orphan_spill, threads.orphan_frames,
+                       sizeof threads.orphan_spill / sizeof threads.orphan_spill[0],
+                       sizeof threads.orphan_frames / sizeof threads.orphan_frames[0]};
+    scan_self(&c, stack_hi, tls_lo, tls_hi, push, arg);
 }
 
 /* ---------------------------------------------------------------------------------
