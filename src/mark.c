@@ -297,12 +297,16 @@ GMI_INLINE GMI_NO_ASAN void drain_local_as(worker_t *w, const bool parallel) {
     scan_t sc;
     scan_load(w, &sc);
     for (;;) {
-        while (tail - head < PREFETCH_DEPTH && sc.n > 0) {
+        /* In the steady state each turn moves one entry from the stack into the FIFO
+         * (prefetching it) and scans the FIFO's oldest. */
+        if (sc.n > 0) {
             range_t r = sc.items[--sc.n];
             __builtin_prefetch((const void *)r.lo);
             fifo[tail++ & (PREFETCH_DEPTH - 1)] = r;
+            if (tail - head < PREFETCH_DEPTH) continue;
+        } else if (tail == head) {
+            break;
         }
-        if (tail == head) break;
         range_t r = fifo[head++ & (PREFETCH_DEPTH - 1)];
         scan_words(w, &sc, r.lo, r.hi, parallel);
         if (gmi_unlikely(++since_share >= SHARE_PERIOD)) {
