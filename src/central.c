@@ -15,6 +15,7 @@
  * See malloc.c for the allocator overview. */
 #include "internal.h"
 #include "gc_internal.h"
+#include "debug_modes.h"
 
 gmi_lock_t gmi_central_locks[GMI_NUM_SPAN_CLASSES] GMI_STATE;
 
@@ -81,9 +82,28 @@ static void relist_swept_locked(central_t *c, gmi_span_t *s, uint32_t sg) {
     list_push(c, s, s->alloc_count == s->nelems ? FULL(set) : PARTIAL(set));
 }
 
+/* sweep_large_poison_locked: poison mode sends a collected large object (which the
+ * sweep fills with the pattern) to the large quarantine, not the page heap; its
+ * allocation site is looked up before the sweep drops its profile record. */
+static GMI_NOINLINE void sweep_large_poison_locked(central_t *c, gmi_span_t *s, uint32_t sg) {
+    bool dies = (s->alloc_bits[0] & 1) && !(s->mark_bits[0] & 1);
+    uintptr_t site = dies ? gmi_profile_alloc_site(s, 0) : 0;
+    gmi_span_sweep(s);
+    if (dies && s->alloc_count == 0 && s->specials == NULL) {
+        atomic_store_explicit(&s->sweepgen, sg, memory_order_release);
+        gmi_debug_quarantine_large(s, site, "collected");
+        return;
+    }
+    relist_swept_locked(c, s, sg);
+}
+
 /* Sweep an unswept span the caller has just removed from a list. Lock held. */
 static void sweep_owned_locked(central_t *c, gmi_span_t *s, uint32_t sg) {
     atomic_store_explicit(&s->sweepgen, sg - 1, memory_order_relaxed);
+    if (gmi_unlikely(gmi_config.debug_poison) && (s->spanclass >> 1) == 0) {
+        sweep_large_poison_locked(c, s, sg);
+        return;
+    }
     gmi_span_sweep(s);
     relist_swept_locked(c, s, sg);
 }

@@ -16,19 +16,30 @@
  *  3. Thread caches never zero a slot in poison mode (thread_cache.c loads needzero
  *     as 0): gmi_debug_alloc checks that the slot it got holds only the pattern or
  *     zeros (fresh memory), then zeroes it itself.
+ *  4. Large objects (over 32 KiB, a span each) have a quarantine of their own: the
+ *     span, filled with the pattern by gm_free (malloc.c's free_large) or by the sweep
+ *     (central.c), waits there with its allocation bit clear, on no list and out of the
+ *     page heap, at most LARGE_QUARANTINE_SPANS spans and LARGE_QUARANTINE_BYTES
+ *     bytes. When it leaves, oldest first, its pattern is checked and its pages go back
+ *     to the page heap. A span larger than the bound is checked and released at once;
+ *     an allocation that finds no memory empties this quarantine and tries again.
  * A byte that is neither is a write after free: one line names the object, its size,
  * the offset and value of the first bad byte and, if the heap profiler sampled the
  * object (GOMEMPROFILERATE=1 samples all), the allocation site.
- * Invariant: quarantine slots in use == nq; hash holds exactly their bases.
+ * Invariants: quarantine slots in use == nq; hash holds exactly their bases. Every
+ * span in the large quarantine is INUSE, large, unlisted, uncached, with its
+ * allocation bit clear; lq.bytes is the sum of their sizes.
  *
  * checkptr=1. Every pointer passed to gm_free, gm_realloc, gm_usable_size, gm_pin and
  * gm_unpin must be the base of a live (not quarantined) object; a violation prints one
  * line naming the call, the pointer and the reason, then aborts. gm_checkptr asserts
  * that a range stays inside one object, in every mode.
  *
- * Locking: gmi_quarantine_lock protects the ring; taken alone, below every other gomem
- * lock but the meta lock (lock order: gc.c). Objects leaving the ring are freed after
- * it is dropped (their addresses stay in a local array on the stack, a root).
+ * Locking: gmi_quarantine_lock protects both quarantines; below every other gomem
+ * lock but the meta lock (lock order: gc.c): the sweep takes it under the central lock
+ * of a large class. Objects leaving a quarantine are freed after it is dropped (their
+ * addresses stay in a local array on the stack, a root; large spans are dead to the
+ * collector already).
  * See malloc.c for the allocator overview. */
 #include "debug_modes.h"
 
@@ -43,6 +54,8 @@ gmi_lock_t gmi_quarantine_lock GMI_STATE = {PTHREAD_MUTEX_INITIALIZER};
 #define QUARANTINE_HASH 4096 /* power of two, > 2 x slots */
 #define QUARANTINE_BYTES ((size_t)8 << 20)
 #define EVICT_MAX 16
+#define LARGE_QUARANTINE_SPANS 256
+#define LARGE_QUARANTINE_BYTES ((size_t)16 << 20)
 
 typedef struct qentry_s {
     size_t size;
@@ -56,6 +69,17 @@ static struct {
     size_t head, nq, bytes;
     uint64_t evicted, reports;
 } quar GMI_STATE;
+
+typedef struct lqentry_s {
+    gmi_span_t *span;
+    uintptr_t site;  /* allocation site when sampled, else 0 */
+    const char *how; /* "freed by gm_free" or "collected" */
+} lqentry_t;
+
+static struct {
+    lqentry_t *ring; /* LARGE_QUARANTINE_SPANS, oldest at head; NULL: no quarantine */
+    size_t head, n, bytes;
+} lquar GMI_STATE;
 
 /* ---------------------------------------------------------------------------------
  * Reports
@@ -125,6 +149,9 @@ void gmi_debug_init(void) {
             quar.base = NULL; /* no memory for it: frees are immediate, still poisoned */
             gmi_error("poison: no memory for the quarantine; freed objects are reused at once");
         }
+        lquar.ring = gmi_meta_alloc(LARGE_QUARANTINE_SPANS * sizeof(lqentry_t));
+        if (lquar.ring == NULL)
+            gmi_error("poison: no memory for the large-object quarantine; checked at once");
     }
     if (gmi_config.debug_poison || gmi_config.debug_checkptr)
         __atomic_fetch_or(&gmi_debug_slow, GMI_DEBUG_ALLOC | GMI_DEBUG_FREE, __ATOMIC_RELEASE);
@@ -184,6 +211,84 @@ static bool quarantined(uintptr_t a) {
 }
 
 /* ---------------------------------------------------------------------------------
+ * The large-object quarantine
+ * ------------------------------------------------------------------------------- */
+
+/* large_release checks a large span leaving the quarantine (or skipping it) and gives
+ * its pages back to the page heap. No quarantine lock held. */
+static void large_release(const lqentry_t *e) {
+    gmi_span_t *s = e->span;
+    size_t n = s->elemsize;
+    size_t off = check_pattern((const uint8_t *)s->start, n, false);
+    if (gmi_unlikely(off < n)) report_write_after_free((const void *)s->start, n, off, e->how, e->site);
+    gmi_heap_free_span(s);
+}
+
+/* large_pop_locked takes the oldest entry out. */
+static lqentry_t large_pop_locked(void) {
+    lqentry_t e = lquar.ring[lquar.head];
+    lquar.ring[lquar.head].span = NULL;
+    lquar.head = (lquar.head + 1) % LARGE_QUARANTINE_SPANS;
+    lquar.n--;
+    lquar.bytes -= e.span->elemsize;
+    return e;
+}
+
+/* gmi_debug_quarantine_large: see debug_modes.h. Spans leave oldest first until s
+ * fits; each is checked and released outside the lock. */
+void gmi_debug_quarantine_large(gmi_span_t *s, uintptr_t site, const char *how) {
+    lqentry_t e = {s, site, how};
+    if (lquar.ring == NULL || s->elemsize > LARGE_QUARANTINE_BYTES) {
+        large_release(&e);
+        return;
+    }
+    for (;;) {
+        gmi_lock(&gmi_quarantine_lock);
+        if (lquar.n < LARGE_QUARANTINE_SPANS &&
+            lquar.bytes + s->elemsize <= LARGE_QUARANTINE_BYTES) {
+            lquar.ring[(lquar.head + lquar.n) % LARGE_QUARANTINE_SPANS] = e;
+            lquar.n++;
+            lquar.bytes += s->elemsize;
+            gmi_unlock(&gmi_quarantine_lock);
+            return;
+        }
+        lqentry_t old = large_pop_locked(); /* n > 0: s alone fits */
+        gmi_unlock(&gmi_quarantine_lock);
+        large_release(&old);
+    }
+}
+
+/* large_flush empties the large quarantine; returns whether it held anything. */
+static bool large_flush(void) {
+    bool any = false;
+    if (lquar.ring == NULL) return false;
+    for (;;) {
+        gmi_lock(&gmi_quarantine_lock);
+        if (lquar.n == 0) {
+            gmi_unlock(&gmi_quarantine_lock);
+            return any;
+        }
+        lqentry_t e = large_pop_locked();
+        gmi_unlock(&gmi_quarantine_lock);
+        large_release(&e);
+        any = true;
+    }
+}
+
+/* large_quarantined tells whether p is the base of a large object in the quarantine. */
+static bool large_quarantined(const void *p) {
+    gmi_span_t *s = gmi_span_of((uintptr_t)p);
+    if (lquar.ring == NULL || s == NULL || (s->spanclass >> 1) != 0 || s->start != (uintptr_t)p)
+        return false;
+    bool found = false;
+    gmi_lock(&gmi_quarantine_lock);
+    for (size_t k = 0; k < lquar.n && !found; k++)
+        found = lquar.ring[(lquar.head + k) % LARGE_QUARANTINE_SPANS].span == s;
+    gmi_unlock(&gmi_quarantine_lock);
+    return found;
+}
+
+/* ---------------------------------------------------------------------------------
  * Checking pointers
  * ------------------------------------------------------------------------------- */
 
@@ -193,6 +298,8 @@ static gmi_span_t *live_base(const char *call, const void *p, size_t *slot) {
     const char *why;
     gmi_span_t *s = gmi_malloc_live_object(p, slot, &why);
     if (s == NULL) {
+        if (large_quarantined(p))
+            why = "object already freed (double free; it is in the poison quarantine)";
         gmi_debug_report(call, p, why);
         return NULL;
     }
@@ -228,6 +335,11 @@ GM_API void gm_checkptr(const void *base, const void *p, size_t len) {
 void *gmi_debug_alloc(size_t size, unsigned noscan, uintptr_t site) {
     (void)site;
     void *p = gmi_malloc_raw(size, noscan);
+    if (gmi_unlikely(p == NULL) && gmi_config.debug_poison && large_flush()) {
+        int saved_errno = errno; /* the quarantined pages may be what was missing */
+        p = gmi_malloc_raw(size, noscan);
+        if (p == NULL) errno = saved_errno;
+    }
     if (p == NULL || !gmi_config.debug_poison || size > GMI_MAX_SMALL_SIZE) return p;
     gmi_span_t *s = gmi_span_of((uintptr_t)p);
     size_t n = s->elemsize;
@@ -266,6 +378,11 @@ void gmi_debug_free(void *p) {
             gmi_error("gm_free(%p): warning: object is pinned (%u pin(s) dropped)", p, (unsigned)pins);
     }
     if (!gmi_config.debug_poison) {
+        gmi_free_raw("gm_free", p);
+        return;
+    }
+    if ((s->spanclass >> 1) == 0) {
+        /* large: free_large fills it and puts the span in the large quarantine */
         gmi_free_raw("gm_free", p);
         return;
     }
@@ -383,8 +500,27 @@ void gmi_debug_mark_roots(gmi_mark_result_t *mr) {
     for (size_t k = 0; k < quar.nq; k++) mark_quarantined(quar.base[(quar.head + k) % QUARANTINE_SLOTS], mr);
 }
 
+/* verify_large_locked checks the large quarantine's invariants (see the overview). */
+static void verify_large_locked(void) {
+    if (lquar.ring == NULL) return;
+    size_t bytes = 0;
+    if (lquar.n > LARGE_QUARANTINE_SPANS)
+        gmi_throw("verify: large quarantine holds %zu spans", lquar.n);
+    for (size_t k = 0; k < lquar.n; k++) {
+        const gmi_span_t *s = lquar.ring[(lquar.head + k) % LARGE_QUARANTINE_SPANS].span;
+        if (s == NULL || atomic_load(&s->state) != GMI_SPAN_INUSE || (s->spanclass >> 1) != 0 ||
+            s->list != GMI_LIST_NONE || atomic_load(&s->cached) || (s->alloc_bits[0] & 1))
+            gmi_throw("verify: large quarantine entry %zu (span %p) is not a free large span", k,
+                      (const void *)s);
+        bytes += s->elemsize;
+    }
+    if (bytes != lquar.bytes || bytes > LARGE_QUARANTINE_BYTES)
+        gmi_throw("verify: large quarantine counts %zu bytes, its spans %zu", lquar.bytes, bytes);
+}
+
 void gmi_debug_verify_locked(void) {
     gmi_pin_verify_locked();
+    verify_large_locked();
     if (quar.base == NULL) return;
     size_t bytes = 0, inhash = 0;
     for (size_t k = 0; k < quar.nq; k++) {

@@ -25,6 +25,12 @@ size_t gmi_debug_usable_size(const void *p);
 /* gmi_debug_poison_slots fills the slots of word w in dead with the freed pattern
  * (span.c's sweep, poison mode). */
 void gmi_debug_poison_slots(gmi_span_t *s, size_t w, uint64_t dead);
+/* gmi_debug_quarantine_large takes a large span in poison mode instead of the page
+ * heap: its object was freed (how = "freed by gm_free") or collected ("collected"),
+ * its allocation bit is clear, it is on no list and holds the pattern. site: the
+ * allocation site if sampled, else 0. Called with no lock or the central lock of the
+ * span's class; may free older spans to the page heap. */
+void gmi_debug_quarantine_large(gmi_span_t *s, uintptr_t site, const char *how);
 /* gmi_debug_mark_roots marks pinned objects (and what they reach) and quarantined
  * objects (not scanned). World stopped, every lock held, after the main mark. */
 void gmi_debug_mark_roots(gmi_mark_result_t *mr);

@@ -408,7 +408,11 @@ static void free_large(gmi_thread_t *t, gmi_span_t *s, const void *p) {
         gmi_bad_pointer("gm_free", p, "object is not allocated (double free?)");
         return;
     }
-    if (__atomic_load_n(&s->specials, __ATOMIC_RELAXED) != NULL) gmi_profile_record_free(s, 0);
+    uintptr_t site = 0; /* poison mode: the allocation site, for a later report */
+    if (__atomic_load_n(&s->specials, __ATOMIC_RELAXED) != NULL) {
+        if (gmi_unlikely(gmi_config.debug_poison)) site = gmi_profile_alloc_site(s, 0);
+        gmi_profile_record_free(s, 0);
+    }
     if (t != NULL) {
         t->cache.nlarge_free++;
     } else {
@@ -419,6 +423,12 @@ static void free_large(gmi_thread_t *t, gmi_span_t *s, const void *p) {
 #if GM_TRACK_VALGRIND
     GMI_TRACK_FREE(p);
 #endif
+    if (gmi_unlikely(gmi_config.debug_poison)) {
+        /* the span is off every list with its bit clear: nobody else touches it */
+        memset((void *)s->start, GMI_POISON_FREED, s->elemsize);
+        gmi_debug_quarantine_large(s, site, "freed by gm_free");
+        return;
+    }
     gmi_heap_free_span(s);
 }
 

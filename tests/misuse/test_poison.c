@@ -1,9 +1,11 @@
 /* test_poison.c: GOMEMDEBUG=poison=1. A write after gm_free is reported when the
  * object leaves the quarantine, and a write after the collector freed an object when
  * its slot is handed out again: one line naming the object's address and size (and,
- * with every allocation sampled, its allocation site). A double free of a quarantined
- * object is one misuse line. A correct program prints nothing and its heap verifies.
- * Each case runs in a child with GOMEMDEBUG set. */
+ * with every allocation sampled, its allocation site). Large objects (over 32 KiB) wait
+ * in a quarantine of their own whether gm_free or the collector freed them, and are
+ * checked when they leave it. A double free of a quarantined object is one misuse
+ * line. A correct program prints nothing and its heap verifies. Each case runs in a
+ * child with GOMEMDEBUG set. */
 #include "api/gmtest.h"
 
 static char out[65536];
@@ -41,6 +43,50 @@ GMT_NOINLINE static int child_uaf_gc(void) {
     fflush(stdout);
     ((volatile uint8_t *)gmt_unhide(h))[100] = 0x55; /* the bug: the collector freed it */
     for (int i = 0; i < 64; i++) sink2 = gm_alloc(6000); /* the slot is handed out again */
+    return 0;
+}
+
+/* Push the large quarantine (16 MiB) over with 1 MiB objects freed at once. */
+static void flush_large_quarantine(void) {
+    for (int i = 0; i < 40; i++) gm_free(gm_alloc(1 << 20));
+}
+
+GMT_NOINLINE static int child_uaf_large_free(void) {
+    gm_set_mem_profile_rate(1);
+    uint8_t *p = gm_alloc(100000); /* 13 pages: 106496 bytes */
+    memset(p, 7, 100000);
+    printf("PTR %p\n", (void *)p);
+    fflush(stdout);
+    gm_free(p);
+    p[70000] = 0x42; /* the bug */
+    flush_large_quarantine();
+    return 0;
+}
+
+GMT_NOINLINE static uintptr_t make_hidden_large(void) {
+    uint8_t *p = gm_alloc(200000); /* 25 pages: 204800 bytes */
+    memset(p, 1, 200000);
+    return gmt_hide(p);
+}
+
+GMT_NOINLINE static int child_uaf_large_gc(void) {
+    gm_set_mem_profile_rate(1);
+    uintptr_t h = make_hidden_large();
+    gmt_collect_clean(); /* gm_collect finishes the sweep: the span is in the quarantine */
+    if (gm_base(gmt_unhide(h)) != NULL) return 5; /* retained: the test cannot run */
+    printf("PTR %p\n", gmt_unhide(h));
+    fflush(stdout);
+    ((volatile uint8_t *)gmt_unhide(h))[150000] = 0x55; /* the bug: the collector freed it */
+    flush_large_quarantine();
+    return 0;
+}
+
+static int child_double_free_large(void) {
+    void *p = gm_alloc(50000);
+    printf("PTR %p\n", p);
+    fflush(stdout);
+    gm_free(p);
+    gm_free(p);
     return 0;
 }
 
@@ -85,6 +131,9 @@ int main(int argc, char **argv) {
         if (!strcmp(argv[1], "uaf-free")) return child_uaf_free();
         if (!strcmp(argv[1], "uaf-gc")) return child_uaf_gc();
         if (!strcmp(argv[1], "double-free")) return child_double_free();
+        if (!strcmp(argv[1], "uaf-large-free")) return child_uaf_large_free();
+        if (!strcmp(argv[1], "uaf-large-gc")) return child_uaf_large_gc();
+        if (!strcmp(argv[1], "double-free-large")) return child_double_free_large();
         if (!strcmp(argv[1], "clean")) return child_clean();
         return 99;
     }
@@ -116,6 +165,38 @@ int main(int argc, char **argv) {
     CHECK_EQ(report_lines(out), 1);
     CHECK(strstr(out, "gm_free") != NULL && gmt_contains_ptr(out, p));
     CHECK(strstr(out, "double free") != NULL);
+
+    st = gmt_run_self("uaf-large-free", "GOMEMDEBUG=poison=1,verify=1", out, sizeof out, 1, 60);
+    p = child_ptr(out);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    CHECK(p != NULL);
+    CHECK_EQ(report_lines(out), 1);
+    CHECK(strstr(out, "write after free") != NULL);
+    CHECK(gmt_contains_ptr(out, p));
+    CHECK(strstr(out, "size 106496 (freed by gm_free)") != NULL);
+    CHECK(strstr(out, "byte 70000 is 0x42") != NULL);
+    CHECK(strstr(out, "allocated at pc") != NULL);
+    if (check_failed_) fprintf(stderr, "uaf-large-free output: %s\n", out);
+
+    st = gmt_run_self("uaf-large-gc", "GOMEMDEBUG=poison=1,verify=1", out, sizeof out, 1, 60);
+    p = child_ptr(out);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    CHECK(p != NULL);
+    CHECK_EQ(report_lines(out), 1);
+    CHECK(strstr(out, "write after free") != NULL);
+    CHECK(gmt_contains_ptr(out, p));
+    CHECK(strstr(out, "size 204800 (collected)") != NULL);
+    CHECK(strstr(out, "byte 150000 is 0x55") != NULL);
+    CHECK(strstr(out, "allocated at pc") != NULL);
+    if (check_failed_) fprintf(stderr, "uaf-large-gc output: %s\n", out);
+
+    st = gmt_run_self("double-free-large", "GOMEMDEBUG=poison=1", out, sizeof out, 1, 60);
+    p = child_ptr(out);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    CHECK_EQ(report_lines(out), 1);
+    CHECK(strstr(out, "gm_free") != NULL && gmt_contains_ptr(out, p));
+    CHECK(strstr(out, "double free; it is in the poison quarantine") != NULL);
+    if (check_failed_) fprintf(stderr, "double-free-large output: %s\n", out);
 
     st = gmt_run_self("clean", "GOMEMDEBUG=poison=1,verify=1,gcstress=10", out, sizeof out, 1, 120);
     CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
