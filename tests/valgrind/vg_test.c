@@ -1,11 +1,15 @@
 /* vg_test.c: run under memcheck by tests/valgrind/run.sh, against a gomem built with
  * -DGM_TRACK_VALGRIND=ON. Without arguments it allocates, frees explicitly (local,
- * remote from a second thread, large), drops objects for the collector and collects:
- * memcheck must report nothing. With "uaf" it also reads and writes an object after
- * gm_free: memcheck must report an invalid read/write. */
+ * remote from a second thread, large), drops objects for the collector and collects,
+ * while a third thread computes on objects only its stack holds (so every collection
+ * stops a running thread with the signal and scans its stack): memcheck must report
+ * nothing and those objects must be intact. With "uaf" it also reads and writes an
+ * object after gm_free: memcheck must report an invalid read/write. */
 #include <gomem.h>
 
 #include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -21,6 +25,28 @@ static void *remote_free(void *arg) {
     return NULL;
 }
 
+/* spinner holds objects only in its own frame and computes without calling gomem while
+ * the main thread collects: each collection stops it with the signal mid-loop, scans
+ * its stack and must leave its objects intact (the slots freed meanwhile are reused). */
+static _Atomic int spin_ready, spin_stop;
+
+static void *spinner(void *arg) {
+    (void)arg;
+    unsigned char *mine[16];
+    for (int i = 0; i < 16; i++) {
+        size_t n = 64 + (size_t)i * 100;
+        mine[i] = (i & 1) ? gm_alloc(n) : gm_alloc_noscan(n);
+        memset(mine[i], 0x40 + i, n);
+    }
+    atomic_store(&spin_ready, 1);
+    uintptr_t bad = 0;
+    for (size_t round = 0; !atomic_load_explicit(&spin_stop, memory_order_relaxed); round++)
+        for (int i = 0; i < 16; i++)
+            bad += mine[i][round % (64 + (size_t)i * 100)] != (unsigned char)(0x40 + i);
+    for (int i = 0; i < 16; i++) gm_free(mine[i]);
+    return (void *)bad;
+}
+
 static unsigned sum(const unsigned char *p, size_t n) {
     unsigned s = 0;
     for (size_t i = 0; i < n; i++) s += p[i];
@@ -31,6 +57,9 @@ int main(int argc, char **argv) {
     int uaf = argc > 1 && strcmp(argv[1], "uaf") == 0;
     gm_init();
     unsigned bad = 0;
+    pthread_t spin;
+    pthread_create(&spin, NULL, spinner, NULL);
+    while (!atomic_load(&spin_ready)) sched_yield();
     for (int round = 0; round < 4; round++) {
         for (int i = 0; i < N; i++) {
             size_t n = 8 + (size_t)(i * 37 % 500);
@@ -72,6 +101,10 @@ int main(int argc, char **argv) {
         for (int i = 0; i < N; i++) keep[i] = NULL;
         gm_collect();
     }
+    atomic_store(&spin_stop, 1);
+    void *spin_bad = NULL;
+    pthread_join(spin, &spin_bad);
+    bad += (unsigned)(uintptr_t)spin_bad;
     if (uaf) {
         char *p = gm_alloc(64);
         memset(p, 7, 64);
