@@ -47,10 +47,10 @@ static inline void gmi_heap_live_sub(uint64_t n) {
     }
 }
 
-/* gmi_thread_pay_live_debt takes t's batched remote frees off heap_live. */
-static inline void gmi_thread_pay_live_debt(gmi_thread_t *t) {
-    gmi_heap_live_sub(t->cache.live_debt);
-    t->cache.live_debt = 0;
+/* gmi_cache_pay_live_debt takes a thread cache's batched remote frees off heap_live. */
+static inline void gmi_cache_pay_live_debt(gmi_thread_cache_t *c) {
+    gmi_heap_live_sub(c->live_debt);
+    c->live_debt = 0;
 }
 
 /* span.c */

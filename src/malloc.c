@@ -182,7 +182,7 @@ GMI_NOINLINE void *gmi_malloc_slow(gmi_thread_t *t, unsigned spc, size_t size) {
         errno = ENOMEM;
         return NULL;
     }
-    if (t->cache.live_debt) gmi_thread_pay_live_debt(t); /* before the trigger test */
+    if (t->cache.live_debt) gmi_cache_pay_live_debt(&t->cache); /* before the trigger test */
     gc_hooks_after_refill();
     /* A collection may have run: the entry is still valid (its span is swept in place). */
     if (__atomic_load_n(&e->free_mask, __ATOMIC_RELAXED) == 0 && !gmi_cache_next_word(e)) {
@@ -388,12 +388,12 @@ static void free_small(gmi_thread_t *t, gmi_span_t *s, size_t i, const void *p) 
                   !atomic_exchange(&s->has_pending, 1);
     if (!atomic_load_explicit(&s->cached, memory_order_relaxed)) {
         /* An uncached span's bytes are counted in heap_live: take the object out, in
-         * batches (heap_live_debt). A cached span is counted whole until it is uncached. */
+         * batches (live_debt). A cached span is counted whole until it is uncached. */
         if (gmi_unlikely(t == NULL)) {
             gmi_heap_live_sub(s->elemsize); /* no struct to batch it in */
         } else {
             t->cache.live_debt += s->elemsize;
-            if (gmi_unlikely(t->cache.live_debt >= GMI_LIVE_DEBT_MAX)) gmi_thread_pay_live_debt(t);
+            if (gmi_unlikely(t->cache.live_debt >= GMI_LIVE_DEBT_MAX)) gmi_cache_pay_live_debt(&t->cache);
         }
         /* Pending bits of an uncached span are drained by whoever caches or sweeps it.
          * Only a full span needs the lock at once, to become partial and reusable; and

@@ -144,10 +144,7 @@ void gmi_thread_cache_release_locked(gmi_thread_cache_t *c) {
 }
 
 void gmi_thread_cache_flush_stats(gmi_thread_cache_t *c) {
-    if (c->live_debt) {
-        gmi_heap_live_sub(c->live_debt);
-        c->live_debt = 0;
-    }
+    if (c->live_debt) gmi_cache_pay_live_debt(c);
     if (c->nlarge_alloc) {
         atomic_fetch_add(&gmi_gc.mallocs[0], c->nlarge_alloc);
         c->nlarge_alloc = 0;
