@@ -312,7 +312,7 @@ GM_API void *gm_calloc(size_t n, size_t size) {
 
 /* Classify p: returns its span and slot if p is the base of a live object, else NULL
  * and a reason. */
-static gmi_span_t *live_object(const void *p, size_t *slot, const char **why) {
+GMI_INLINE gmi_span_t *live_object(const void *p, size_t *slot, const char **why) {
     uintptr_t a = (uintptr_t)p;
     gmi_span_t *s = gmi_span_of(a);
     if (s == NULL) {
@@ -453,9 +453,12 @@ static void free_checked(const char *call, void *p) {
         gmi_bad_pointer(call, p, why);
         return;
     }
-    int saved_errno = errno; /* a failed registration must not change it */
-    gmi_thread_t *t = gmi_thread_get();
-    errno = saved_errno;
+    gmi_thread_t *t = gmi_tls_thread;
+    if (gmi_unlikely(t == NULL)) {
+        int saved_errno = errno; /* a failed registration must not change it */
+        t = gmi_thread_get();
+        errno = saved_errno;
+    }
     if (s->spanclass >> 1) free_small(t, s, i, p);
     else free_large(t, s, p);
 }
