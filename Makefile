@@ -1,7 +1,8 @@
 # Thin forwarder to CMake: the everyday entry points.
 #   make demo                 build everything, run the showcase with GODEBUG=gctrace=1 and write
 #                             its trace, heap profile and HTML report (tools/gomem-report)
-#   make test                 release suite, then ASan+UBSan suite, then TSan threaded tests
+#   make test                 release suite, the stress tests under verify=1,gcstress=50, then
+#                             the ASan+UBSan suite (TSan cannot run it: README, "Sanitizers")
 #   make BUILD=debug test-one  one variant only (release|debug|asan|ubsan|tsan)
 #   make bench                side-by-side benchmarks against Boehm GC, glibc, jemalloc, mimalloc
 #   make format / format-check
