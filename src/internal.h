@@ -141,8 +141,15 @@ extern uintptr_t gmi_heap_lo, gmi_heap_hi; /* bounds of all arenas (for the fast
 /* gmi_span_of returns the INUSE span containing addr, or NULL. Cheap rejection of the
  * great majority of words that are not heap pointers: one range compare, then two
  * loads. */
+GMI_INLINE gmi_span_t *gmi_span_of_in_heap(uintptr_t addr);
 GMI_INLINE gmi_span_t *gmi_span_of(uintptr_t addr) {
     if (addr - gmi_heap_lo >= gmi_heap_hi - gmi_heap_lo) return NULL;
+    return gmi_span_of_in_heap(addr);
+}
+
+/* gmi_span_of_in_heap is gmi_span_of for an address known to lie between gmi_heap_lo
+ * and gmi_heap_hi (the marker tests the bounds itself, with them in registers). */
+GMI_INLINE gmi_span_t *gmi_span_of_in_heap(uintptr_t addr) {
     gmi_arena_t *a = gmi_arena_map[addr >> GMI_ARENA_SHIFT];
     if (a == NULL) return NULL;
     gmi_span_t *s = a->spans[(addr >> GMI_PAGE_SHIFT) & (GMI_PAGES_PER_ARENA - 1)];

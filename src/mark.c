@@ -95,15 +95,6 @@ static bool stack_grow(mark_stack_t *st) {
     return true;
 }
 
-GMI_INLINE void push_range(worker_t *w, uintptr_t lo, uintptr_t hi) {
-    mark_stack_t *st = &w->stack;
-    if (gmi_unlikely(st->n == st->cap) && !stack_grow(st)) {
-        atomic_store_explicit(&mk.overflowed, 1, memory_order_relaxed);
-        return;
-    }
-    *(range_v *)&st->items[st->n] = (range_v){lo, hi};
-    st->n++;
-}
 
 /* ---------------------------------------------------------------------------------
  * The conservative pointer test and the scan loop
@@ -162,6 +153,14 @@ GMI_INLINE void scan_push(worker_t *w, scan_t *sc, uintptr_t lo, uintptr_t hi) {
     sc->n++;
 }
 
+/* push_range pushes one range on w's stack outside a drain (roots). */
+GMI_INLINE void push_range(worker_t *w, uintptr_t lo, uintptr_t hi) {
+    scan_t sc;
+    scan_load(w, &sc);
+    scan_push(w, &sc, lo, hi);
+    scan_store(w, &sc);
+}
+
 /* Try to mark the object containing v (already known to lie between the heap bounds);
  * push it if it must be scanned. parallel (a constant in each caller) says whether
  * other workers may set mark bits in the same words. The counters stay in memory:
@@ -172,12 +171,8 @@ GMI_INLINE void mark_candidate(worker_t *w, scan_t *sc, uintptr_t v, const bool 
         s = sc->pc.span;
         if (v >= s->limit) return; /* v's page is one of s's: v >= s->start */
     } else {
-        gmi_arena_t *a = gmi_arena_map[v >> GMI_ARENA_SHIFT];
-        if (a == NULL) return;
-        s = a->spans[(v >> GMI_PAGE_SHIFT) & (GMI_PAGES_PER_ARENA - 1)];
+        s = gmi_span_of_in_heap(v);
         if (s == NULL) return;
-        if (atomic_load_explicit(&s->state, memory_order_acquire) != GMI_SPAN_INUSE) return;
-        if (v - s->start >= s->limit - s->start) return;
         sc->pc.page = v >> GMI_PAGE_SHIFT;
         sc->pc.span = s;
     }
