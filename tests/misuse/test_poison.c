@@ -126,6 +126,35 @@ static int report_lines(const char *s) {
     return n;
 }
 
+/* check_uaf runs child `name` under env and checks its one write-after-free report:
+ * the object's address, its size (and how it was freed), the byte written and, when
+ * site is set, the sampled allocation site. */
+static void check_uaf(const char *name, const char *env, const char *size, const char *byte,
+                      int site) {
+    int st = gmt_run_self(name, env, out, sizeof out, 1, 60);
+    void *p = child_ptr(out);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    CHECK(p != NULL);
+    CHECK_EQ(report_lines(out), 1);
+    CHECK(strstr(out, "write after free") != NULL);
+    CHECK(gmt_contains_ptr(out, p));
+    CHECK(strstr(out, size) != NULL);
+    CHECK(strstr(out, byte) != NULL);
+    if (site) CHECK(strstr(out, "allocated at pc") != NULL);
+    if (check_failed_) fprintf(stderr, "%s output: %s\n", name, out);
+}
+
+/* check_double_free runs child `name` (poison on) and checks its one gm_free report. */
+static void check_double_free(const char *name, const char *what) {
+    int st = gmt_run_self(name, "GOMEMDEBUG=poison=1", out, sizeof out, 1, 60);
+    void *p = child_ptr(out);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    CHECK_EQ(report_lines(out), 1);
+    CHECK(strstr(out, "gm_free") != NULL && gmt_contains_ptr(out, p));
+    CHECK(strstr(out, what) != NULL);
+    if (check_failed_) fprintf(stderr, "%s output: %s\n", name, out);
+}
+
 int main(int argc, char **argv) {
     if (argc > 1) {
         if (!strcmp(argv[1], "uaf-free")) return child_uaf_free();
@@ -137,68 +166,16 @@ int main(int argc, char **argv) {
         if (!strcmp(argv[1], "clean")) return child_clean();
         return 99;
     }
-    int st = gmt_run_self("uaf-free", "GOMEMDEBUG=poison=1", out, sizeof out, 1, 60);
-    void *p = child_ptr(out);
-    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-    CHECK(p != NULL);
-    CHECK_EQ(report_lines(out), 1);
-    CHECK(strstr(out, "write after free") != NULL);
-    CHECK(gmt_contains_ptr(out, p));
-    CHECK(strstr(out, "size 112") != NULL);
-    CHECK(strstr(out, "byte 10 is 0x42") != NULL);
-    CHECK(strstr(out, "allocated at pc") != NULL);
-    if (check_failed_) fprintf(stderr, "uaf-free output: %s\n", out);
+    check_uaf("uaf-free", "GOMEMDEBUG=poison=1", "size 112", "byte 10 is 0x42", 1);
+    check_uaf("uaf-gc", "GOMEMDEBUG=poison=1", "size 6144", "byte 100 is 0x55", 0);
+    check_double_free("double-free", "double free");
+    check_uaf("uaf-large-free", "GOMEMDEBUG=poison=1,verify=1", "size 106496 (freed by gm_free)",
+              "byte 70000 is 0x42", 1);
+    check_uaf("uaf-large-gc", "GOMEMDEBUG=poison=1,verify=1", "size 204800 (collected)",
+              "byte 150000 is 0x55", 1);
+    check_double_free("double-free-large", "double free; it is in the poison quarantine");
 
-    st = gmt_run_self("uaf-gc", "GOMEMDEBUG=poison=1", out, sizeof out, 1, 60);
-    p = child_ptr(out);
-    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-    CHECK_EQ(report_lines(out), 1);
-    CHECK(strstr(out, "write after free") != NULL);
-    CHECK(gmt_contains_ptr(out, p));
-    CHECK(strstr(out, "size 6144") != NULL);
-    CHECK(strstr(out, "byte 100 is 0x55") != NULL);
-    if (check_failed_) fprintf(stderr, "uaf-gc output: %s\n", out);
-
-    st = gmt_run_self("double-free", "GOMEMDEBUG=poison=1", out, sizeof out, 1, 60);
-    p = child_ptr(out);
-    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-    CHECK_EQ(report_lines(out), 1);
-    CHECK(strstr(out, "gm_free") != NULL && gmt_contains_ptr(out, p));
-    CHECK(strstr(out, "double free") != NULL);
-
-    st = gmt_run_self("uaf-large-free", "GOMEMDEBUG=poison=1,verify=1", out, sizeof out, 1, 60);
-    p = child_ptr(out);
-    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-    CHECK(p != NULL);
-    CHECK_EQ(report_lines(out), 1);
-    CHECK(strstr(out, "write after free") != NULL);
-    CHECK(gmt_contains_ptr(out, p));
-    CHECK(strstr(out, "size 106496 (freed by gm_free)") != NULL);
-    CHECK(strstr(out, "byte 70000 is 0x42") != NULL);
-    CHECK(strstr(out, "allocated at pc") != NULL);
-    if (check_failed_) fprintf(stderr, "uaf-large-free output: %s\n", out);
-
-    st = gmt_run_self("uaf-large-gc", "GOMEMDEBUG=poison=1,verify=1", out, sizeof out, 1, 60);
-    p = child_ptr(out);
-    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-    CHECK(p != NULL);
-    CHECK_EQ(report_lines(out), 1);
-    CHECK(strstr(out, "write after free") != NULL);
-    CHECK(gmt_contains_ptr(out, p));
-    CHECK(strstr(out, "size 204800 (collected)") != NULL);
-    CHECK(strstr(out, "byte 150000 is 0x55") != NULL);
-    CHECK(strstr(out, "allocated at pc") != NULL);
-    if (check_failed_) fprintf(stderr, "uaf-large-gc output: %s\n", out);
-
-    st = gmt_run_self("double-free-large", "GOMEMDEBUG=poison=1", out, sizeof out, 1, 60);
-    p = child_ptr(out);
-    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-    CHECK_EQ(report_lines(out), 1);
-    CHECK(strstr(out, "gm_free") != NULL && gmt_contains_ptr(out, p));
-    CHECK(strstr(out, "double free; it is in the poison quarantine") != NULL);
-    if (check_failed_) fprintf(stderr, "double-free-large output: %s\n", out);
-
-    st = gmt_run_self("clean", "GOMEMDEBUG=poison=1,verify=1,gcstress=10", out, sizeof out, 1, 120);
+    int st = gmt_run_self("clean", "GOMEMDEBUG=poison=1,verify=1,gcstress=10", out, sizeof out, 1, 120);
     CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
     CHECK_EQ(report_lines(out), 0);
     if (check_failed_) fprintf(stderr, "output: %s\n", out);
