@@ -171,40 +171,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 }
 
 #ifdef GM_FUZZ_REPLAY
-/* replay_file runs one input file; returns 0 on success, -1 if unreadable. */
-static int replay_file(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) return -1;
-    static uint8_t buf[1 << 16];
-    size_t n = fread(buf, 1, sizeof buf, f);
-    fclose(f);
-    LLVMFuzzerTestOneInput(buf, n);
-    return 0;
-}
+#include "replay.h"
 
 int main(int argc, char **argv) {
-    int count = 0, failed = 0;
-    for (int i = 1; i < argc; i++) {
-        DIR *d = opendir(argv[i]);
-        if (d == NULL) {
-            if (replay_file(argv[i]) == 0) count++;
-            else {
-                fprintf(stderr, "fuzz_knobs: cannot read %s\n", argv[i]);
-                failed++;
-            }
-            continue;
-        }
-        struct dirent *e;
-        while ((e = readdir(d)) != NULL) {
-            if (e->d_name[0] == '.') continue;
-            char path[4096];
-            snprintf(path, sizeof path, "%s/%s", argv[i], e->d_name);
-            if (replay_file(path) == 0) count++;
-        }
-        closedir(d);
-    }
-    /* An abort above fails the run; reaching here means every input passed. */
-    printf("%d passed, %d failed\n", count, failed);
-    return failed != 0 || count == 0;
+    return fuzz_replay_main("fuzz_knobs", argc, argv);
 }
 #endif
