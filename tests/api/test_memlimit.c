@@ -49,8 +49,13 @@ static int child_hold(void) {
            peak >> 20, ms->num_gc, gmt_now() - t0, (unsigned long long)(ms->sys >> 20),
            (unsigned long long)(ms->heap_released >> 20), (unsigned long long)(eager >> 20),
            (unsigned long long)(assist >> 20));
-    /* allocations release pages themselves while over the limit (Go's allocSpan) */
-    return peak <= 256 * MiB + 24 * MiB && assist > 0 ? 0 : 1;
+    /* The bound is the property. Who releases the pages is timing: allocations do it
+     * themselves while over the limit (Go's allocSpan; assist_mib), unless the
+     * background scavenger got there first, as it does on a quiet machine (assist 0 in
+     * 6 of 6 runs on 2026-11-26, with this check then failing every time). The
+     * allocation-side release is checked deterministically by test_scavenger's
+     * "growth" child. */
+    return peak <= 256 * MiB + 24 * MiB ? 0 : 1;
 }
 
 typedef struct node_s {
