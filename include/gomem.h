@@ -93,7 +93,13 @@ GM_API void *gm_realloc(void *p, size_t size) GM_ALLOC_SIZE(2);
  * the base of a live object or NULL. The caller promises that no pointer to it is used
  * again. Anything else (an interior pointer, a stack or global address, a pointer from
  * malloc, an object already freed) is reported with one line on stderr naming the call
- * and the pointer, and the heap is left intact; GOMEMDEBUG=abort=1 aborts instead. */
+ * and the pointer, and the heap is left intact; GOMEMDEBUG=abort=1 aborts instead.
+ * The calling thread keeps up to 64 freed objects (8 KiB) of each size class up to
+ * 1 KiB for its next allocations of that class, as a malloc's thread cache does; they
+ * count as freed (Frees, HeapObjects, HeapAlloc) and as free slots in the size-class
+ * report, their spans stay in use (HeapInuse), and they go back to the heap when the
+ * thread exits. A second free of such an object is caught like any other: it is
+ * tagged with a per-process key while held. */
 GM_API void gm_free(void *p);
 
 /* gm_usable_size returns the number of usable bytes at p (its size class), or 0 if p

@@ -65,6 +65,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 gmi_gc_t gmi_gc GMI_STATE = {.lock = {PTHREAD_MUTEX_INITIALIZER}};
 
@@ -144,6 +146,15 @@ void gmi_init_slow(void) {
     gmi_os_set_madv_free(gmi_config.madvdontneed == 0);
     gmi_debug_init(); /* GOMEMDEBUG poison/checkptr routing, start-up report */
     gmi_gc.start_ns = gmi_os_nanotime();
+    {
+        /* the reuse stacks' free tag (malloc.c): random, top bit set */
+        uint64_t k = 0;
+        if (syscall(SYS_getrandom, &k, sizeof k, 1 /* GRND_NONBLOCK */) != (long)sizeof k) k = 0;
+        k ^= gmi_gc.start_ns ^ (uintptr_t)&init_lock;
+        k = (k ^ (k >> 30)) * 0xbf58476d1ce4e5b9ULL;
+        k = (k ^ (k >> 27)) * 0x94d049bb133111ebULL;
+        gmi_reuse_key = (uintptr_t)(k ^ (k >> 31)) | ((uintptr_t)1 << 63);
+    }
     gmi_gc.ncpu = gmi_os_ncpu();
     gmi_gc.mark_workers = gmi_config.mark_workers > 0 ? gmi_config.mark_workers : gmi_gc.ncpu;
     atomic_store(&gmi_gc.sweepgen, 4); /* new spans start swept at this generation */

@@ -58,6 +58,18 @@ static void add_span(gmi_span_t *s, void *arg) {
     else e->full_spans++;
 }
 
+/* Objects on reuse stacks (malloc.c) are freed: free slots here, as pending ones are. */
+static void sub_reuse(gmi_thread_t *t, void *arg) {
+    gm_size_class_usage_t *u = arg;
+    for (unsigned spc = 2; spc < GMI_REUSE_SPAN_CLASSES; spc++) {
+        uint64_t n = t->cache.alloc[spc].nreuse;
+        gm_size_class_usage_t *e = &u[spc >> 1];
+        if (n == 0 || e->objects < n) continue;
+        e->objects -= n;
+        e->inuse_bytes -= n * gmi_class_to_size[spc >> 1];
+    }
+}
+
 GM_API void gm_read_size_classes(gm_size_class_usage_t out[GM_NUM_SIZE_CLASSES]) {
     if (out == NULL) return;
     if (!atomic_load(&gmi_initialized)) gmi_init_slow();
@@ -67,6 +79,7 @@ GM_API void gm_read_size_classes(gm_size_class_usage_t out[GM_NUM_SIZE_CLASSES])
     gmi_lock_all();
     gmi_world_stop();
     gmi_heap_each_span_locked(add_span, out);
+    gmi_threads_each(sub_reuse, out);
     gmi_world_start();
     gmi_unlock_all();
     gmi_unlock(&gmi_gc.lock);

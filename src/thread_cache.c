@@ -122,6 +122,7 @@ bool gmi_cache_refill(gmi_cache_entry_t *e, unsigned spc) {
 /* gmi_thread_cache_release gives every cached span back (thread exit, unregister,
  * fork child cleanup) and flushes the counters. */
 void gmi_thread_cache_release(gmi_thread_cache_t *c) {
+    gmi_reuse_flush(c);
     for (unsigned spc = 0; spc < GMI_NUM_SPAN_CLASSES; spc++) {
         gmi_cache_entry_t *e = &c->alloc[spc];
         if (e->span == NULL && e->nmalloc == 0 && e->nfree == 0) continue;
@@ -133,8 +134,22 @@ void gmi_thread_cache_release(gmi_thread_cache_t *c) {
     gmi_thread_cache_flush_stats(c);
 }
 
+/* gmi_reuse_drop forgets the objects on c's reuse stacks without freeing them: from a
+ * thread that vanished (its stacks stopped being roots when it did, so a collection
+ * may have swept them already) or with locks held. They are garbage the next sweep
+ * frees and counts, so their frees, counted when they were pushed, are taken back. */
+void gmi_reuse_drop(gmi_thread_cache_t *c) {
+    for (unsigned spc = 0; spc < GMI_REUSE_SPAN_CLASSES; spc++) {
+        unsigned n = c->alloc[spc].nreuse;
+        if (n == 0) continue;
+        atomic_fetch_sub_explicit(&gmi_gc.frees[spc >> 1], n, memory_order_relaxed);
+        c->alloc[spc].nreuse = 0;
+    }
+}
+
 /* Same, for a thread that no longer runs (fork child): caller holds all locks. */
 void gmi_thread_cache_release_locked(gmi_thread_cache_t *c) {
+    gmi_reuse_drop(c); /* freeing them may take a central lock, held here */
     for (unsigned spc = 0; spc < GMI_NUM_SPAN_CLASSES; spc++) {
         gmi_cache_entry_t *e = &c->alloc[spc];
         if (e->span) entry_uncache_locked(e);

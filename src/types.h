@@ -145,7 +145,7 @@ typedef struct gmi_cache_entry_s {
     uint32_t word;        /* current bitmap word */
     uint8_t needzero;     /* copy of span->needzero at word load */
     uint8_t rescan;       /* slots behind the current word were freed: rescan on refill */
-    uint16_t pad;
+    uint16_t nreuse;      /* objects in the thread's reuse stack of this class (malloc.c) */
     uint64_t held;        /* free slots of the current word kept from the fast path: the
                              first is the heap profile's next sample (malloc.c) */
     uint64_t nmalloc;     /* slots loaded into this entry (counted as allocated when
@@ -161,6 +161,10 @@ typedef struct gmi_thread_cache_s {
     uint64_t large_alloc_bytes;
     uint64_t live_debt; /* bytes freed remotely from uncached spans, not yet taken off
                            heap_live (malloc.c); void once a cycle recomputes heap_live */
+    /* reuse[spc][0 .. alloc[spc].nreuse): objects freed by this thread from spans it
+     * does not cache, kept allocated and handed out again first (malloc.c). Roots of
+     * the collector (threads.c), so a stack is never swept under its owner. */
+    void *reuse[GMI_REUSE_SPAN_CLASSES][GMI_REUSE_SLOTS];
 } gmi_thread_cache_t;
 
 /* ---------------------------------------------------------------------------------

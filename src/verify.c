@@ -74,9 +74,37 @@ static void verify_span(gmi_span_t *s, void *arg) {
     }
 }
 
+/* verify_reuse: every object on a reuse stack (malloc.c) is an allocated, not pending
+ * slot base of the stack's class, cleared but for its free tag, and on no other place
+ * of the stack. */
+static void verify_reuse(gmi_thread_t *t, unsigned spc) {
+    unsigned n = t->cache.alloc[spc].nreuse;
+    if (n == 0) return;
+    if (spc >= GMI_REUSE_SPAN_CLASSES || n > GMI_REUSE_SLOTS)
+        gmi_throw("verify: reuse stack of span class %u holds %u objects", spc, n);
+    for (unsigned k = 0; k < n; k++) {
+        uintptr_t a = (uintptr_t)t->cache.reuse[spc][k];
+        gmi_span_t *s = gmi_span_of(a);
+        if (s == NULL) gmi_throw("verify: reuse stack holds 0x%lx, not a heap object", (unsigned long)a);
+        if (s->spanclass != spc) fail_span("reuse stack holds an object of another class", s);
+        size_t i = gmi_span_slot(s, a);
+        if (s->start + i * s->elemsize != a) fail_span("reuse stack holds an interior pointer", s);
+        if (!gmi_bit_get(s->alloc_bits, i)) fail_span("reuse stack holds a free slot", s);
+        if ((atomic_load(&s->pending_bits[i >> 6]) >> (i & 63)) & 1)
+            fail_span("reuse stack holds a slot freed again (pending)", s);
+        const uintptr_t *w = (const uintptr_t *)a;
+        if (w[0] != (a ^ gmi_reuse_key)) fail_span("object on a reuse stack lost its free tag", s);
+        for (size_t j = 1; j < s->elemsize / sizeof(uintptr_t); j++)
+            if (w[j] != 0) fail_span("object on a reuse stack was written after its free", s);
+        for (unsigned k2 = 0; k2 < k; k2++)
+            if ((uintptr_t)t->cache.reuse[spc][k2] == a) fail_span("reuse stack holds an object twice", s);
+    }
+}
+
 static void verify_cache(gmi_thread_t *t, void *arg) {
     verify_ctx_t *v = arg;
     for (unsigned spc = 0; spc < GMI_NUM_SPAN_CLASSES; spc++) {
+        verify_reuse(t, spc);
         gmi_cache_entry_t *e = &t->cache.alloc[spc];
         gmi_span_t *s = e->span;
         if (s == NULL) continue;

@@ -1,0 +1,192 @@
+/* test_reuse.c: the reuse stacks (malloc.c overview, 7a). An object freed from a span
+ * the freeing thread does not cache is kept on that thread's stack of its class and
+ * handed out again first. Checked here: it comes back cleared, exactly once, and
+ * before any other slot; while on a stack it is not live to gm_base, gm_usable_size,
+ * gm_realloc or a second gm_free (one line naming the call and the pointer, from this
+ * thread or another); it survives collections on the stack, and so does every live
+ * object around it; a thread's exit gives its stack back; Mallocs and Frees stay
+ * exact throughout. */
+#include "api/gmtest.h"
+
+#include <pthread.h>
+
+enum { SIZE = 64, PER_SPAN = 8192 / SIZE, N = 6 * PER_SPAN, K = 16 };
+
+static uint8_t *objs[N];
+static char capbuf[8192];
+
+/* Every object not freed still holds its pattern. */
+static int live_ok(void) {
+    for (int i = 0; i < N; i++)
+        if (objs[i] && gmt_verify(objs[i], SIZE, (uint64_t)i) != GMT_OK) return 0;
+    return 1;
+}
+
+static void expect_bad(const char *call, const void *p) {
+    int lines = gmt_count_lines(capbuf);
+    if (lines != 1 || !strstr(capbuf, call) || !gmt_contains_ptr(capbuf, p) ||
+        !strstr(capbuf, "already freed"))
+        fprintf(stderr, "%s(%p): expected one 'already freed' line, got '%s'\n", call, p, capbuf);
+    CHECK_EQ(lines, 1);
+    CHECK(strstr(capbuf, call) != NULL);
+    CHECK(gmt_contains_ptr(capbuf, p));
+    CHECK(strstr(capbuf, "already freed") != NULL);
+}
+
+/* freed_checks: p was freed; nothing may treat it as live, and a second free of it is
+ * reported, not taken. */
+static void freed_checks(void *p) {
+    CHECK(gm_base(p) == NULL);
+    CHECK_EQ(gm_usable_size(p), 0);
+    gmt_capture_begin();
+    gm_free(p);
+    gmt_capture_end(capbuf, sizeof capbuf);
+    expect_bad("gm_free", p);
+    gmt_capture_begin();
+    void *q = gm_realloc(p, 10);
+    gmt_capture_end(capbuf, sizeof capbuf);
+    CHECK(q == NULL);
+    expect_bad("gm_realloc", p);
+}
+
+static int contains(void *const *set, int n, const void *p) {
+    for (int i = 0; i < n; i++)
+        if (set[i] == p) return 1;
+    return 0;
+}
+
+/* take_back allocates n objects and checks that they are exactly the n freed ones (in
+ * some order), cleared, and pairwise distinct. */
+static void take_back(void *const *freed, int n, uint8_t **out) {
+    for (int i = 0; i < n; i++) {
+        out[i] = gm_alloc(SIZE);
+        CHECK(out[i] != NULL);
+        CHECK(gmt_all_zero(out[i], SIZE));
+        CHECK(contains(freed, n, out[i]));
+        for (int j = 0; j < i; j++) CHECK(out[j] != out[i]);
+    }
+}
+
+static uint64_t stat_frees(void) {
+    gm_memstats_t ms;
+    gm_read_memstats(&ms);
+    CHECK_EQ(ms.heap_objects, ms.mallocs - ms.frees);
+    return ms.frees;
+}
+
+/* ---- another thread frees ---- */
+
+typedef struct job_s {
+    void **ps;
+    int n;
+    pthread_barrier_t *bar; /* NULL: free and exit; else free, wait twice, take back */
+    uint8_t *back[K];
+} job_t;
+
+static void *freer(void *arg) {
+    job_t *j = arg;
+    for (int i = 0; i < j->n; i++) gm_free(j->ps[i]);
+    if (j->bar) {
+        pthread_barrier_wait(j->bar); /* main double-frees meanwhile */
+        pthread_barrier_wait(j->bar);
+        take_back(j->ps, j->n, j->back);
+    }
+    return NULL;
+}
+
+int main(void) {
+    gm_set_gc_percent(-1); /* collections only where the test asks */
+    for (int i = 0; i < N; i++) {
+        objs[i] = gm_alloc(SIZE);
+        CHECK(objs[i] != NULL);
+        gmt_fill(objs[i], SIZE, (uint64_t)i);
+    }
+
+    /* 1. objects of an old span (not the cached one): freed onto the stack, then back
+     *    first, cleared, each once */
+    uint64_t f0 = stat_frees();
+    void *freed[K];
+    for (int i = 0; i < K; i++) {
+        freed[i] = objs[i];
+        objs[i] = NULL;
+        gm_free(freed[i]);
+    }
+    CHECK_EQ(stat_frees() - f0, K);
+    for (int i = 0; i < K; i++) freed_checks(freed[i]);
+    CHECK_EQ(stat_frees() - f0, K); /* the rejected second frees count nothing */
+    uint8_t *back[K];
+    take_back(freed, K, back);
+    for (int i = 0; i < K; i++) gmt_fill(back[i], SIZE, 1000u + (uint64_t)i);
+    CHECK(live_ok());
+
+    /* 2. on the stack across collections: neither swept nor handed out twice, and the
+     *    live objects around them untouched */
+    for (int i = 0; i < K; i++) {
+        freed[i] = back[i];
+        gm_free(back[i]);
+    }
+    for (int c = 0; c < 3; c++) gm_collect();
+    for (int i = 0; i < K; i++) freed_checks(freed[i]);
+    take_back(freed, K, back);
+    for (int i = 0; i < K; i++) gmt_fill(back[i], SIZE, 2000u + (uint64_t)i);
+    gm_collect();
+    CHECK(live_ok());
+    for (int i = 0; i < K; i++) CHECK(gmt_verify(back[i], SIZE, 2000u + (uint64_t)i) == GMT_OK);
+
+    /* 3. another thread frees and exits: its stack goes back to the spans, and a second
+     *    free of one of those objects is still caught */
+    void *theirs[K];
+    for (int i = 0; i < K; i++) {
+        theirs[i] = objs[PER_SPAN + i];
+        objs[PER_SPAN + i] = NULL;
+    }
+    f0 = stat_frees();
+    job_t j1 = {theirs, K, NULL, {0}};
+    pthread_t th;
+    CHECK_EQ(pthread_create(&th, NULL, freer, &j1), 0);
+    CHECK_EQ(pthread_join(th, NULL), 0);
+    CHECK_EQ(stat_frees() - f0, K);
+    for (int i = 0; i < K; i++) {
+        CHECK(gm_base(theirs[i]) == NULL);
+        gmt_capture_begin();
+        gm_free(theirs[i]);
+        gmt_capture_end(capbuf, sizeof capbuf);
+        CHECK_EQ(gmt_count_lines(capbuf), 1);
+        CHECK(gmt_contains_ptr(capbuf, theirs[i]));
+    }
+    CHECK_EQ(stat_frees() - f0, K);
+    gm_collect();
+    CHECK(live_ok());
+
+    /* 4. a second free from this thread while the object sits on another thread's
+     *    stack is reported, and that thread still gets each object back once */
+    void *held[K];
+    for (int i = 0; i < K; i++) {
+        held[i] = objs[2 * PER_SPAN + i];
+        objs[2 * PER_SPAN + i] = NULL;
+    }
+    pthread_barrier_t bar;
+    pthread_barrier_init(&bar, NULL, 2);
+    job_t j2 = {held, K, &bar, {0}};
+    CHECK_EQ(pthread_create(&th, NULL, freer, &j2), 0);
+    pthread_barrier_wait(&bar);
+    for (int i = 0; i < K; i++) freed_checks(held[i]);
+    gm_collect(); /* with the objects on a stopped thread's stack */
+    pthread_barrier_wait(&bar);
+    CHECK_EQ(pthread_join(th, NULL), 0);
+    pthread_barrier_destroy(&bar);
+    for (int i = 0; i < K; i++) CHECK(gm_base(j2.back[i]) == j2.back[i]);
+
+    /* 5. the heap still works: fresh objects never alias the live ones */
+    static uint8_t *more[4096];
+    for (int i = 0; i < 4096; i++) {
+        more[i] = gm_alloc(SIZE);
+        CHECK(gmt_all_zero(more[i], SIZE));
+        gmt_fill(more[i], SIZE, 5000u + (uint64_t)i);
+    }
+    gm_collect();
+    CHECK(live_ok());
+    for (int i = 0; i < 4096; i++) CHECK(gmt_verify(more[i], SIZE, 5000u + (uint64_t)i) == GMT_OK);
+    for (int i = 0; i < K; i++) CHECK(gmt_verify(back[i], SIZE, 2000u + (uint64_t)i) == GMT_OK);
+    return check_done();
+}
