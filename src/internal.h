@@ -92,6 +92,7 @@ typedef struct gmi_fixalloc_s {
     size_t chunk_left;
     size_t inuse;   /* bytes handed out and not freed */
     size_t sys;     /* bytes mapped */
+    bool nozero;    /* recycled objects are not cleared: the caller clears what it uses */
 } gmi_fixalloc_t;
 void gmi_fixalloc_init(gmi_fixalloc_t *f, size_t size);
 void *gmi_fixalloc_alloc(gmi_fixalloc_t *f);

@@ -63,7 +63,7 @@ void *gmi_fixalloc_alloc(gmi_fixalloc_t *f) {
     void *p = f->free_list;
     if (p != NULL) {
         f->free_list = *(void **)p;
-        memset(p, 0, f->size);
+        if (!f->nozero) memset(p, 0, f->size);
     } else {
         if (f->chunk_left < f->size) {
             size_t len = 64 * 1024;
