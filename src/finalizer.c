@@ -115,7 +115,7 @@ static gmi_span_t *obj_span(const void *obj, size_t *slot) {
     if (!gmi_bit_get(s->alloc_bits, i)) return NULL;
     if (atomic_load_explicit(&s->pending_bits[i >> 6], memory_order_relaxed) >> (i & 63) & 1)
         return NULL;
-    if ((s->spanclass >> 1) && *(const uintptr_t *)p == (p ^ gmi_reuse_key))
+    if ((s->spanclass >> 1) && gmi_reuse_tagged(p))
         return NULL; /* freed, on a reuse stack (malloc.c) */
     *slot = i;
     return s;

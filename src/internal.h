@@ -228,6 +228,10 @@ extern _Atomic int gmi_initialized;
 extern GMI_TLS gmi_thread_t *gmi_tls_thread;
 /* malloc.c: the reuse stacks (malloc.c overview, 7a) */
 extern uintptr_t gmi_reuse_key;
+/* gmi_reuse_tagged: the small object at base a was freed onto a reuse stack. */
+GMI_INLINE bool gmi_reuse_tagged(uintptr_t a) {
+    return *(const uintptr_t *)a == (a ^ gmi_reuse_key);
+}
 void gmi_reuse_flush(gmi_thread_cache_t *c); /* free every object on c's stacks; no lock */
 void gmi_reuse_drop(gmi_thread_cache_t *c);  /* forget them: garbage for the next cycle */
 /* gmi_thread_attach registers the calling thread if gomem has not seen it (a thread

@@ -384,7 +384,7 @@ GMI_INLINE gmi_span_t *live_object(const void *p, size_t *slot, const char **why
     }
     if ((s->spanclass >> 1) &&
         ((atomic_load_explicit(&s->pending_bits[i >> 6], memory_order_relaxed) >> (i & 63)) & 1 ||
-         *(const uintptr_t *)a == reuse_tag(a))) {
+         gmi_reuse_tagged(a))) {
         *why = "object already freed (double free)";
         return NULL;
     }
@@ -610,7 +610,7 @@ GM_API void *gm_base(const void *p) {
     uintptr_t base = s->start + i * s->elemsize;
     if ((s->spanclass >> 1) &&
         ((atomic_load_explicit(&s->pending_bits[i >> 6], memory_order_relaxed) >> (i & 63)) & 1 ||
-         *(const uintptr_t *)base == reuse_tag(base)))
+         gmi_reuse_tagged(base)))
         return NULL; /* freed: pending, or on a reuse stack */
     return (void *)base;
 }

@@ -85,7 +85,8 @@ static void verify_reuse(gmi_thread_t *t, unsigned spc) {
     for (unsigned k = 0; k < n; k++) {
         uintptr_t a = (uintptr_t)t->cache.reuse[spc][k];
         gmi_span_t *s = gmi_span_of(a);
-        if (s == NULL) gmi_throw("verify: reuse stack holds 0x%lx, not a heap object", (unsigned long)a);
+        if (s == NULL)
+            gmi_throw("verify: reuse stack holds 0x%lx, not a heap object", (unsigned long)a);
         if (s->spanclass != spc) fail_span("reuse stack holds an object of another class", s);
         size_t i = gmi_span_slot(s, a);
         if (s->start + i * s->elemsize != a) fail_span("reuse stack holds an interior pointer", s);
@@ -93,11 +94,12 @@ static void verify_reuse(gmi_thread_t *t, unsigned spc) {
         if ((atomic_load(&s->pending_bits[i >> 6]) >> (i & 63)) & 1)
             fail_span("reuse stack holds a slot freed again (pending)", s);
         const uintptr_t *w = (const uintptr_t *)a;
-        if (w[0] != (a ^ gmi_reuse_key)) fail_span("object on a reuse stack lost its free tag", s);
+        if (!gmi_reuse_tagged(a)) fail_span("object on a reuse stack lost its free tag", s);
         for (size_t j = 1; j < s->elemsize / sizeof(uintptr_t); j++)
             if (w[j] != 0) fail_span("object on a reuse stack was written after its free", s);
         for (unsigned k2 = 0; k2 < k; k2++)
-            if ((uintptr_t)t->cache.reuse[spc][k2] == a) fail_span("reuse stack holds an object twice", s);
+            if ((uintptr_t)t->cache.reuse[spc][k2] == a)
+                fail_span("reuse stack holds an object twice", s);
     }
 }
 
