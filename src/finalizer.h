@@ -48,8 +48,9 @@ void gmi_pool_fork_child(void);
 /* limiter.c: the GC CPU limiter (Go's gcCPULimiter, a leaky bucket). */
 /* Account one finished cycle's GC CPU time (ns x procs) at @@hook:after_world_start@@. */
 void gmi_limiter_cycle_done(uint64_t gc_cpu_ns, uint64_t now_ns);
-/* gmi_limiter_allow: may a cycle paced by the memory limit start now? */
-bool gmi_limiter_allow(uint64_t now_ns);
+/* gmi_limiter_allow: may a paced cycle start now? limit_bound: the heap goal comes from
+ * the memory limit (only then can the answer be no). */
+bool gmi_limiter_allow(uint64_t now_ns, bool limit_bound);
 uint64_t gmi_limiter_engagements(void);
 /* gmi_limiter_limiting: is the limiter on (read without a lock)? Allocation-time
  * scavenging for the memory limit is skipped meanwhile, as in Go. */

@@ -346,9 +346,10 @@ void gmi_gc_maybe_trigger(void) {
         gmi_unlock(&gmi_gc.lock);
         return;
     }
-    /* the GC CPU limiter (limiter.c) defers paced cycles while GC uses over ~50% of CPU */
+    /* the GC CPU limiter (limiter.c) defers cycles paced by the memory limit while GC
+     * uses over ~50% of the CPU */
     if (atomic_load(&gmi_gc.heap_live) >= atomic_load(&gmi_gc.trigger) &&
-        gmi_limiter_allow(gmi_os_nanotime())) {
+        gmi_limiter_allow(gmi_os_nanotime(), gmi_gc.pacer.limit_bound)) {
         atomic_store(&gmi_gc.collecting, 1);
         collect_locked(false);
         atomic_store(&gmi_gc.collecting, 0);
