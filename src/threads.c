@@ -945,6 +945,7 @@ static void fork_child(void) {
     }
     for (t = threads.dead; t != NULL;) {
         gmi_thread_t *next = t->next;
+        gmi_reuse_drop(&t->cache); /* vanished: its stacks stopped being roots (reap_dead) */
         t->next = drop;
         drop = t;
         t = next;
