@@ -141,10 +141,11 @@ GMI_NOINLINE static void *alloc_reuse(gmi_thread_t *t, gmi_cache_entry_t *e, uns
     return p;
 }
 
-/* alloc_small is the fast path: the current word of the thread's span for spc. It
- * counts nothing: the word's slots were counted (allocations, profiling bytes) when
- * the word was loaded (charge_word), and a slot the heap profile must sample is kept
- * out of free_mask, so the allocation that takes it comes through the slow path. */
+/* alloc_small_bits is the fast path past the reuse stack (alloc_small): the current
+ * word of the thread's span for spc. It counts nothing: the word's slots were counted
+ * (allocations, profiling bytes) when the word was loaded (charge_word), and a slot the
+ * heap profile must sample is kept out of free_mask, so the allocation that takes it
+ * comes through the slow path. */
 GMI_INLINE void *alloc_small_bits(gmi_thread_t *t, unsigned spc, size_t size) {
     gmi_cache_entry_t *e = &t->cache.alloc[spc];
     uint64_t m = __atomic_load_n(&e->free_mask, __ATOMIC_RELAXED);
