@@ -150,10 +150,8 @@ void gmi_init_slow(void) {
         /* the reuse stacks' free tag (malloc.c): random, top bit set */
         uint64_t k = 0;
         if (syscall(SYS_getrandom, &k, sizeof k, 1 /* GRND_NONBLOCK */) != (long)sizeof k) k = 0;
-        k ^= gmi_gc.start_ns ^ (uintptr_t)&init_lock;
-        k = (k ^ (k >> 30)) * 0xbf58476d1ce4e5b9ULL;
-        k = (k ^ (k >> 27)) * 0x94d049bb133111ebULL;
-        gmi_reuse_key = (uintptr_t)(k ^ (k >> 31)) | ((uintptr_t)1 << 63);
+        k = gmi_splitmix64(k ^ gmi_gc.start_ns ^ (uintptr_t)&init_lock);
+        gmi_reuse_key = (uintptr_t)k | ((uintptr_t)1 << 63);
     }
     gmi_gc.ncpu = gmi_os_ncpu();
     gmi_gc.mark_workers = gmi_config.mark_workers > 0 ? gmi_config.mark_workers : gmi_gc.ncpu;

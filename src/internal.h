@@ -165,6 +165,13 @@ GMI_INLINE size_t gmi_span_slot(const gmi_span_t *s, uintptr_t addr) {
     return (size_t)(((uint64_t)(addr - s->start) * s->divmul) >> 32);
 }
 
+/* gmi_splitmix64 mixes a seed into 64 well-spread bits (SplitMix64's finalizer). */
+GMI_INLINE uint64_t gmi_splitmix64(uint64_t z) {
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
 /* gmi_popcount64 counts set bits. x86-64's baseline has no popcnt instruction, so
  * __builtin_popcountll would be a libgcc call: this is the branch-free SWAR count. */
 GMI_INLINE unsigned gmi_popcount64(uint64_t x) {

@@ -6,9 +6,10 @@
  * drains it. While the bucket is full and the heap goal comes from the memory limit,
  * the limiter is on and gmi_gc_maybe_trigger does not start a paced cycle: allocation
  * goes on and the heap overshoots the limit instead of the program stalling in
- * back-to-back collections. A goal set by GOGC is never deferred. Over the window GC then takes about half of the CPU time. Forced
- * cycles (gm_collect) are never deferred. With gctrace on, each engagement prints one
- * line "gomem: GC CPU limiter engaged ...". State is updated under gmi_gc.lock (cycle
+ * back-to-back collections. A goal set by GOGC is never deferred. Over the window GC
+ * then takes about half of the CPU time. Forced cycles (gm_collect) are never
+ * deferred. With gctrace on, each engagement prints one line "gomem: GC CPU limiter
+ * engaged ...". State is updated under gmi_gc.lock (cycle
  * accounting and the trigger decision); the fill level is read racily for stats.
  *
  * Policy (gm_set_limit_policy): when mapped memory stays above the memory limit for the

@@ -33,9 +33,9 @@
  *     its older spans, or another thread's) goes on that thread's reuse stack of the
  *     class (objects of at most 1 KiB; 64 of them or 8 KiB) instead of the span's
  *     pending bitmap: cleared, tagged with its address XOR a per-process key in its
- *     first word, and still allocated. The next allocation of the class takes the top of the stack
- *     first, so freed memory is handed out again while its lines are still in the
- *     cache, with no atomic operation and no write to span metadata either way (the
+ *     first word, and still allocated. The next allocation of the class takes the top
+ *     of the stack first, so freed memory is handed out again while its lines are
+ *     still in the cache, with no atomic operation and no write to span metadata either way (the
  *     2-thread churn spent most of its time on those lines). The tag makes a second
  *     free of the object a reported double free. The stacks are roots of the
  *     collector, so their objects are never swept; a full stack, thread exit and the
@@ -476,11 +476,9 @@ static void free_pending(gmi_thread_t *t, gmi_span_t *s, size_t i, const void *p
 #endif
     /* Counted in this thread's entry of the class, flushed with its own frees: a shared
      * counter here made two threads freeing each other's objects fight over a line. */
-    if (!counted) {
-    } else if (gmi_likely(t != NULL)) {
-        t->cache.alloc[spc].nfree++;
-    } else {
-        atomic_fetch_add_explicit(&gmi_gc.frees[spc >> 1], 1, memory_order_relaxed);
+    if (counted) {
+        if (gmi_likely(t != NULL)) t->cache.alloc[spc].nfree++;
+        else atomic_fetch_add_explicit(&gmi_gc.frees[spc >> 1], 1, memory_order_relaxed);
     }
     /* Usually already raised: a load keeps the span's line shared. Both sequentially
      * consistent, ordered after the bit's OR, as gmi_span_drain_pending clears the flag

@@ -140,17 +140,11 @@ static gmi_profile_bucket_t *bucket_get_locked(const uintptr_t *stk, uint32_t de
 static GMI_TLS uint64_t rng_state;
 static _Atomic uint64_t rng_seed;
 
-static uint64_t splitmix64(uint64_t z) {
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
 static uint64_t rng_next(void) {
     uint64_t x = rng_state;
     if (gmi_unlikely(x == 0)) {
         uint64_t s = atomic_fetch_add(&rng_seed, 0x9e3779b97f4a7c15ULL);
-        x = splitmix64(s ^ (uintptr_t)&rng_state ^ gmi_os_nanotime());
+        x = gmi_splitmix64(s ^ (uintptr_t)&rng_state ^ gmi_os_nanotime());
         if (x == 0) x = 1;
     }
     x ^= x << 13; /* xorshift64 */

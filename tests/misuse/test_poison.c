@@ -16,17 +16,21 @@ static void flush_quarantine(void) {
     for (int i = 0; i < 3000; i++) gm_free(gm_alloc(48));
 }
 
-GMT_NOINLINE static int child_uaf_free(void) {
+/* uaf_after_free: a sampled object of size bytes is freed, written at offset off (the
+ * bug), and the quarantine is pushed over by flush so the write is found. */
+GMT_NOINLINE static int uaf_after_free(size_t size, size_t off, void (*flush)(void)) {
     gm_set_mem_profile_rate(1);
-    uint8_t *p = gm_alloc(100);
-    memset(p, 7, 100);
+    uint8_t *p = gm_alloc(size);
+    memset(p, 7, size);
     printf("PTR %p\n", (void *)p);
     fflush(stdout);
     gm_free(p);
-    p[10] = 0x42; /* the bug */
-    flush_quarantine();
+    p[off] = 0x42; /* the bug */
+    flush();
     return 0;
 }
+
+static int child_uaf_free(void) { return uaf_after_free(100, 10, flush_quarantine); }
 
 GMT_NOINLINE static uintptr_t make_hidden(void) {
     sink = gm_alloc(6000); /* slot 0: its address is the span's, often found in registers */
@@ -51,16 +55,9 @@ static void flush_large_quarantine(void) {
     for (int i = 0; i < 40; i++) gm_free(gm_alloc(1 << 20));
 }
 
-GMT_NOINLINE static int child_uaf_large_free(void) {
-    gm_set_mem_profile_rate(1);
-    uint8_t *p = gm_alloc(100000); /* 13 pages: 106496 bytes */
-    memset(p, 7, 100000);
-    printf("PTR %p\n", (void *)p);
-    fflush(stdout);
-    gm_free(p);
-    p[70000] = 0x42; /* the bug */
-    flush_large_quarantine();
-    return 0;
+/* 100000 bytes: 13 pages, 106496 bytes */
+static int child_uaf_large_free(void) {
+    return uaf_after_free(100000, 70000, flush_large_quarantine);
 }
 
 GMT_NOINLINE static uintptr_t make_hidden_large(void) {
