@@ -219,8 +219,9 @@ static void publish_trigger(void) {
     atomic_store(&gmi_gc.trigger, t);
 }
 
-/* One collection; gmi_gc.lock held by the caller. */
-static void collect_locked(bool forced) {
+/* One collection; gmi_gc.lock held by the caller, which brackets it with
+ * gmi_gc_enter/gmi_gc_leave (not inlined: its frame is below the entry point). */
+static GMI_NOINLINE void collect_locked(bool forced) {
     gmi_gc_cycle_t cy;
     memset(&cy, 0, sizeof(cy));
     uint64_t t_begin = gmi_os_nanotime();
@@ -326,10 +327,12 @@ void gmi_gc_collect(bool forced) {
     if (!atomic_load(&gmi_initialized)) gmi_init_slow();
     /* the caller's stack is a root: registered, or (out of memory for its struct)
      * scanned by gmi_thread_scan_unregistered */
-    (void)gmi_thread_get();
+    gmi_thread_t *t = gmi_thread_get();
     gmi_lock(&gmi_gc.lock);
     atomic_store(&gmi_gc.collecting, 1);
+    gmi_gc_enter(t);
     collect_locked(forced);
+    gmi_gc_leave(t);
     atomic_store(&gmi_gc.collecting, 0);
     gmi_unlock(&gmi_gc.lock);
 }
@@ -349,7 +352,10 @@ void gmi_gc_maybe_trigger(void) {
     if (atomic_load(&gmi_gc.heap_live) >= atomic_load(&gmi_gc.trigger) &&
         gmi_limiter_allow(gmi_os_nanotime(), gmi_gc.pacer.limit_bound)) {
         atomic_store(&gmi_gc.collecting, 1);
+        gmi_thread_t *t = gmi_tls_thread;
+        gmi_gc_enter(t);
         collect_locked(false);
+        gmi_gc_leave(t);
         atomic_store(&gmi_gc.collecting, 0);
     }
     gmi_unlock(&gmi_gc.lock);

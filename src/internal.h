@@ -266,10 +266,11 @@ void gmi_world_start(void);
 /* Iterate the registry. Precondition: the registry lock is held (gmi_lock_all). */
 void gmi_threads_each(void (*fn)(gmi_thread_t *t, void *arg), void *arg);
 /* The conservative ranges of a stopped thread (or of the caller, whose registers are
- * spilled first): its stack from the saved sp up, and its static TLS. For the caller,
- * the registers and the top 2 KiB of its stack (gomem's own frames, which change once
- * this returns) are pushed as copies in its gmi_thread_t instead, so push may defer
- * the scan. */
+ * spilled first): its stack from the saved sp up, and its static TLS. For a caller
+ * inside gmi_gc_enter/gmi_gc_leave, its registers as spilled there and its stack from
+ * that frame up. For another caller, the registers and the top 2 KiB of its stack
+ * (gomem's own frames, which change once this returns) are pushed as copies in its
+ * gmi_thread_t instead, so push may defer the scan. */
 void gmi_thread_scan_ranges(gmi_thread_t *t, void (*push)(uintptr_t lo, uintptr_t hi, void *arg),
                             void *arg);
 /* The same for a calling (collecting) thread that has no struct because registration
@@ -277,6 +278,21 @@ void gmi_thread_scan_ranges(gmi_thread_t *t, void (*push)(uintptr_t lo, uintptr_
  * a registered or internal caller. World stopped; gmi_gc.lock held (one static copy
  * area). */
 void gmi_thread_scan_unregistered(void (*push)(uintptr_t lo, uintptr_t hi, void *arg), void *arg);
+/* gmi_spill_registers stores the callee-saved registers in out (24 words) and returns
+ * the stack pointer inside its own frame, below the caller's. */
+uintptr_t gmi_spill_registers(uintptr_t *out);
+/* gmi_gc_enter marks where the calling thread enters a collection: its registers as
+ * they are now and the stack from this frame up are its roots, and the collector's own
+ * frames below are not (a large collector frame, mostly left unwritten, would
+ * otherwise hold stale words that retain dead objects: gcbench marked a dead 2 MiB
+ * subtree that way). Inlined on purpose: call it from the function that then calls the
+ * collection, which must not be inlined into it, and call gmi_gc_leave after. */
+static inline __attribute__((always_inline)) void gmi_gc_enter(gmi_thread_t *t) {
+    if (t != NULL) t->gc_entry_sp = gmi_spill_registers(t->spill);
+}
+static inline void gmi_gc_leave(gmi_thread_t *t) {
+    if (t != NULL) t->gc_entry_sp = 0;
+}
 /* Start one of gomem's own threads (mark workers, sweeper): never registered, never
  * stopped, never scanned. */
 int gmi_thread_spawn_internal(pthread_t *out, void *(*fn)(void *), void *arg);

@@ -44,6 +44,15 @@
  * clock_nanosleep, poll/select/epoll_wait or timed futex waits after a handler: they
  * return EINTR (nanosleep with the remaining time), as with any signal a program gets.
  *
+ * The collecting thread is not stopped; it scans itself. gc.c brackets a cycle with
+ * gmi_gc_enter/gmi_gc_leave, which spill its callee-saved registers and record the
+ * stack pointer of the frame that starts the cycle: its roots are those registers and
+ * its stack from there up. The collector's frames below are not roots: they are large
+ * and mostly unwritten in a cycle, so they hold whatever the program's deeper calls
+ * left there (gcbench kept a dead 2 MiB subtree alive for two cycles that way). A
+ * thread that scans itself outside a cycle (gm_explain has its own rule) pushes copies
+ * of its registers and of the top 2 KiB of its stack (scan_self).
+ *
  * fork: the prepare handler takes every gomem lock; in the child only the forking
  * thread stays registered, the others' cached spans go back to the central lists.
  * See gc.c for the collector overview and the lock order. */
@@ -715,7 +724,7 @@ void gmi_world_start(void) {
 
 /* spill_registers stores the callee-saved registers (those a caller may keep a pointer
  * in across the call into gomem) into out; returns the current stack pointer. */
-static GMI_NOINLINE uintptr_t spill_registers(uintptr_t *out) {
+GMI_NOINLINE uintptr_t gmi_spill_registers(uintptr_t *out) {
     uintptr_t sp;
 #if defined(__x86_64__)
     __asm__ volatile("movq %%rbx, 0(%1)\n\t"
@@ -771,7 +780,7 @@ static GMI_NOINLINE GMI_NO_ASAN void scan_self(const scan_copies_t *c, uintptr_t
                                                void (*push)(uintptr_t, uintptr_t, void *),
                                                void *arg) {
     __builtin_unwind_init();
-    uintptr_t sp = spill_registers(c->spill) & ~(uintptr_t)7;
+    uintptr_t sp = gmi_spill_registers(c->spill) & ~(uintptr_t)7;
     size_t n = 0;
     if (sp < stack_hi) {
         n = (stack_hi - sp) / sizeof(uintptr_t);
@@ -802,6 +811,16 @@ GMI_NO_ASAN void gmi_thread_scan_ranges(gmi_thread_t *t,
             push((uintptr_t)&t->cache.reuse[spc][0], (uintptr_t)&t->cache.reuse[spc][n], arg);
     }
     if (t->internal) return;
+    if (t == gmi_tls_thread && t->gc_entry_sp != 0) {
+        /* the collecting thread, from where it entered the collector (gmi_gc_enter):
+         * gomem's frames below are not roots, so whatever stale words they hold (a
+         * collector frame is large, and mostly left unwritten) cannot retain garbage */
+        push((uintptr_t)t->spill, (uintptr_t)(t->spill + sizeof t->spill / sizeof t->spill[0]),
+             arg);
+        if (t->gc_entry_sp < t->stack_hi) push(t->gc_entry_sp, t->stack_hi, arg);
+        if (t->tls_lo < t->tls_hi) push(t->tls_lo, t->tls_hi, arg);
+        return;
+    }
     if (t == gmi_tls_thread) {
         scan_copies_t c = {t->spill, t->frames, sizeof t->spill / sizeof t->spill[0],
                            sizeof t->frames / sizeof t->frames[0]};

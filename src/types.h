@@ -189,6 +189,7 @@ struct gmi_thread_s {
     int is_main;                  /* the initial thread: stack bounds from /proc/self/maps */
     uintptr_t alt_lo, alt_hi;     /* sigaltstack the thread was stopped on, else 0 */
     uintptr_t spill[24];          /* the scanning thread's own registers (scanned as a root) */
+    uintptr_t gc_entry_sp;        /* sp where it entered a collection (gmi_gc_enter), else 0 */
     uintptr_t frames[256];        /* copy of the top of its stack when it scanned itself */
     void *pool_local;             /* pool.c: this thread's private pool slots, or NULL */
 };
