@@ -253,6 +253,8 @@ static GMI_NOINLINE void collect_locked(bool forced) {
 
     /* 5. mark termination */
     atomic_fetch_add(&gmi_gc.sweepgen, 2);
+    /* every thread's reuse stacks go stale: their objects were not roots (malloc.c, 7a) */
+    __atomic_store_n(&gmi_reuse_epoch, gmi_reuse_epoch + 1, __ATOMIC_RELAXED);
     gmi_profile_cycle_end();
     uint64_t cached_free = gmi_sweep_cached_spans_stw();
     atomic_store(&gmi_gc.heap_live, mr.marked_bytes + cached_free);

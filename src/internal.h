@@ -239,7 +239,18 @@ extern uintptr_t gmi_reuse_key;
 GMI_INLINE bool gmi_reuse_tagged(uintptr_t a) {
     return *(const uintptr_t *)a == (a ^ gmi_reuse_key);
 }
-void gmi_reuse_flush(gmi_thread_cache_t *c); /* free every object on c's stacks; no lock */
+/* gmi_reuse_epoch: advanced by every collection with the world stopped; a thread's
+ * stacks hold valid objects only while their reuse_epoch equals it. */
+extern uint64_t gmi_reuse_epoch;
+GMI_INLINE uint64_t gmi_reuse_epoch_now(void) {
+    return __atomic_load_n(&gmi_reuse_epoch, __ATOMIC_RELAXED);
+}
+/* gmi_reuse_fresh: c's stacks were filled since the last collection. */
+GMI_INLINE bool gmi_reuse_fresh(const gmi_thread_cache_t *c) {
+    return c->reuse_epoch == gmi_reuse_epoch_now();
+}
+void gmi_reuse_flush(gmi_thread_cache_t *c); /* free every object on c's stacks: no cycle
+                                                 may run meanwhile (registry lock held) */
 void gmi_reuse_drop(gmi_thread_cache_t *c);  /* forget them: garbage for the next cycle */
 /* gmi_thread_attach registers the calling thread if gomem has not seen it (a thread
  * started by a library that bypassed the pthread_create interposer) and returns it, or

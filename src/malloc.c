@@ -37,9 +37,22 @@
  *     of the stack first, so freed memory is handed out again while its lines are
  *     still in the cache, with no atomic operation and no write to span metadata either way (the
  *     2-thread churn spent most of its time on those lines). The tag makes a second
- *     free of the object a reported double free. The stacks are roots of the
- *     collector, so their objects are never swept; a full stack, thread exit and the
- *     debug modes use the pending bitmap as before.
+ *     free of the object a reported double free. A full stack and the debug modes use
+ *     the pending bitmap as before; thread exit frees the stacks through it.
+ *     The stacks are not roots: a collection finds their objects unreachable and frees
+ *     them like any garbage, so a thread that stops allocating keeps nothing past the
+ *     next cycle. Every cycle advances gmi_reuse_epoch with the world stopped; a
+ *     thread's stacks are valid while its reuse_epoch equals it, and the thread empties
+ *     stale ones at their next use, without taking from them. A pop reads the object
+ *     first and the epoch after, so an object read before a cycle (that cycle may have
+ *     swept it) is never handed out; one read from a valid stack just before a cycle
+ *     was in a register, a root, and survived it.
+ *     Counting: a push counts the free and a pop the allocation, as for any slot. An
+ *     object a cycle frees from a stack was counted already: its span is marked
+ *     reuse_tagged at the push, and the sweep of such a span reads the first word of
+ *     each dead object and does not count those holding their tag (span.c). So Frees
+ *     moves once per free, whether the object is reused, collected or flushed, even if
+ *     a stale pointer keeps it for a few cycles.
  *  8. Accounting. Per-entry counters are flushed on refill; heap_live (the pacer's view,
  *     as Go's heapLive) grows when a span is cached (by its free part) or a large object
  *     is allocated, and the slow path compares it with the trigger to start a cycle.
@@ -121,17 +134,38 @@ GMI_NOINLINE static void reuse_sample(gmi_thread_t *t, void *p) {
     gmi_profile_record_alloc(s, (uintptr_t)p, s->elemsize);
 }
 
-/* alloc_reuse takes the top of the class's reuse stack (n > 0 objects). The object
- * leaves the stack, which the collector scans, only once it is in a register, which
- * the collector scans too; its first word (the free tag) is cleared last, the rest was
- * cleared when it was freed. Out of line, reached by a tail jump: inlined, its call to
- * reuse_sample gave the fast path a frame (+6 instructions an allocation in
- * binary-trees, which never frees). */
+/* gmi_reuse_epoch: see internal.h; starts at 1 so that a new thread's stacks (epoch 0)
+ * are stale. */
+uint64_t gmi_reuse_epoch GMI_STATE = 1;
+
+/* reuse_reset empties every stack of c and makes them valid for epoch. Only the
+ * owning thread (or a thread that no longer runs) touches c's stacks. */
+GMI_NOINLINE static void reuse_reset(gmi_thread_cache_t *c, uint64_t epoch) {
+    for (unsigned spc = 0; spc < GMI_REUSE_SPAN_CLASSES; spc++) c->alloc[spc].nreuse = 0;
+    c->reuse_epoch = epoch;
+}
+
+GMI_INLINE void *alloc_small_bits(gmi_thread_t *t, unsigned spc, size_t size);
+
+/* alloc_reuse takes the top of the class's reuse stack (n > 0 objects), if the stack is
+ * still valid. The object is read into a register before the epoch: a cycle that
+ * stops the thread between the two finds it in the register (a root) and the pop is
+ * dropped; a cycle before the read is seen too. Its first word (the free tag) is
+ * cleared last, the rest was cleared when it was freed. Out of line, reached by a tail
+ * jump: inlined, its call to reuse_sample gave the fast path a frame (+6 instructions
+ * an allocation in binary-trees, which never frees). */
 GMI_NOINLINE static void *alloc_reuse(gmi_thread_t *t, gmi_cache_entry_t *e, unsigned spc,
                                       unsigned n) {
     void *p = t->cache.reuse[spc][n - 1];
     __asm__ volatile("" : "+r"(p));
     SIGNAL_FENCE();
+    uint64_t epoch = gmi_reuse_epoch_now();
+    if (gmi_unlikely(t->cache.reuse_epoch != epoch)) {
+        /* stale: a cycle ran since these objects were freed, and freed them */
+        reuse_reset(&t->cache, epoch);
+        /* the class's size, not the request's: no spare register on the fast path */
+        return alloc_small_bits(t, spc, gmi_class_to_size[spc >> 1]);
+    }
     e->nreuse = (uint16_t)(n - 1);
     SIGNAL_FENCE();
     *(uintptr_t *)p = 0;
@@ -440,10 +474,16 @@ static void free_small(gmi_thread_t *t, gmi_span_t *s, size_t i, const void *p) 
     if (e != NULL && spc < GMI_REUSE_SPAN_CLASSES && e->nreuse < GMI_REUSE_SLOTS &&
         (e->nreuse + 1u) * s->elemsize <= GMI_REUSE_BYTES && !gmi_debug_slow &&
         __atomic_load_n(&s->specials, __ATOMIC_RELAXED) == NULL) {
-        /* Onto the reuse stack (overview, 7a): cleared, tagged, then pushed; until the
-         * count covers it the object is held in a register, which the collector scans.
-         * Not from a span with specials: a record left on a freed slot (a misuse the
-         * finalizer code drops at the next cycle) must not pass to the next object. */
+        /* Onto the reuse stack (overview, 7a): cleared, tagged, then pushed. Stale
+         * stacks are emptied first. A cycle between that and the push leaves the
+         * object on a stale stack: it was in a register then (it survived), and a
+         * later cycle frees it. Its span is marked first, so that a sweep that frees
+         * it sees the flag. Not from a span with specials: a record left on a freed
+         * slot (a misuse the finalizer code drops at the next cycle) must not pass to
+         * the next object. */
+        uint64_t epoch = gmi_reuse_epoch_now();
+        if (gmi_unlikely(t->cache.reuse_epoch != epoch)) reuse_reset(&t->cache, epoch);
+        if (gmi_unlikely(!s->reuse_tagged)) s->reuse_tagged = 1; /* read-mostly line */
         uintptr_t a = (uintptr_t)p;
         unsigned n = e->nreuse;
         zero_slot((void *)a, s->elemsize);
@@ -506,23 +546,34 @@ static void free_pending(gmi_thread_t *t, gmi_span_t *s, size_t i, const void *p
     }
 }
 
-/* gmi_reuse_flush frees every object on c's reuse stacks through the pending bitmaps
- * (thread exit and unregistration, dead threads in a fork child). Each stays on its
- * stack, a root, until all are freed, so a collection meanwhile can neither sweep one
- * early nor miss one. No lock held but the registry's. */
+/* gmi_reuse_flush frees every object on c's valid reuse stacks through the pending
+ * bitmaps (thread exit and unregistration) and empties the stacks. The caller holds
+ * the registry lock, so no cycle runs meanwhile: one would free the objects not yet
+ * flushed as garbage. Stale stacks are just emptied: their objects are garbage the
+ * next sweep frees (without counting them again: they keep their tag). */
 void gmi_reuse_flush(gmi_thread_cache_t *c) {
-    for (unsigned spc = 0; spc < GMI_REUSE_SPAN_CLASSES; spc++) {
-        gmi_cache_entry_t *e = &c->alloc[spc];
-        unsigned n = e->nreuse;
-        for (unsigned k = 0; k < n; k++) {
-            uintptr_t a = (uintptr_t)c->reuse[spc][k];
-            gmi_span_t *s = gmi_span_of(a);
-            *(uintptr_t *)a = 0; /* the tag: a free slot holds nothing of it */
-            /* no thread struct: heap_live is lowered at once, nothing is counted */
-            free_pending(NULL, s, gmi_span_slot(s, a), (const void *)a, false);
+    uint64_t epoch = gmi_reuse_epoch_now();
+    if (c->reuse_epoch == epoch) {
+        for (unsigned spc = 0; spc < GMI_REUSE_SPAN_CLASSES; spc++) {
+            gmi_cache_entry_t *e = &c->alloc[spc];
+            unsigned n = e->nreuse;
+            for (unsigned k = 0; k < n; k++) {
+                uintptr_t a = (uintptr_t)c->reuse[spc][k];
+                gmi_span_t *s = gmi_span_of(a);
+                *(uintptr_t *)a = 0; /* the tag: a free slot holds nothing of it */
+                /* no thread struct: heap_live is lowered at once, nothing is counted */
+                free_pending(NULL, s, gmi_span_slot(s, a), (const void *)a, false);
+            }
         }
-        e->nreuse = 0;
     }
+    reuse_reset(c, epoch);
+}
+
+/* gmi_reuse_drop forgets the objects on c's stacks (a thread that vanished, or the
+ * fork child's other threads): not roots, they are garbage the next cycle frees,
+ * counted already. */
+void gmi_reuse_drop(gmi_thread_cache_t *c) {
+    reuse_reset(c, c->reuse_epoch);
 }
 
 static void free_large(gmi_thread_t *t, gmi_span_t *s, const void *p) {

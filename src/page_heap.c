@@ -353,6 +353,7 @@ gmi_span_t *gmi_heap_alloc_span_locked(size_t npages, unsigned spanclass, bool *
     s->limit = s->start + nelems * s->elemsize;
     s->alloc_count = 0;
     s->needzero = !*zeroed;
+    s->reuse_tagged = 0;
     s->list = GMI_LIST_NONE;
     s->layout = NULL;
     s->specials = NULL;

@@ -58,9 +58,11 @@ static void add_span(gmi_span_t *s, void *arg) {
     else e->full_spans++;
 }
 
-/* Objects on reuse stacks (malloc.c) are freed: free slots here, as pending ones are. */
+/* Objects on valid reuse stacks (malloc.c) are freed: free slots here, as pending ones
+ * are. Those of stale stacks are garbage of the last cycle, swept or not yet. */
 static void sub_reuse(gmi_thread_t *t, void *arg) {
     gm_size_class_usage_t *u = arg;
+    if (!gmi_reuse_fresh(&t->cache)) return;
     for (unsigned spc = 2; spc < GMI_REUSE_SPAN_CLASSES; spc++) {
         uint64_t n = t->cache.alloc[spc].nreuse;
         gm_size_class_usage_t *e = &u[spc >> 1];

@@ -1,6 +1,7 @@
 /* span.c: span bitmaps and the sweep of one span.
  *
- * Sweeping never touches dead objects: after draining frees made by other threads, a
+ * Sweeping touches no dead object (but reads the first word of those in a span that
+ * fed a reuse stack, malloc.c 7a, to count each free once): after draining frees made by other threads, a
  * span's allocation bitmap becomes alloc & mark, and the mark bitmap is cleared. A
  * span that lost objects gets needzero, so its free slots are zeroed when handed out.
  * Spans with specials (profile records, later finalizers and weak handles) let those
@@ -20,6 +21,19 @@ void gmi_span_count(gmi_span_t *s) {
     s->alloc_count = (uint16_t)n;
 }
 
+/* tagged_dead counts the dead objects of bitmap word w (bits in dead) that hold a
+ * reuse stack's free tag (malloc.c, 7a): their frees were counted when they were
+ * pushed. Only spans marked reuse_tagged are read this way; other sweeps never touch a
+ * dead object. */
+static GMI_NOINLINE size_t tagged_dead(const gmi_span_t *s, size_t w, uint64_t dead) {
+    size_t n = 0;
+    for (; dead; dead &= dead - 1) {
+        uintptr_t a = s->start + (w * 64 + (size_t)__builtin_ctzll(dead)) * s->elemsize;
+        n += gmi_reuse_tagged(a);
+    }
+    return n;
+}
+
 /* gmi_span_sweep sweeps s; the caller owns the span (sweepgen sg-1, or world stopped
  * for a cached span). Returns the number of objects the collection freed. Does not
  * move the span between lists. */
@@ -29,12 +43,13 @@ static size_t span_sweep(gmi_span_t *s, bool stw) {
         if (stw) gmi_profile_sweep_span_locked(s); /* the collector holds every lock */
         else gmi_profile_sweep_span(s);
     }
-    size_t freed = 0;
+    size_t freed = 0, counted_before = 0;
     for (size_t w = 0; w < s->nwords; w++) {
         uint64_t a = s->alloc_bits[w], m = s->mark_bits[w];
         uint64_t dead = a & ~m;
         if (dead) {
             freed += (size_t)gmi_popcount64(dead);
+            if (gmi_unlikely(s->reuse_tagged)) counted_before += tagged_dead(s, w, dead);
             s->alloc_bits[w] = a & m;
             if (gmi_unlikely(gmi_config.debug_poison)) gmi_debug_poison_slots(s, w, dead);
 #if GM_TRACK_VALGRIND
@@ -48,7 +63,9 @@ static size_t span_sweep(gmi_span_t *s, bool stw) {
     unsigned cls = s->spanclass >> 1;
     if (freed) {
         s->needzero = 1;
-        atomic_fetch_add_explicit(&gmi_gc.frees[cls], freed, memory_order_relaxed);
+        if (freed > counted_before)
+            atomic_fetch_add_explicit(&gmi_gc.frees[cls], freed - counted_before,
+                                      memory_order_relaxed);
         if (cls == 0) atomic_fetch_add_explicit(&gmi_gc.large_free_bytes, s->elemsize,
                                                 memory_order_relaxed);
     }

@@ -134,19 +134,6 @@ void gmi_thread_cache_release(gmi_thread_cache_t *c) {
     gmi_thread_cache_flush_stats(c);
 }
 
-/* gmi_reuse_drop forgets the objects on c's reuse stacks without freeing them: from a
- * thread that vanished (its stacks stopped being roots when it did, so a collection
- * may have swept them already) or with locks held. They are garbage the next sweep
- * frees and counts, so their frees, counted when they were pushed, are taken back. */
-void gmi_reuse_drop(gmi_thread_cache_t *c) {
-    for (unsigned spc = 0; spc < GMI_REUSE_SPAN_CLASSES; spc++) {
-        unsigned n = c->alloc[spc].nreuse;
-        if (n == 0) continue;
-        atomic_fetch_sub_explicit(&gmi_gc.frees[spc >> 1], n, memory_order_relaxed);
-        c->alloc[spc].nreuse = 0;
-    }
-}
-
 /* Same, for a thread that no longer runs (fork child): caller holds all locks. */
 void gmi_thread_cache_release_locked(gmi_thread_cache_t *c) {
     gmi_reuse_drop(c); /* freeing them may take a central lock, held here */

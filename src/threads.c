@@ -474,7 +474,7 @@ static void reap_dead(void) {
     registry_unlock();
     while (list) {
         gmi_thread_t *next = list->next;
-        gmi_reuse_drop(&list->cache); /* not roots since it vanished: maybe swept */
+        gmi_reuse_drop(&list->cache); /* no registry lock: a cycle may free them meanwhile */
         gmi_thread_cache_release(&list->cache);
         registry_lock();
         gmi_fixalloc_free(&threads.thread_alloc, list);
@@ -798,18 +798,11 @@ static GMI_NOINLINE GMI_NO_ASAN void scan_self(const scan_copies_t *c, uintptr_t
 }
 
 /* gmi_thread_scan_ranges: see internal.h. A thread that is not stopped and is not the
- * caller (internal, gone, or running because no stop is in progress) pushes only its
- * reuse stacks. */
+ * caller (internal, gone, or running because no stop is in progress) pushes nothing.
+ * The reuse stacks (malloc.c, 7a) are not roots. */
 GMI_NO_ASAN void gmi_thread_scan_ranges(gmi_thread_t *t,
                                         void (*push)(uintptr_t lo, uintptr_t hi, void *arg),
                                         void *arg) {
-    /* Reuse stacks (malloc.c) first, whatever the thread's state: their objects are
-     * allocated and must survive until popped or flushed. */
-    for (unsigned spc = 0; spc < GMI_REUSE_SPAN_CLASSES; spc++) {
-        unsigned n = __atomic_load_n(&t->cache.alloc[spc].nreuse, __ATOMIC_RELAXED);
-        if (n != 0)
-            push((uintptr_t)&t->cache.reuse[spc][0], (uintptr_t)&t->cache.reuse[spc][n], arg);
-    }
     if (t->internal) return;
     if (t == gmi_tls_thread && t->gc_entry_sp != 0) {
         /* the collecting thread, from where it entered the collector (gmi_gc_enter):
@@ -964,7 +957,7 @@ static void fork_child(void) {
     }
     for (t = threads.dead; t != NULL;) {
         gmi_thread_t *next = t->next;
-        gmi_reuse_drop(&t->cache); /* vanished: its stacks stopped being roots (reap_dead) */
+        gmi_reuse_drop(&t->cache); /* as in reap_dead: left to the next cycle */
         t->next = drop;
         drop = t;
         t = next;

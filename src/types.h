@@ -97,6 +97,8 @@ struct gmi_span_s {
     _Atomic uint8_t cached; /* 1 while a thread cache allocates from it */
     _Atomic uint8_t has_pending; /* some pending_bits may be set */
     uint8_t large_zeroed;   /* large span: came from released pages, already zero */
+    uint8_t reuse_tagged;   /* an object of it went on a reuse stack (malloc.c, 7a):
+                               its sweep must not count tagged dead objects again */
     _Atomic uint32_t sweepgen;
     uint64_t *alloc_bits;   /* nwords words each; the three bitmaps are one block */
     uint64_t *mark_bits;
@@ -161,9 +163,11 @@ typedef struct gmi_thread_cache_s {
     uint64_t large_alloc_bytes;
     uint64_t live_debt; /* bytes freed remotely from uncached spans, not yet taken off
                            heap_live (malloc.c); void once a cycle recomputes heap_live */
+    uint64_t reuse_epoch; /* gmi_reuse_epoch when the stacks were last emptied: they
+                             are valid only while the two are equal (malloc.c, 7a) */
     /* reuse[spc][0 .. alloc[spc].nreuse): objects freed by this thread from spans it
-     * does not cache, kept allocated and handed out again first (malloc.c). Roots of
-     * the collector (threads.c), so a stack is never swept under its owner. */
+     * does not cache, kept allocated and handed out again first (malloc.c). Not roots:
+     * the next collection frees them, and the stacks go stale with its epoch. */
     void *reuse[GMI_REUSE_SPAN_CLASSES][GMI_REUSE_SLOTS];
 } gmi_thread_cache_t;
 

@@ -74,12 +74,12 @@ static void verify_span(gmi_span_t *s, void *arg) {
     }
 }
 
-/* verify_reuse: every object on a reuse stack (malloc.c) is an allocated, not pending
- * slot base of the stack's class, cleared but for its free tag, and on no other place
- * of the stack. */
+/* verify_reuse: every object on a valid reuse stack (malloc.c) is an allocated, not
+ * pending slot base of the stack's class, cleared but for its free tag, and on no
+ * other place of the stack. A stale stack's objects were garbage of a cycle since. */
 static void verify_reuse(gmi_thread_t *t, unsigned spc) {
     unsigned n = t->cache.alloc[spc].nreuse;
-    if (n == 0) return;
+    if (n == 0 || !gmi_reuse_fresh(&t->cache)) return;
     if (spc >= GMI_REUSE_SPAN_CLASSES || n > GMI_REUSE_SLOTS)
         gmi_throw("verify: reuse stack of span class %u holds %u objects", spc, n);
     for (unsigned k = 0; k < n; k++) {

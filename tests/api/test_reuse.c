@@ -3,9 +3,11 @@
  * handed out again first. Checked here: it comes back cleared, exactly once, and
  * before any other slot; while on a stack it is not live to gm_base, gm_usable_size,
  * gm_realloc or a second gm_free (one line naming the call and the pointer, from this
- * thread or another); it survives collections on the stack, and so does every live
- * object around it; a thread's exit gives its stack back; Mallocs and Frees stay
- * exact throughout. */
+ * thread or another); a collection frees what the stacks hold (they are not roots),
+ * also for a thread that sits idle, whose span goes back to the page heap, and never
+ * hands an object out twice; the live objects around them are untouched; a thread's
+ * exit gives its stack back; Mallocs and Frees stay exact throughout, each free
+ * counted once whether the object is reused, collected or flushed. */
 #include "api/gmtest.h"
 
 #include <pthread.h>
@@ -13,6 +15,7 @@
 enum { SIZE = 64, PER_SPAN = 8192 / SIZE, N = 6 * PER_SPAN, K = 16 };
 
 static uint8_t *objs[N];
+static uint8_t *back2[2 * K];
 static char capbuf[8192];
 
 /* Every object not freed still holds its pattern. */
@@ -25,12 +28,12 @@ static int live_ok(void) {
 static void expect_bad(const char *call, const void *p) {
     int lines = gmt_count_lines(capbuf);
     if (lines != 1 || !strstr(capbuf, call) || !gmt_contains_ptr(capbuf, p) ||
-        !strstr(capbuf, "already freed"))
-        fprintf(stderr, "%s(%p): expected one 'already freed' line, got '%s'\n", call, p, capbuf);
+        !strstr(capbuf, "double free"))
+        fprintf(stderr, "%s(%p): expected one 'double free' line, got '%s'\n", call, p, capbuf);
     CHECK_EQ(lines, 1);
     CHECK(strstr(capbuf, call) != NULL);
     CHECK(gmt_contains_ptr(capbuf, p));
-    CHECK(strstr(capbuf, "already freed") != NULL);
+    CHECK(strstr(capbuf, "double free") != NULL);
 }
 
 /* freed_checks: p was freed; nothing may treat it as live, and a second free of it is
@@ -47,6 +50,13 @@ static void freed_checks(void *p) {
     gmt_capture_end(capbuf, sizeof capbuf);
     CHECK(q == NULL);
     expect_bad("gm_realloc", p);
+}
+
+/* live_contains: p is one of the test's live objects. */
+static int live_contains(const void *p) {
+    for (int i = 0; i < N; i++)
+        if (objs[i] == p) return 1;
+    return 0;
 }
 
 static int contains(void *const *set, int n, const void *p) {
@@ -94,6 +104,102 @@ static void *freer(void *arg) {
     return NULL;
 }
 
+/* ---- an idle thread's stack is freed by the next collection ---- */
+
+static int class_of_size(size_t size) {
+    static gm_size_class_usage_t u[GM_NUM_SIZE_CLASSES];
+    gm_read_size_classes(u);
+    for (int c = 1; c < GM_NUM_SIZE_CLASSES; c++)
+        if (u[c].size == size) return c;
+    return -1;
+}
+
+static uint64_t spans_of_class(int c) {
+    static gm_size_class_usage_t u[GM_NUM_SIZE_CLASSES];
+    gm_read_size_classes(u);
+    return u[c].spans;
+}
+
+/* The page's objects, hidden: nothing of the test may keep one alive. */
+static uintptr_t page_hidden[PER_SPAN];
+
+GMT_NOINLINE static void free_page(void) {
+    for (int i = 0; i < PER_SPAN; i++) gm_free(gmt_unhide(page_hidden[i]));
+    gmt_wipe_stack();
+    gmt_clear_scratch_regs();
+}
+
+static void *idle_freer(void *arg) {
+    job_t *j = arg;
+    free_page(); /* GMI_REUSE_SLOTS to the stack, the rest pending */
+    pthread_barrier_wait(j->bar); /* idle while main collects */
+    pthread_barrier_wait(j->bar);
+    for (int i = 0; i < K; i++) { /* its stale stack is dropped, not taken from */
+        j->back[i] = gm_alloc(SIZE);
+        CHECK(j->back[i] != NULL && gmt_all_zero(j->back[i], SIZE));
+        for (int k = 0; k < K; k++) CHECK(k == i || j->back[k] != j->back[i]);
+    }
+    return NULL;
+}
+
+/* pick_page finds the objects of one whole page among objs[3 * PER_SPAN ..) (allocated
+ * in order at the start), moves them to page_hidden and clears their objs entries. */
+GMT_NOINLINE static int pick_page(void) {
+    for (int i = 3 * PER_SPAN; i < N; i++) {
+        uintptr_t pg = (uintptr_t)objs[i] >> 13;
+        int n = 0;
+        for (int k = 3 * PER_SPAN; k < N; k++)
+            if ((uintptr_t)objs[k] >> 13 == pg) n++;
+        if (n != PER_SPAN) continue;
+        n = 0;
+        for (int k = 3 * PER_SPAN; k < N; k++)
+            if ((uintptr_t)objs[k] >> 13 == pg) {
+                page_hidden[n++] = gmt_hide(objs[k]);
+                objs[k] = NULL;
+            }
+        gmt_clear_scratch_regs();
+        return 1;
+    }
+    return 0;
+}
+
+/* A thread frees every object of one span (PER_SPAN of them: GMI_REUSE_SLOTS go to its
+ * stack, the rest to the pending bitmap) and then blocks. The next collection must
+ * give the span back: when the stacks were roots, the stacked half stayed allocated
+ * until the thread allocated again or exited. */
+static void idle_thread(void) {
+    int cls = class_of_size(SIZE);
+    CHECK(cls > 0);
+    gm_collect(); /* nothing else of the class left to collect */
+    int found = pick_page();
+    CHECK(found);
+    if (!found) return;
+    uint64_t f0 = stat_frees();
+    pthread_barrier_t bar;
+    pthread_barrier_init(&bar, NULL, 2);
+    job_t j = {NULL, PER_SPAN, &bar, {0}};
+    pthread_t th;
+    CHECK_EQ(pthread_create(&th, NULL, idle_freer, &j), 0);
+    pthread_barrier_wait(&bar);
+    CHECK_EQ(stat_frees() - f0, PER_SPAN);
+    uint64_t s0 = spans_of_class(cls);
+    gmt_collect_clean();
+    uint64_t s1 = spans_of_class(cls);
+    if (s1 + 1 != s0)
+        fprintf(stderr, "idle thread: %llu spans of %d bytes before the collection, %llu after\n",
+                (unsigned long long)s0, SIZE, (unsigned long long)s1);
+    CHECK_EQ(s1 + 1, s0);
+    CHECK_EQ(stat_frees() - f0, PER_SPAN); /* the sweep counted the stacked half, once */
+    for (int i = 0; i < PER_SPAN; i++) CHECK(gm_base(gmt_unhide(page_hidden[i])) == NULL);
+    pthread_barrier_wait(&bar);
+    CHECK_EQ(pthread_join(th, NULL), 0);
+    pthread_barrier_destroy(&bar);
+    for (int i = 0; i < K; i++) {
+        CHECK(gm_base(j.back[i]) == j.back[i]);
+        CHECK(!live_contains(j.back[i]));
+    }
+}
+
 int main(void) {
     gm_set_gc_percent(-1); /* collections only where the test asks */
     /* No heap-profile samples: a span holding one has a profile record (a special), and
@@ -123,19 +229,28 @@ int main(void) {
     for (int i = 0; i < K; i++) gmt_fill(back[i], SIZE, 1000u + (uint64_t)i);
     CHECK(live_ok());
 
-    /* 2. on the stack across collections: neither swept nor handed out twice, and the
-     *    live objects around them untouched */
+    /* 2. on the stack across a collection: collected (the stack is not a root), each
+     *    free counted once, never handed out twice, the live objects untouched */
+    f0 = stat_frees();
     for (int i = 0; i < K; i++) {
         freed[i] = back[i];
         gm_free(back[i]);
     }
+    CHECK_EQ(stat_frees() - f0, K);
     for (int c = 0; c < 3; c++) gm_collect();
-    for (int i = 0; i < K; i++) freed_checks(freed[i]);
-    take_back(freed, K, back);
-    for (int i = 0; i < K; i++) gmt_fill(back[i], SIZE, 2000u + (uint64_t)i);
+    CHECK_EQ(stat_frees() - f0, K); /* counted by the sweep now, not twice */
+    for (int i = 0; i < K; i++) freed_checks(freed[i]); /* "not allocated (double free?)" */
+    CHECK_EQ(stat_frees() - f0, K);
+    for (int i = 0; i < 2 * K; i++) {
+        back2[i] = gm_alloc(SIZE);
+        CHECK(back2[i] != NULL && gmt_all_zero(back2[i], SIZE));
+        for (int j = 0; j < i; j++) CHECK(back2[j] != back2[i]);
+        gmt_fill(back2[i], SIZE, 2000u + (uint64_t)i);
+    }
+    CHECK_EQ(stat_frees() - f0, K);
     gm_collect();
     CHECK(live_ok());
-    for (int i = 0; i < K; i++) CHECK(gmt_verify(back[i], SIZE, 2000u + (uint64_t)i) == GMT_OK);
+    for (int i = 0; i < 2 * K; i++) CHECK(gmt_verify(back2[i], SIZE, 2000u + (uint64_t)i) == GMT_OK);
 
     /* 3. another thread frees and exits: its stack goes back to the spans, and a second
      *    free of one of those objects is still caught */
@@ -163,7 +278,8 @@ int main(void) {
     CHECK(live_ok());
 
     /* 4. a second free from this thread while the object sits on another thread's
-     *    stack is reported, and that thread still gets each object back once */
+     *    stack is reported, and that thread still gets each object back once (no
+     *    collection in between: one would free them, see 2 and idle_thread) */
     void *held[K];
     for (int i = 0; i < K; i++) {
         held[i] = objs[2 * PER_SPAN + i];
@@ -175,7 +291,6 @@ int main(void) {
     CHECK_EQ(pthread_create(&th, NULL, freer, &j2), 0);
     pthread_barrier_wait(&bar);
     for (int i = 0; i < K; i++) freed_checks(held[i]);
-    gm_collect(); /* with the objects on a stopped thread's stack */
     pthread_barrier_wait(&bar);
     CHECK_EQ(pthread_join(th, NULL), 0);
     pthread_barrier_destroy(&bar);
@@ -191,6 +306,10 @@ int main(void) {
     gm_collect();
     CHECK(live_ok());
     for (int i = 0; i < 4096; i++) CHECK(gmt_verify(more[i], SIZE, 5000u + (uint64_t)i) == GMT_OK);
-    for (int i = 0; i < K; i++) CHECK(gmt_verify(back[i], SIZE, 2000u + (uint64_t)i) == GMT_OK);
+    for (int i = 0; i < 2 * K; i++) CHECK(gmt_verify(back2[i], SIZE, 2000u + (uint64_t)i) == GMT_OK);
+
+    idle_thread();
+    CHECK(live_ok());
+    for (int i = 0; i < 4096; i++) CHECK(gmt_verify(more[i], SIZE, 5000u + (uint64_t)i) == GMT_OK);
     return check_done();
 }
