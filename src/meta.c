@@ -37,6 +37,13 @@ void *gmi_meta_alloc(size_t size) {
         return p;
     }
     pthread_mutex_lock(&meta.lock.m);
+    /* cache-line aligned: span structs (page_heap.c) keep their read-mostly fields
+     * on a line of their own */
+    size_t pad = (size_t)(-(uintptr_t)meta.cur & 63);
+    if (meta.left >= pad + size) {
+        meta.cur += pad;
+        meta.left -= pad;
+    }
     if (meta.left < size) {
         char *c = gmi_os_reserve(META_CHUNK, 4096);
         if (c == NULL) {

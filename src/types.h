@@ -80,33 +80,41 @@ typedef struct gmi_span_s gmi_span_t;
  *   world is stopped (see gc.c), so the state sg+1 of Go never persists.
  * For a FREE span: arena->spans[] maps its first and last page to it (for coalescing). */
 struct gmi_span_s {
-    gmi_span_t *next, *prev; /* links on a central or page-heap list */
+    /* First cache line: what gm_free and the marker read, written only when the span
+     * is set up (and reuse_tagged once), so that a free never waits for a line another
+     * thread has just written. The fields that change while the span is in use follow
+     * on the second line. Spans are 128 bytes apart, 64-byte aligned (meta.c). */
     uintptr_t start;         /* first byte (page aligned) */
-    size_t npages;
     size_t elemsize;  /* object size; npages * page size for a large span */
     uintptr_t limit;  /* start + nelems * elemsize: end of the object area */
     uint32_t divmul;  /* slot index = (offset * divmul) >> 32 (Lemire's fast division) */
     uint16_t nelems;  /* slots in the span (1 for a large span) */
     uint16_t nwords;  /* 64-bit words in each bitmap */
-    uint16_t alloc_count; /* allocated slots; exact when not cached (cached: at cache time) */
     uint8_t spanclass;    /* size class << 1 | noscan */
     uint8_t kind;         /* GMI_KIND_*: room for typed objects later */
     _Atomic uint8_t state;  /* gmi_span_state_t, published last */
+    uint8_t large_zeroed;   /* large span: came from released pages, already zero */
+    uint8_t reuse_tagged;   /* an object of it went on a reuse stack (malloc.c, 7a):
+                               its sweep must not count tagged dead objects again */
+    uint64_t *alloc_bits;   /* nwords words each; the three bitmaps are one block */
+    _Atomic uint64_t *pending_bits; /* frees by threads that do not own the span */
+    void *specials;         /* reserved: finalizers, weak handles, profile records */
+
+    /* Second cache line */
+    gmi_span_t *next, *prev; /* links on a central or page-heap list */
+    size_t npages;
+    uint64_t *mark_bits;
+    const void *layout;     /* reserved: per-object pointer layout for typed allocation */
+    uint64_t alloc_time;    /* large spans: when allocated (profiling); otherwise 0 */
+    _Atomic uint32_t sweepgen;
+    uint16_t alloc_count; /* allocated slots; exact when not cached (cached: at cache time) */
     uint8_t list;           /* GMI_LIST_*: which list the span is on */
     uint8_t needzero;       /* free slots may hold garbage and must be zeroed on use */
     _Atomic uint8_t cached; /* 1 while a thread cache allocates from it */
     _Atomic uint8_t has_pending; /* some pending_bits may be set */
-    uint8_t large_zeroed;   /* large span: came from released pages, already zero */
-    uint8_t reuse_tagged;   /* an object of it went on a reuse stack (malloc.c, 7a):
-                               its sweep must not count tagged dead objects again */
-    _Atomic uint32_t sweepgen;
-    uint64_t *alloc_bits;   /* nwords words each; the three bitmaps are one block */
-    uint64_t *mark_bits;
-    _Atomic uint64_t *pending_bits; /* frees by threads that do not own the span */
-    const void *layout;     /* reserved: per-object pointer layout for typed allocation */
-    void *specials;         /* reserved: finalizers, weak handles, profile records */
-    uint64_t alloc_time;    /* large spans: when allocated (profiling); otherwise 0 */
 };
+_Static_assert(offsetof(struct gmi_span_s, next) == 64, "gmi_span_t: read-mostly first line");
+_Static_assert(sizeof(struct gmi_span_s) <= 128, "gmi_span_t: two lines");
 
 /* ---------------------------------------------------------------------------------
  * Arenas and the page heap
