@@ -105,7 +105,6 @@ uint64_t gmi_os_process_cputime(void);
 /* thread_cache.c (more) */
 bool gmi_cache_next_word(gmi_cache_entry_t *e);
 bool gmi_cache_refill(gmi_cache_entry_t *e, unsigned spc);
-void gmi_thread_cache_release_locked(gmi_thread_cache_t *c);
 void gmi_thread_cache_unflushed(gmi_thread_cache_t *c, uint64_t *mallocs, uint64_t *frees);
 
 /* fork support */

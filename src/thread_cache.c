@@ -134,17 +134,6 @@ void gmi_thread_cache_release(gmi_thread_cache_t *c) {
     gmi_thread_cache_flush_stats(c);
 }
 
-/* Same, for a thread that no longer runs (fork child): caller holds all locks. */
-void gmi_thread_cache_release_locked(gmi_thread_cache_t *c) {
-    gmi_reuse_drop(c); /* freeing them may take a central lock, held here */
-    for (unsigned spc = 0; spc < GMI_NUM_SPAN_CLASSES; spc++) {
-        gmi_cache_entry_t *e = &c->alloc[spc];
-        if (e->span) entry_uncache_locked(e);
-        entry_flush_stats(e, spc);
-    }
-    gmi_thread_cache_flush_stats(c);
-}
-
 void gmi_thread_cache_flush_stats(gmi_thread_cache_t *c) {
     if (c->live_debt) gmi_cache_pay_live_debt(c);
     if (c->nlarge_alloc) {
