@@ -98,7 +98,9 @@ GM_API void *gm_realloc(void *p, size_t size) GM_ALLOC_SIZE(2);
  * 1 KiB for its next allocations of that class, as a malloc's thread cache does; they
  * count as freed (Frees, HeapObjects, HeapAlloc) and as free slots in the size-class
  * report, their spans stay in use (HeapInuse), and they go back to the heap when the
- * thread exits. A second free of such an object is caught like any other: it is
+ * thread exits or at the next collection, whichever comes first (a thread that stops
+ * allocating keeps none of them past it). A second free of such an object is caught
+ * like any other: it is
  * tagged with a per-process key while held. Two threads freeing the same object at the
  * same instant (a data race in the program) are not arbitrated. */
 GM_API void gm_free(void *p);
