@@ -280,8 +280,8 @@ void gmi_threads_each(void (*fn)(gmi_thread_t *t, void *arg), void *arg);
  * spilled first): its stack from the saved sp up, and its static TLS. For a caller
  * inside gmi_gc_enter/gmi_gc_leave, its registers as spilled there and its stack from
  * that frame up. For another caller, the registers and the top 2 KiB of its stack
- * (gomem's own frames, which change once this returns) are pushed as copies in its
- * gmi_thread_t instead, so push may defer the scan. */
+ * (gomem's own frames, which change once this returns) are pushed as copies in a
+ * static area (gmi_gc.lock held) instead, so push may defer the scan. */
 void gmi_thread_scan_ranges(gmi_thread_t *t, void (*push)(uintptr_t lo, uintptr_t hi, void *arg),
                             void *arg);
 /* The same for a calling (collecting) thread that has no struct because registration

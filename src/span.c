@@ -1,8 +1,9 @@
 /* span.c: span bitmaps and the sweep of one span.
  *
- * Sweeping touches no dead object (but reads the first word of those in a span that
- * fed a reuse stack, malloc.c 7a, to count each free once): after draining frees made by other threads, a
- * span's allocation bitmap becomes alloc & mark, and the mark bitmap is cleared. A
+ * Sweeping touches no dead object, except the first word of those in a span that fed
+ * a reuse stack (malloc.c 7a), to count each free once. After draining frees made by
+ * other threads, a span's allocation bitmap becomes alloc & mark, and the mark bitmap
+ * is cleared. A
  * span that lost objects gets needzero, so its free slots are zeroed when handed out.
  * Spans with specials (profile records, later finalizers and weak handles) let those
  * see the dead slots first.

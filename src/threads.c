@@ -107,7 +107,8 @@ static struct {
     _Atomic uint32_t acks;        /* futex: bumped by each handler that acknowledges */
     _Atomic int stopping;         /* a stop is in progress */
     uint64_t stop_ns_last, stop_ns_total, nstops, nresends;
-    /* scan_self's copies for a collecting thread without a struct (gmi_gc.lock) */
+    /* scan_self's copies for a thread that scans itself outside gmi_gc_enter, with or
+     * without a struct (gmi_gc.lock) */
     uintptr_t orphan_spill[24], orphan_frames[256];
 } threads GMI_STATE;
 
@@ -760,14 +761,13 @@ GMI_NOINLINE uintptr_t gmi_spill_registers(uintptr_t *out) {
     return sp;
 }
 
-/* scan_copies: where scan_self keeps its copies (a thread struct, or threads.orphan_*) */
+/* scan_copies: where scan_self keeps its copies (threads.orphan_*) */
 typedef struct scan_copies_s {
     uintptr_t *spill, *frames;
     size_t nspill, nframes;
 } scan_copies_t;
 
 _Static_assert(sizeof threads.orphan_spill == sizeof((gmi_thread_t *)0)->spill, "spill size");
-_Static_assert(sizeof threads.orphan_frames == sizeof((gmi_thread_t *)0)->frames, "frames size");
 
 /* scan_self pushes the calling thread's registers, its stack from the current sp up to
  * stack_hi, and [tls_lo, tls_hi). The collector may scan the ranges after this
@@ -815,8 +815,12 @@ GMI_NO_ASAN void gmi_thread_scan_ranges(gmi_thread_t *t,
         return;
     }
     if (t == gmi_tls_thread) {
-        scan_copies_t c = {t->spill, t->frames, sizeof t->spill / sizeof t->spill[0],
-                           sizeof t->frames / sizeof t->frames[0]};
+        /* the caller outside gmi_gc_enter: no path does this today (the mark runs
+         * inside a cycle, gm_explain skips its caller); copies in the static area,
+         * which gmi_gc.lock keeps to one user, as for an unregistered collector */
+        scan_copies_t c = {threads.orphan_spill, threads.orphan_frames,
+                           sizeof threads.orphan_spill / sizeof threads.orphan_spill[0],
+                           sizeof threads.orphan_frames / sizeof threads.orphan_frames[0]};
         scan_self(&c, t->stack_hi, t->tls_lo, t->tls_hi, push, arg);
         return;
     }

@@ -80,9 +80,9 @@ typedef struct gmi_span_s gmi_span_t;
  *   world is stopped (see gc.c), so the state sg+1 of Go never persists.
  * For a FREE span: arena->spans[] maps its first and last page to it (for coalescing). */
 struct gmi_span_s {
-    /* First cache line: what gm_free and the marker read, written only when the span
-     * is set up (and reuse_tagged once), so that a free never waits for a line another
-     * thread has just written. The fields that change while the span is in use follow
+    /* First cache line: what gm_free reads (and the marker, but for mark_bits), written
+     * only when the span is set up (and reuse_tagged once), so that a free never waits
+     * for a line another thread has just written. The fields that change while the span is in use follow
      * on the second line. Spans are 128 bytes apart, 64-byte aligned (meta.c). */
     uintptr_t start;         /* first byte (page aligned) */
     size_t elemsize;  /* object size; npages * page size for a large span */
@@ -200,9 +200,8 @@ struct gmi_thread_s {
     int auto_registered;          /* registered on first use, not by create/register */
     int is_main;                  /* the initial thread: stack bounds from /proc/self/maps */
     uintptr_t alt_lo, alt_hi;     /* sigaltstack the thread was stopped on, else 0 */
-    uintptr_t spill[24];          /* the scanning thread's own registers (scanned as a root) */
+    uintptr_t spill[24];          /* registers spilled by gmi_gc_enter (scanned as a root) */
     uintptr_t gc_entry_sp;        /* sp where it entered a collection (gmi_gc_enter), else 0 */
-    uintptr_t frames[256];        /* copy of the top of its stack when it scanned itself */
     void *pool_local;             /* pool.c: this thread's private pool slots, or NULL */
 };
 
