@@ -7,6 +7,8 @@
 #include "gc_internal.h"
 #include "profile.h"
 
+#pragma GCC visibility push(hidden) /* see internal.h */
+
 /* gmi_debug_slow routes allocation and freeing off the fast path. Zero unless a debug
  * mode is on or an object was ever pinned: malloc.c tests it once per call (cold). */
 enum {
@@ -54,5 +56,7 @@ uint32_t gmi_pin_forget(uintptr_t base);
 void gmi_pin_mark_locked(gmi_mark_result_t *mr);
 void gmi_pin_verify_locked(void);
 void gmi_pin_stats(uint64_t *objects, uint64_t *pins);
+
+#pragma GCC visibility pop
 
 #endif

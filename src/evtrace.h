@@ -8,6 +8,8 @@
 
 #include "internal.h"
 
+#pragma GCC visibility push(hidden) /* see internal.h */
+
 /* One collection's timestamps (gmi_os_nanotime) and heap figures, filled by
  * collect_locked from its locals at @@hook:after_world_start@@. */
 typedef struct gmi_evtrace_cycle_s {
@@ -34,5 +36,7 @@ void gmi_evtrace_init(void);
 extern gmi_lock_t gmi_evtrace_lock;
 /* In a forked child: reinitialize the lock and stop tracing (the file is the parent's). */
 void gmi_evtrace_fork_child(void);
+
+#pragma GCC visibility pop
 
 #endif

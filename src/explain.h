@@ -5,6 +5,8 @@
 
 #include "internal.h"
 
+#pragma GCC visibility push(hidden) /* see internal.h */
+
 /* gmi_roots_user_key returns true if [lo, hi) is a gm_add_roots range, with *key the lo
  * given to gm_add_roots; false for a segment of a loaded object. gmi_roots_lock held
  * (roots.c). */
@@ -34,5 +36,7 @@ void gmi_finalizer_each_locked(void (*fn)(const gmi_fin_view_t *v, void *arg), v
 void gmi_pool_each_item_locked(void (*fn)(const void *pool, const uintptr_t *cell, bool victim,
                                           void *arg),
                                void *arg);
+
+#pragma GCC visibility pop
 
 #endif

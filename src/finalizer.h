@@ -8,6 +8,8 @@
 #include "internal.h"
 #include "gc_internal.h"
 
+#pragma GCC visibility push(hidden) /* see internal.h */
+
 /* Special kinds beside profile.h's GMI_SPECIAL_PROFILE (same per-span lists, same
  * lock: gmi_profile_lock). */
 enum {
@@ -64,5 +66,7 @@ void gmi_scavenger_fork_child(void);
 /* Bytes released since start: by the background pacing, without pacing (over the
  * limit, gm_free_os_memory, allocations), and the part of eager released by allocations. */
 void gmi_scavenger_stats(uint64_t *bg, uint64_t *eager, uint64_t *assist);
+
+#pragma GCC visibility pop
 
 #endif

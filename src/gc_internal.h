@@ -7,6 +7,8 @@
 #include "internal.h"
 #include "pacer.h"
 
+#pragma GCC visibility push(hidden) /* see internal.h */
+
 typedef struct gmi_gc_s {
     _Atomic uint32_t sweepgen; /* moves by 2 at every mark termination */
     /* heap_live: the pacer's view of the heap, as Go's heapLive: bytes marked by the
@@ -119,5 +121,7 @@ void gmi_verify_heap(void);
 /* gc.c */
 void gmi_fork_child_hook(void);
 void gmi_bad_pointer(const char *call, const void *p, const char *why);
+
+#pragma GCC visibility pop
 
 #endif

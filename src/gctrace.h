@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#pragma GCC visibility push(hidden) /* see internal.h */
+
 #define GMI_GCTRACE_LINE_MAX 512 /* longest possible line is under 400 bytes */
 
 /* One collection's numbers. Times are nanoseconds; sizes are bytes (printed >> 20). */
@@ -56,5 +58,7 @@ int gmi_gctrace_fmt_ms(char *buf, size_t n, uint64_t ns);
 /* Format and write one line to stderr with a single write(2). */
 void gmi_gctrace_print(const gmi_gc_cycle_t *c);
 void gmi_scavtrace_print(const gmi_scav_cycle_t *s);
+
+#pragma GCC visibility pop
 
 #endif

@@ -12,6 +12,11 @@
 #include "types.h"
 #include "../include/gomem.h"
 
+/* Declarations below are of the library's own symbols: hidden, so that its code
+ * reaches them directly rather than through the GOT (-fvisibility=hidden covers only
+ * definitions). */
+#pragma GCC visibility push(hidden)
+
 #define gmi_likely(x) __builtin_expect(!!(x), 1)
 #define gmi_unlikely(x) __builtin_expect(!!(x), 0)
 #define GMI_NOINLINE __attribute__((noinline))
@@ -382,5 +387,7 @@ int64_t gmi_memlimit_auto(void);
  * Empty values count as unset. Call once from initialization, before the pacer. */
 void gmi_env_init(void);
 const char *gmi_getenv(const char *name);
+
+#pragma GCC visibility pop
 
 #endif

@@ -105,10 +105,30 @@ GMI_INLINE void clear_bit_signal_safe(uint64_t *w, uint64_t bit) {
 #endif
 }
 
+typedef uint64_t gmi_v16u __attribute__((vector_size(16), aligned(8)));
+
+/* zero_small clears an object of at most 1 KiB (a multiple of 8 bytes) on the reuse
+ * path, 32 bytes a turn. No call, so the callers keep no frame. */
+GMI_INLINE void zero_small(void *p, size_t n) {
+    char *q = p, *end = q + n;
+    if (n & 8) {
+        *(uint64_t *)q = 0;
+        q += 8;
+    }
+    if (n & 16) {
+        *(gmi_v16u *)q = (gmi_v16u){0, 0};
+        q += 16;
+    }
+    for (; q < end; q += 32) {
+        *(gmi_v16u *)q = (gmi_v16u){0, 0};
+        *(gmi_v16u *)(q + 16) = (gmi_v16u){0, 0};
+        __asm__("" : "+r"(q));
+    }
+}
+
 /* zero_slot clears a slot handed out from a span with needzero. Small slots are
  * cleared inline with 16-byte stores (a call to memset costs more than the stores);
  * the empty asm keeps the compiler from turning the loop back into that call. */
-typedef uint64_t gmi_v16u __attribute__((vector_size(16), aligned(8)));
 GMI_INLINE void *zero_slot(void *p, size_t n) {
     if (n > 256) return memset(p, 0, n); /* a tail call: the fast path keeps no frame */
     char *q = p, *end = q + (n & ~(size_t)15);
@@ -127,11 +147,13 @@ uintptr_t gmi_reuse_key GMI_STATE;
 
 GMI_INLINE uintptr_t reuse_tag(uintptr_t p) { return p ^ gmi_reuse_key; }
 
-/* reuse_sample records a heap-profile sample for an object taken from a reuse stack. */
-GMI_NOINLINE static void reuse_sample(gmi_thread_t *t, void *p) {
+/* reuse_sample records a heap-profile sample for an object taken from a reuse stack,
+ * and returns it (a tail call from alloc_reuse, which then needs no frame). */
+GMI_NOINLINE static void *reuse_sample(gmi_thread_t *t, void *p) {
     gmi_span_t *s = gmi_span_of((uintptr_t)p);
     t->cache.next_sample = gmi_profile_next_sample();
     gmi_profile_record_alloc(s, (uintptr_t)p, s->elemsize);
+    return p;
 }
 
 /* gmi_reuse_epoch: see internal.h; starts at 1 so that a new thread's stacks (epoch 0)
@@ -147,31 +169,35 @@ GMI_NOINLINE static void reuse_reset(gmi_thread_cache_t *c, uint64_t epoch) {
 
 GMI_INLINE void *alloc_small_bits(gmi_thread_t *t, unsigned spc, size_t size);
 
+/* alloc_reuse_stale: the stacks are stale (a cycle ran since these objects were freed,
+ * and freed them): emptied, and the allocation served from the span's bits. */
+GMI_NOINLINE static void *alloc_reuse_stale(gmi_thread_t *t, unsigned spc, uint64_t epoch) {
+    reuse_reset(&t->cache, epoch);
+    /* the class's size, not the request's: no spare register on the fast path */
+    return alloc_small_bits(t, spc, gmi_class_to_size[spc >> 1]);
+}
+
 /* alloc_reuse takes the top of the class's reuse stack (n > 0 objects), if the stack is
  * still valid. The object is read into a register before the epoch: a cycle that
  * stops the thread between the two finds it in the register (a root) and the pop is
  * dropped; a cycle before the read is seen too. Its first word (the free tag) is
  * cleared last, the rest was cleared when it was freed. Out of line, reached by a tail
- * jump: inlined, its call to reuse_sample gave the fast path a frame (+6 instructions
- * an allocation in binary-trees, which never frees). */
+ * jump, and its own slow paths are tail calls, so neither keeps a frame (inlined, the
+ * call to reuse_sample gave gm_alloc a frame: +6 instructions an allocation in
+ * binary-trees, which never frees). */
 GMI_NOINLINE static void *alloc_reuse(gmi_thread_t *t, gmi_cache_entry_t *e, unsigned spc,
                                       unsigned n) {
     void *p = t->cache.reuse[spc][n - 1];
     __asm__ volatile("" : "+r"(p));
     SIGNAL_FENCE();
     uint64_t epoch = gmi_reuse_epoch_now();
-    if (gmi_unlikely(t->cache.reuse_epoch != epoch)) {
-        /* stale: a cycle ran since these objects were freed, and freed them */
-        reuse_reset(&t->cache, epoch);
-        /* the class's size, not the request's: no spare register on the fast path */
-        return alloc_small_bits(t, spc, gmi_class_to_size[spc >> 1]);
-    }
+    if (gmi_unlikely(t->cache.reuse_epoch != epoch)) return alloc_reuse_stale(t, spc, epoch);
     e->nreuse = (uint16_t)(n - 1);
     SIGNAL_FENCE();
     *(uintptr_t *)p = 0;
     e->nmalloc++;
     if (gmi_unlikely((t->cache.next_sample -= (int64_t)gmi_class_to_size[spc >> 1]) < 0))
-        reuse_sample(t, p);
+        return reuse_sample(t, p);
     return p;
 }
 
@@ -427,6 +453,26 @@ GMI_INLINE gmi_span_t *live_object(const void *p, size_t *slot, const char **why
     return s;
 }
 
+/* reuse_push puts the object at a, freed from span s (class spc, not the one e caches),
+ * on the thread's reuse stack of the class, which holds n < GMI_REUSE_SLOTS objects
+ * and which the caller found valid for the current epoch (or emptied): cleared,
+ * tagged, then pushed. A cycle between the caller's epoch check and the push leaves
+ * the object on a stale stack: it was in a register then (it survived), and a later
+ * cycle frees it. Its span is marked first, so that a sweep that frees it sees the
+ * flag. */
+GMI_INLINE void reuse_push(gmi_thread_t *t, gmi_cache_entry_t *e, gmi_span_t *s, unsigned spc,
+                           uintptr_t a, unsigned n) {
+    if (gmi_unlikely(!s->reuse_tagged)) s->reuse_tagged = 1; /* read-mostly line */
+    zero_small((void *)a, s->elemsize);
+    *(uintptr_t *)a = reuse_tag(a);
+    t->cache.reuse[spc][n] = (void *)a;
+    SIGNAL_FENCE();
+    e->nreuse = (uint16_t)(n + 1);
+    SIGNAL_FENCE();
+    __asm__ volatile("" : : "r"(a) : "memory");
+    e->nfree++;
+}
+
 /* free_small: t is NULL for a thread without a struct (threads.c): a remote free. */
 /* relist_threshold: pending frees in one bitmap word that make a full span partial
  * again (see free_small): 8, or fewer in a span of fewer than 64 slots. */
@@ -474,26 +520,13 @@ static void free_small(gmi_thread_t *t, gmi_span_t *s, size_t i, const void *p) 
     if (e != NULL && spc < GMI_REUSE_SPAN_CLASSES && e->nreuse < GMI_REUSE_SLOTS &&
         (e->nreuse + 1u) * s->elemsize <= GMI_REUSE_BYTES && !gmi_debug_slow &&
         __atomic_load_n(&s->specials, __ATOMIC_RELAXED) == NULL) {
-        /* Onto the reuse stack (overview, 7a): cleared, tagged, then pushed. Stale
-         * stacks are emptied first. A cycle between that and the push leaves the
-         * object on a stale stack: it was in a register then (it survived), and a
-         * later cycle frees it. Its span is marked first, so that a sweep that frees
-         * it sees the flag. Not from a span with specials: a record left on a freed
+        /* Onto the reuse stack (overview, 7a; gm_free's fast path, free_fast, takes
+         * most of these). Not from a span with specials: a record left on a freed
          * slot (a misuse the finalizer code drops at the next cycle) must not pass to
          * the next object. */
         uint64_t epoch = gmi_reuse_epoch_now();
         if (gmi_unlikely(t->cache.reuse_epoch != epoch)) reuse_reset(&t->cache, epoch);
-        if (gmi_unlikely(!s->reuse_tagged)) s->reuse_tagged = 1; /* read-mostly line */
-        uintptr_t a = (uintptr_t)p;
-        unsigned n = e->nreuse;
-        zero_slot((void *)a, s->elemsize);
-        *(uintptr_t *)a = reuse_tag(a);
-        t->cache.reuse[spc][n] = (void *)a;
-        SIGNAL_FENCE();
-        e->nreuse = (uint16_t)(n + 1);
-        SIGNAL_FENCE();
-        __asm__ volatile("" : : "r"(a) : "memory");
-        e->nfree++;
+        reuse_push(t, e, s, spc, (uintptr_t)p, e->nreuse);
         return;
     }
 #endif
@@ -631,7 +664,50 @@ gmi_span_t *gmi_malloc_live_object(const void *p, size_t *slot, const char **why
     return live_object(p, slot, why);
 }
 
-GM_API void gm_free(void *p) {
+/* gm_free's fast path takes most frees of a program that frees what it allocated a
+ * while ago or what another thread allocated: a small object (at most 1 KiB) of a span
+ * the thread does not cache, pushed on the class's reuse stack (overview, 7a). It
+ * makes live_object's checks in an order that needs no stack frame. A valid free that
+ * does not qualify goes to free_small with the span and slot found (a local free, a
+ * full or stale stack, a span with specials, a larger object); NULL, large objects,
+ * bad pointers and double frees go to free_slow, which classifies them again. */
+GMI_NOINLINE static void free_slow(void *p);
+
+/* free_small_of: free_small for a valid small object p of span s (the slot found
+ * again, so that the fast path need not keep it in a register). */
+GMI_NOINLINE static void free_small_of(gmi_thread_t *t, gmi_span_t *s, void *p) {
+    free_small(t, s, gmi_span_slot(s, (uintptr_t)p), p);
+}
+
+/* free_fast returns true when it freed p (the caller needs no frame for the calls). */
+GMI_INLINE bool free_fast(gmi_thread_t *t, void *p) {
+    uintptr_t a = (uintptr_t)p;
+    gmi_span_t *s = gmi_span_of(a);
+    if (s == NULL) return false;
+    unsigned spc = s->spanclass;
+    if (spc < 2) return false; /* large */
+    size_t i = gmi_span_slot(s, a), size = s->elemsize;
+    if (s->start + i * size != a) return false;
+    uint64_t bit = 1ull << (i & 63);
+    if (!(s->alloc_bits[i >> 6] & bit)) return false;
+    if (atomic_load_explicit(&s->pending_bits[i >> 6], memory_order_relaxed) & bit) return false;
+    if (gmi_reuse_tagged(a)) return false;
+#if !GM_TRACK_VALGRIND
+    gmi_cache_entry_t *e = &t->cache.alloc[spc];
+    unsigned n = e->nreuse;
+    if (spc < GMI_REUSE_SPAN_CLASSES && e->span != s && n < GMI_REUSE_SLOTS &&
+        (n + 1u) * size <= GMI_REUSE_BYTES &&
+        __atomic_load_n(&s->specials, __ATOMIC_RELAXED) == NULL &&
+        t->cache.reuse_epoch == gmi_reuse_epoch_now()) {
+        reuse_push(t, e, s, spc, a, n);
+        return true;
+    }
+#endif
+    free_small_of(t, s, p);
+    return true;
+}
+
+GMI_NOINLINE static void free_slow(void *p) {
     if (p == NULL) return;
     if (gmi_unlikely(!atomic_load_explicit(&gmi_initialized, memory_order_acquire))) gmi_init_slow();
     if (gmi_unlikely(gmi_debug_slow)) {
@@ -639,6 +715,14 @@ GM_API void gm_free(void *p) {
         return;
     }
     free_checked("gm_free", p);
+}
+
+/* gm_free: a registered thread outside the debug modes (t set implies gomem is
+ * initialized, as in gm_alloc) takes the fast path. */
+GM_API void gm_free(void *p) {
+    gmi_thread_t *t = gmi_tls_thread;
+    if (gmi_likely(t != NULL && !gmi_debug_slow) && free_fast(t, p)) return;
+    free_slow(p);
 }
 
 GM_API size_t gm_usable_size(const void *p) {

@@ -7,6 +7,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#pragma GCC visibility push(hidden) /* see internal.h */
+
 #define GMI_HEAP_MINIMUM ((uint64_t)4 << 20)       /* Go's defaultHeapMinimum */
 #define GMI_SWEEP_MIN_HEAP_DISTANCE ((uint64_t)1 << 20) /* Go's sweepMinHeapDistance */
 #define GMI_LIMIT_HEADROOM_PERCENT 3               /* memory-limit goal headroom (Go 1.21+) */
@@ -67,5 +69,7 @@ uint64_t gmi_pacer_gogc_goal(const gmi_pacer_t *p);
 uint64_t gmi_pacer_limit_goal(const gmi_pacer_t *p, const gmi_pacer_mem_t *mem);
 /* gmi_pacer_trigger_for returns the trigger for a given goal under p's inputs. */
 uint64_t gmi_pacer_trigger_for(const gmi_pacer_t *p, uint64_t goal, bool limit_bound);
+
+#pragma GCC visibility pop
 
 #endif

@@ -39,7 +39,7 @@ gmi_lock_t gmi_heap_lock GMI_STATE = {PTHREAD_MUTEX_INITIALIZER};
 static struct {
     gmi_span_t *free[NFREE_EXACT]; /* free[n]: runs of n pages; free[0]: runs >= 128 pages */
     gmi_fixalloc_t span_alloc;
-    gmi_fixalloc_t bits_alloc[5]; /* bitmap blocks of 3 * {1,2,4,8,16} words */
+    gmi_fixalloc_t bits_alloc[5]; /* bitmap blocks for spans of {1,2,4,8,16} words */
     gmi_arena_t *arenas;          /* all arenas, newest first */
     gmi_arena_t *cur;             /* arena being grown into */
     size_t sys;                   /* bytes handed to the page heap */
@@ -265,6 +265,11 @@ static int bits_bucket(size_t nwords) {
     return b;
 }
 
+/* A span's bitmaps are one block: allocation bits, pending bits, then mark bits, each
+ * a power of two of words. A free reads the first two: for spans of up to 4 words
+ * (objects of 32 bytes and up) the blocks are padded to a power of two, so the two
+ * share a cache line (one miss a free instead of two; the 16- and 8-byte classes need
+ * two lines anyway). */
 static bool span_attach_bits(gmi_span_t *s, size_t nelems) {
     size_t nwords = (nelems + 63) / 64;
     int b = bits_bucket(nwords);
@@ -273,8 +278,8 @@ static bool span_attach_bits(gmi_span_t *s, size_t nelems) {
     size_t w = (size_t)1 << b;
     s->nwords = (uint16_t)nwords;
     s->alloc_bits = bits;
-    s->mark_bits = bits + w;
-    s->pending_bits = (_Atomic uint64_t *)(bits + 2 * w);
+    s->pending_bits = (_Atomic uint64_t *)(bits + w);
+    s->mark_bits = bits + 2 * w;
     return true;
 }
 
@@ -292,7 +297,8 @@ static void span_detach_bits(gmi_span_t *s) {
 
 void gmi_heap_init(void) {
     gmi_fixalloc_init(&heap.span_alloc, sizeof(gmi_span_t));
-    for (int b = 0; b < 5; b++) gmi_fixalloc_init(&heap.bits_alloc[b], 3 * sizeof(uint64_t) << b);
+    for (int b = 0; b < 5; b++)
+        gmi_fixalloc_init(&heap.bits_alloc[b], (b <= 2 ? 4 : 3) * sizeof(uint64_t) << b);
     /* Reserved, not committed. If the OS refuses, the heap starts empty and the first
      * span allocation tries again (and fails with ENOMEM if it still cannot): until a map
      * exists no address is in the heap's range, so lookups never touch it. */

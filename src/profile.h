@@ -18,6 +18,8 @@
 
 #include "internal.h"
 
+#pragma GCC visibility push(hidden) /* see internal.h */
+
 /* ---------------------------------------------------------------------------------
  * Sampling (profile.c)
  * ------------------------------------------------------------------------------- */
@@ -221,5 +223,7 @@ bool gmi_elf_vaddr(const gmi_elf_t *e, uint64_t file_off, uint64_t *vaddr);
 const gmi_elf_sym_t *gmi_elf_lookup(const gmi_elf_t *e, uint64_t vaddr);
 /* gmi_elf_line returns the line-table row covering vaddr, or NULL. */
 const gmi_line_row_t *gmi_elf_line(const gmi_elf_t *e, uint64_t vaddr);
+
+#pragma GCC visibility pop
 
 #endif
