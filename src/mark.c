@@ -285,32 +285,38 @@ static void share_half_locked(worker_t *w) {
  * prefetched when they enter it, so the cache miss of loading an object overlaps with
  * the scanning of the few before it (prefetch-on-grey). */
 #define PREFETCH_DEPTH 16 /* a power of two; 8 and 32 measured slower on trees */
-#define SHARE_PERIOD 64  /* objects scanned between looks at idle peers */
+#define SHARE_PERIOD 64  /* objects scanned between looks at idle peers: a power of two */
 GMI_INLINE GMI_NO_ASAN void drain_local_as(worker_t *w, const bool parallel) {
     range_t fifo[PREFETCH_DEPTH];
-    unsigned head = 0, tail = 0, since_share = 0; /* free-running; tail - head entries */
+    unsigned k = 0, nf = 0; /* the oldest entry is fifo[k]; nf entries, in order from k */
+    unsigned scanned = 0;
     scan_t sc;
     scan_load(w, &sc);
     for (;;) {
-        /* In the steady state each turn moves one entry from the stack into the FIFO
-         * (prefetching it) and scans the FIFO's oldest. */
+        /* In the steady state (a full FIFO) each turn takes an entry off the stack,
+         * prefetches it and swaps it for the FIFO's oldest, which is scanned. */
+        range_t r;
         if (sc.n > 0) {
-            range_t r = sc.items[--sc.n];
-            __builtin_prefetch((const void *)r.lo);
-            fifo[tail++ & (PREFETCH_DEPTH - 1)] = r;
-            if (tail - head < PREFETCH_DEPTH) continue;
-        } else if (tail == head) {
+            range_t in = sc.items[--sc.n];
+            __builtin_prefetch((const void *)in.lo);
+            if (nf < PREFETCH_DEPTH) {
+                fifo[(k + nf++) & (PREFETCH_DEPTH - 1)] = in;
+                continue;
+            }
+            r = fifo[k];
+            fifo[k] = in;
+        } else if (nf > 0) {
+            r = fifo[k];
+            nf--;
+        } else {
             break;
         }
-        range_t r = fifo[head++ & (PREFETCH_DEPTH - 1)];
+        k = (k + 1) & (PREFETCH_DEPTH - 1);
         scan_words(w, &sc, r.lo, r.hi, parallel);
-        if (gmi_unlikely(++since_share >= SHARE_PERIOD)) {
-            since_share = 0;
-            if (parallel) {
-                scan_store(w, &sc);
-                maybe_share(w);
-                scan_load(w, &sc);
-            }
+        if (parallel && gmi_unlikely((++scanned & (SHARE_PERIOD - 1)) == 0)) {
+            scan_store(w, &sc);
+            maybe_share(w);
+            scan_load(w, &sc);
         }
     }
     scan_store(w, &sc);
