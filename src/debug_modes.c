@@ -491,7 +491,6 @@ static void mark_quarantined(uintptr_t a, gmi_mark_result_t *mr) {
     if (gmi_bit_get(s->mark_bits, i)) return;
     s->mark_bits[i >> 6] |= 1ull << (i & 63);
     mr->marked_bytes += s->elemsize;
-    mr->marked_objects++;
 }
 
 void gmi_debug_mark_roots(gmi_mark_result_t *mr) {

@@ -311,15 +311,15 @@ static void drop_chain_locked(gmi_fin_t *h) {
 }
 
 void gmi_specials_after_mark(gmi_mark_result_t *mr) {
-    uint64_t bytes = 0, objs = 0, b, o;
-    gmi_pool_mark(&b, &o);
-    bytes += b, objs += o;
+    uint64_t bytes = 0, b;
+    gmi_pool_mark(&b);
+    bytes += b;
     if (fin.attached == NULL && fin.qhead == NULL) {
         gmi_weak_clear_dead_locked();
         goto out;
     }
-    gmi_mark_more(gen_record_roots, NULL, &b, &o);
-    bytes += b, objs += o;
+    gmi_mark_more(gen_record_roots, NULL, &b);
+    bytes += b;
     clear_scratch(fin.qhead);
 
     gmi_weak_clear_dead_locked();
@@ -347,8 +347,8 @@ void gmi_specials_after_mark(gmi_mark_result_t *mr) {
                 h->candidate = 0;
                 continue;
             }
-            gmi_mark_more(gen_contents, h, &b, &o);
-            bytes += b, objs += o;
+            gmi_mark_more(gen_contents, h, &b);
+            bytes += b;
             if (gmi_obj_is_marked(obj)) { /* reachable from itself */
                 h->candidate = 0;
                 cycles++;
@@ -367,8 +367,8 @@ void gmi_specials_after_mark(gmi_mark_result_t *mr) {
             newq_tail = h;
         }
         if (newq != NULL) {
-            gmi_mark_more(gen_objects, newq, &b, &o); /* resurrect */
-            bytes += b, objs += o;
+            gmi_mark_more(gen_objects, newq, &b); /* resurrect */
+            bytes += b;
             clear_scratch(newq);
             for (gmi_fin_t *r = newq, *n; r; r = n) {
                 n = r->next;
@@ -396,7 +396,6 @@ void gmi_specials_after_mark(gmi_mark_result_t *mr) {
     }
 out:
     mr->marked_bytes += bytes;
-    mr->marked_objects += objs;
 }
 
 /* ---------------------------------------------------------------------------------

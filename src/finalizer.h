@@ -44,7 +44,7 @@ uint64_t gmi_weak_count(void);
  * after gmi_finq_lock. Shard locks are leaves, never taken by the collector. */
 extern gmi_lock_t gmi_pool_lock;
 void gmi_pool_stw_start(void); /* @@hook:stw_start@@: primary -> victim -> dropped */
-void gmi_pool_mark(uint64_t *bytes, uint64_t *objects); /* from gmi_specials_after_mark */
+void gmi_pool_mark(uint64_t *bytes); /* from gmi_specials_after_mark */
 void gmi_pool_fork_child(void);
 
 /* limiter.c: the GC CPU limiter (Go's gcCPULimiter, a leaky bucket). */

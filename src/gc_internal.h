@@ -82,7 +82,7 @@ void gmi_scavenger_assist(size_t bytes);
 
 /* mark.c */
 typedef struct gmi_mark_result_s {
-    uint64_t marked_bytes, marked_objects, heap_scan_bytes, stack_bytes, global_bytes;
+    uint64_t marked_bytes, heap_scan_bytes, stack_bytes, global_bytes;
 } gmi_mark_result_t;
 void gmi_mark_init(void);
 void gmi_mark_run(gmi_mark_result_t *out); /* world stopped, all locks held */
@@ -90,7 +90,7 @@ extern size_t gmi_mark_stack_max;          /* testing: cap on mark stack entries
 extern uint64_t gmi_mark_overflow_passes;  /* heap rescans after mark stack overflows */
 void gmi_mark_more(void (*gen)(void (*push)(uintptr_t lo, uintptr_t hi, void *pa), void *pa,
                                void *arg),
-                   void *arg, uint64_t *bytes, uint64_t *objects);
+                   void *arg, uint64_t *bytes);
 bool gmi_obj_is_marked(uintptr_t obj);
 
 /* sweep.c */

@@ -44,7 +44,7 @@ typedef struct page_cache_s {
 typedef struct worker_s {
     mark_stack_t stack;
     page_cache_t pc; /* last page looked up; reset at every mark (spans change between) */
-    uint64_t marked_bytes, marked_objects, scan_bytes;
+    uint64_t marked_bytes, noscan_bytes; /* heap_scan is marked_bytes - noscan_bytes */
     int id;
 } worker_t;
 
@@ -199,11 +199,11 @@ GMI_INLINE void mark_candidate(worker_t *w, scan_t *sc, uintptr_t v, const bool 
     size_t size = s->elemsize;
     uintptr_t base = s->start + i * size;
     w->marked_bytes += size;
-    w->marked_objects++;
-    if (!(s->spanclass & 1)) {
-        w->scan_bytes += size;
-        scan_push(w, sc, base, base + size);
+    if (s->spanclass & 1) {
+        w->noscan_bytes += size; /* counted here, off the path of the scanned objects */
+        return;
     }
+    scan_push(w, sc, base, base + size);
 }
 
 /* scan_words scans [lo, hi), both word-aligned (push_root aligns roots; objects are). */
@@ -511,7 +511,7 @@ void gmi_mark_run(gmi_mark_result_t *out) {
     if (n > 1 && mk.helpers_started < n - 1) start_helpers(n);
     if (n > mk.helpers_started + 1) n = mk.helpers_started + 1;
     for (int i = 0; i < n; i++) {
-        mk.workers[i].marked_bytes = mk.workers[i].marked_objects = mk.workers[i].scan_bytes = 0;
+        mk.workers[i].marked_bytes = mk.workers[i].noscan_bytes = 0;
         mk.workers[i].stack.n = 0;
         mk.workers[i].pc.page = 0;
     }
@@ -531,8 +531,7 @@ void gmi_mark_run(gmi_mark_result_t *out) {
     memset(out, 0, sizeof(*out));
     for (int i = 0; i < n; i++) {
         out->marked_bytes += mk.workers[i].marked_bytes;
-        out->marked_objects += mk.workers[i].marked_objects;
-        out->heap_scan_bytes += mk.workers[i].scan_bytes;
+        out->heap_scan_bytes += mk.workers[i].marked_bytes - mk.workers[i].noscan_bytes;
     }
     out->stack_bytes = stacks.bytes;
     out->global_bytes = globals.bytes;
@@ -544,12 +543,12 @@ void gmi_mark_run(gmi_mark_result_t *out) {
 
 /* gmi_mark_more lets gen push further ranges (with push) after gmi_mark_run and marks
  * everything reachable from them, on the calling thread. World stopped, all locks
- * held. Returns the bytes and objects it newly marked through *bytes / *objects. */
+ * held. Returns the bytes it newly marked through *bytes (if not NULL). */
 void gmi_mark_more(void (*gen)(void (*push)(uintptr_t lo, uintptr_t hi, void *pa), void *pa,
                                void *arg),
-                   void *arg, uint64_t *bytes, uint64_t *objects) {
+                   void *arg, uint64_t *bytes) {
     worker_t *w = &mk.workers[0];
-    uint64_t b0 = w->marked_bytes, o0 = w->marked_objects;
+    uint64_t b0 = w->marked_bytes;
     root_ctx_t ctx = {w, 0};
     mk.nworkers = 1;
     mk.parallel = 0;
@@ -560,7 +559,6 @@ void gmi_mark_more(void (*gen)(void (*push)(uintptr_t lo, uintptr_t hi, void *pa
         gmi_heap_each_span_locked(rescan_marked, w);
     }
     if (bytes) *bytes = w->marked_bytes - b0;
-    if (objects) *objects = w->marked_objects - o0;
 }
 
 /* gmi_mark_object marks the object whose base is obj (if allocated and not marked) and

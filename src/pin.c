@@ -166,10 +166,9 @@ static void push_pins(void (*push)(uintptr_t lo, uintptr_t hi, void *pa), void *
 /* gmi_pin_mark_locked marks pinned objects and what they reach. World stopped. */
 void gmi_pin_mark_locked(gmi_mark_result_t *mr) {
     if (pins.nobj == 0) return;
-    uint64_t bytes = 0, objects = 0;
-    gmi_mark_more(push_pins, NULL, &bytes, &objects);
+    uint64_t bytes = 0;
+    gmi_mark_more(push_pins, NULL, &bytes);
     mr->marked_bytes += bytes;
-    mr->marked_objects += objects;
 }
 
 size_t gmi_pin_table_locked(const uintptr_t **keys, const uint32_t **counts) {

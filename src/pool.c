@@ -171,8 +171,8 @@ static void gen_pools(push_fn push, void *pa, void *unused) {
             push((uintptr_t)&tb->slot[0], (uintptr_t)&tb->slot[GMI_POOL_PRIVATE], pa);
 }
 
-void gmi_pool_mark(uint64_t *bytes, uint64_t *objects) {
-    *bytes = *objects = 0;
+void gmi_pool_mark(uint64_t *bytes) {
+    *bytes = 0;
     if (pl.pools == NULL) return;
     /* tables of threads that are gone go back to the free list */
     uint64_t gen = ++pl.gen;
@@ -199,7 +199,7 @@ void gmi_pool_mark(uint64_t *bytes, uint64_t *objects) {
         pool->gc_objects = n;
         pool->gc_bytes = b;
     }
-    gmi_mark_more(gen_pools, NULL, bytes, objects);
+    gmi_mark_more(gen_pools, NULL, bytes);
 }
 
 /* visit_item reports one item if it holds an object the collector would mark now. */
