@@ -13,8 +13,9 @@
  *     The fast path below takes a free slot from the current 64-slot word of that span
  *     with a count-trailing-zeros, sets its bit in the span's allocation bitmap and
  *     returns it: no lock, no atomic read-modify-write, no stack frame, no counter (a
- *     word's slots are counted when the word is loaded); about 26 instructions on
- *     average in binary-trees, zeroing the 16-byte slot included (callgrind).
+ *     word's slots are counted when the word is loaded). In gm_alloc that is 35
+ *     instructions from the call to the return, 43 with the clearing of a 16-byte slot
+ *     (callgrind, binary-trees 16: 43.2 an allocation; `bench/callgrind.sh 16`).
  *  4. Central lists (central.c). When its span is full the cache trades it, under the
  *     class's lock, for a span with free slots: a swept partial span, else an unswept
  *     one it sweeps itself (lazy sweeping, as Go's mcentral.cacheSpan), else a new span.
@@ -107,36 +108,33 @@ GMI_INLINE void clear_bit_signal_safe(uint64_t *w, uint64_t bit) {
 
 typedef uint64_t gmi_v16u __attribute__((vector_size(16), aligned(8)));
 
-/* zero_small clears an object of at most 1 KiB (a multiple of 8 bytes) on the reuse
- * path, 32 bytes a turn. No call, so the callers keep no frame. */
+/* zero_small clears a small object (a multiple of 8 bytes, at least 8) with 16-byte
+ * stores, overlapping at the end where the size is not a multiple of 32; the common
+ * 16-byte object is one store. No call, so the callers keep no frame; the empty asm
+ * keeps the compiler from turning the loop back into a call to memset. */
 GMI_INLINE void zero_small(void *p, size_t n) {
-    char *q = p, *end = q + n;
-    if (n & 8) {
-        *(uint64_t *)q = 0;
-        q += 8;
+    const gmi_v16u z = {0, 0};
+    char *q = p;
+    if (n <= 16) {
+        if (n == 16) *(gmi_v16u *)q = z;
+        else *(uint64_t *)q = 0;
+        return;
     }
-    if (n & 16) {
-        *(gmi_v16u *)q = (gmi_v16u){0, 0};
-        q += 16;
+    for (; n > 32; q += 32, n -= 32) {
+        *(gmi_v16u *)q = z;
+        *(gmi_v16u *)(q + 16) = z;
+        __asm__("" : "+r"(q), "+r"(n)); /* nor unrolled: callers know n's bound */
     }
-    for (; q < end; q += 32) {
-        *(gmi_v16u *)q = (gmi_v16u){0, 0};
-        *(gmi_v16u *)(q + 16) = (gmi_v16u){0, 0};
-        __asm__("" : "+r"(q));
-    }
+    /* 8 to 32 bytes left at q, with at least 16 cleared (or the object) before them */
+    *(gmi_v16u *)(q + n - 16) = z;
+    if (n > 16) *(gmi_v16u *)q = z;
 }
 
-/* zero_slot clears a slot handed out from a span with needzero. Small slots are
- * cleared inline with 16-byte stores (a call to memset costs more than the stores);
- * the empty asm keeps the compiler from turning the loop back into that call. */
+/* zero_slot clears a slot handed out from a span with needzero. Slots of up to 256
+ * bytes are cleared inline (a call to memset costs more than the stores). */
 GMI_INLINE void *zero_slot(void *p, size_t n) {
     if (n > 256) return memset(p, 0, n); /* a tail call: the fast path keeps no frame */
-    char *q = p, *end = q + (n & ~(size_t)15);
-    for (; q < end; q += 16) {
-        *(gmi_v16u *)q = (gmi_v16u){0, 0};
-        __asm__("" : "+r"(q));
-    }
-    if (n & 8) *(uint64_t *)q = 0;
+    zero_small(p, n);
     return p;
 }
 
@@ -210,12 +208,13 @@ GMI_INLINE void *alloc_small_bits(gmi_thread_t *t, unsigned spc, size_t size) {
     gmi_cache_entry_t *e = &t->cache.alloc[spc];
     uint64_t m = __atomic_load_n(&e->free_mask, __ATOMIC_RELAXED);
     if (gmi_unlikely(m == 0)) return gmi_malloc_slow(t, spc, size);
-    unsigned b = (unsigned)__builtin_ctzll(m);
-    __atomic_store_n(&e->free_mask, m & (m - 1), __ATOMIC_RELAXED);
+    uint64_t rest = m & (m - 1);
+    uint64_t b = (uint64_t)__builtin_ctzll(m);
+    __atomic_store_n(&e->free_mask, rest, __ATOMIC_RELAXED);
     SIGNAL_FENCE();
     void *p = (void *)(e->base + b * e->elemsize);
     __asm__ volatile("" : "+r"(p)); /* p exists in a register before the bit is set */
-    set_bit_signal_safe(e->wordp, 1ull << b);
+    set_bit_signal_safe(e->wordp, m ^ rest); /* the slot's bit: m's lowest */
 #if GM_TRACK_VALGRIND
     GMI_TRACK_ALLOC(p, e->elemsize); /* after the bit: the essay's order is unchanged */
 #endif
@@ -368,9 +367,11 @@ GMI_NOINLINE void *gmi_malloc_large(gmi_thread_t *t, size_t size, bool noscan) {
 }
 
 GMI_INLINE void *alloc_on(gmi_thread_t *t, size_t size, unsigned noscan) {
-    if (gmi_likely(size <= GMI_MAX_SMALL_SIZE))
-        return alloc_small(t, gmi_size_to_class(size) << 1 | noscan, size);
-    return gmi_malloc_large(t, size, noscan != 0);
+    unsigned cls;
+    if (gmi_likely(size <= 1024)) cls = gmi_size_to_class8_a16[(size + 7) >> 3];
+    else if (size <= GMI_MAX_SMALL_SIZE) cls = gmi_size_to_class(size);
+    else return gmi_malloc_large(t, size, noscan != 0);
+    return alloc_small(t, cls << 1 | noscan, size);
 }
 
 /* alloc_raw: a thread that cannot get a struct (out of metadata memory) gets NULL. */
