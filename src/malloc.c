@@ -426,6 +426,20 @@ GM_API void *gm_calloc(size_t n, size_t size) {
  * Freeing
  * ------------------------------------------------------------------------------- */
 
+/* small_slot_check: for a small-object span s holding address a, NULL if a is the base
+ * of a live object (its slot in *slot), else what is wrong. */
+GMI_INLINE const char *small_slot_check(const gmi_span_t *s, uintptr_t a, size_t *slot) {
+    size_t i = gmi_span_slot(s, a);
+    if (s->start + i * s->elemsize != a) return "interior pointer, not the base of an object";
+    uint64_t bit = 1ull << (i & 63);
+    if (!(s->alloc_bits[i >> 6] & bit)) return "object is not allocated (double free?)";
+    if ((atomic_load_explicit(&s->pending_bits[i >> 6], memory_order_relaxed) & bit) ||
+        gmi_reuse_tagged(a))
+        return "object already freed (double free)";
+    *slot = i;
+    return NULL;
+}
+
 /* Classify p: returns its span and slot if p is the base of a live object, else NULL
  * and a reason. */
 GMI_INLINE gmi_span_t *live_object(const void *p, size_t *slot, const char **why) {
@@ -435,22 +449,19 @@ GMI_INLINE gmi_span_t *live_object(const void *p, size_t *slot, const char **why
         *why = "not a gomem heap pointer";
         return NULL;
     }
-    size_t i = (s->spanclass >> 1) ? gmi_span_slot(s, a) : 0;
-    if (s->start + i * s->elemsize != a) {
+    if (s->spanclass >> 1) {
+        *why = small_slot_check(s, a, slot);
+        return *why ? NULL : s;
+    }
+    if (s->start != a) { /* a large object: its span's first byte */
         *why = "interior pointer, not the base of an object";
         return NULL;
     }
-    if (!gmi_bit_get(s->alloc_bits, i)) {
+    if (!gmi_bit_get(s->alloc_bits, 0)) {
         *why = "object is not allocated (double free?)";
         return NULL;
     }
-    if ((s->spanclass >> 1) &&
-        ((atomic_load_explicit(&s->pending_bits[i >> 6], memory_order_relaxed) >> (i & 63)) & 1 ||
-         gmi_reuse_tagged(a))) {
-        *why = "object already freed (double free)";
-        return NULL;
-    }
-    *slot = i;
+    *slot = 0;
     return s;
 }
 
@@ -667,11 +678,11 @@ gmi_span_t *gmi_malloc_live_object(const void *p, size_t *slot, const char **why
 
 /* gm_free's fast path takes most frees of a program that frees what it allocated a
  * while ago or what another thread allocated: a small object (at most 1 KiB) of a span
- * the thread does not cache, pushed on the class's reuse stack (overview, 7a). It
- * makes live_object's checks in an order that needs no stack frame. A valid free that
- * does not qualify goes to free_small with the span and slot found (a local free, a
- * full or stale stack, a span with specials, a larger object); NULL, large objects,
- * bad pointers and double frees go to free_slow, which classifies them again. */
+ * the thread does not cache, pushed on the class's reuse stack (overview, 7a), with
+ * no stack frame. A valid free that does not qualify goes to free_small with the span
+ * found (a local free, a full or stale stack, a span with specials, an object over
+ * 1 KiB); NULL, large objects, bad pointers and double frees go to free_slow, which
+ * classifies them again and reports what is wrong. */
 GMI_NOINLINE static void free_slow(void *p);
 
 /* free_small_of: free_small for a valid small object p of span s (the slot found
@@ -682,25 +693,19 @@ GMI_NOINLINE static void free_small_of(gmi_thread_t *t, gmi_span_t *s, void *p) 
 
 /* free_fast returns true when it freed p (the caller needs no frame for the calls). */
 GMI_INLINE bool free_fast(gmi_thread_t *t, void *p) {
-    uintptr_t a = (uintptr_t)p;
-    gmi_span_t *s = gmi_span_of(a);
+    gmi_span_t *s = gmi_span_of((uintptr_t)p);
+    size_t i;
     if (s == NULL) return false;
     unsigned spc = s->spanclass;
-    if (spc < 2) return false; /* large */
-    size_t i = gmi_span_slot(s, a), size = s->elemsize;
-    if (s->start + i * size != a) return false;
-    uint64_t bit = 1ull << (i & 63);
-    if (!(s->alloc_bits[i >> 6] & bit)) return false;
-    if (atomic_load_explicit(&s->pending_bits[i >> 6], memory_order_relaxed) & bit) return false;
-    if (gmi_reuse_tagged(a)) return false;
+    if (spc < 2 || small_slot_check(s, (uintptr_t)p, &i) != NULL) return false; /* large, bad */
 #if !GM_TRACK_VALGRIND
     gmi_cache_entry_t *e = &t->cache.alloc[spc];
     unsigned n = e->nreuse;
     if (spc < GMI_REUSE_SPAN_CLASSES && e->span != s && n < GMI_REUSE_SLOTS &&
-        (n + 1u) * size <= GMI_REUSE_BYTES &&
+        (n + 1u) * s->elemsize <= GMI_REUSE_BYTES &&
         __atomic_load_n(&s->specials, __ATOMIC_RELAXED) == NULL &&
         t->cache.reuse_epoch == gmi_reuse_epoch_now()) {
-        reuse_push(t, e, s, spc, a, n);
+        reuse_push(t, e, s, spc, (uintptr_t)p, n);
         return true;
     }
 #endif
