@@ -109,6 +109,7 @@ typedef struct scan_s {
     page_cache_t pc; /* last page looked up; neighbouring objects share pages often
                         enough (trees, lists allocated in order) to skip the arena map */
     uintptr_t heap_lo, heap_len;
+    uint64_t marked_bytes; /* added to the worker's at scan_store */
 } scan_t;
 
 GMI_INLINE void scan_load(const worker_t *w, scan_t *sc) {
@@ -118,11 +119,14 @@ GMI_INLINE void scan_load(const worker_t *w, scan_t *sc) {
     sc->pc = w->pc;
     sc->heap_lo = gmi_heap_lo;
     sc->heap_len = gmi_heap_hi - gmi_heap_lo;
+    sc->marked_bytes = 0;
 }
 
-GMI_INLINE void scan_store(worker_t *w, const scan_t *sc) {
+GMI_INLINE void scan_store(worker_t *w, scan_t *sc) {
     w->stack.n = sc->n;
     w->pc = sc->pc;
+    w->marked_bytes += sc->marked_bytes;
+    sc->marked_bytes = 0;
 }
 
 typedef struct grown_s {
@@ -163,8 +167,8 @@ GMI_INLINE void push_range(worker_t *w, uintptr_t lo, uintptr_t hi) {
 
 /* Try to mark the object containing v (already known to lie between the heap bounds);
  * push it if it must be scanned. parallel (a constant in each caller) says whether
- * other workers may set mark bits in the same words. The counters stay in memory:
- * registers are better spent on the scan loop. */
+ * other workers may set mark bits in the same words. Marked bytes add up in sc
+ * (scan_store moves them to the worker), the rarer noscan bytes in the worker. */
 GMI_INLINE void mark_candidate(worker_t *w, scan_t *sc, uintptr_t v, const bool parallel) {
     gmi_span_t *s;
     if ((v >> GMI_PAGE_SHIFT) == sc->pc.page) {
@@ -198,7 +202,7 @@ GMI_INLINE void mark_candidate(worker_t *w, scan_t *sc, uintptr_t v, const bool 
     }
     size_t size = s->elemsize;
     uintptr_t base = s->start + i * size;
-    w->marked_bytes += size;
+    sc->marked_bytes += size;
     if (s->spanclass & 1) {
         w->noscan_bytes += size; /* counted here, off the path of the scanned objects */
         return;
@@ -561,9 +565,8 @@ void gmi_mark_more(void (*gen)(void (*push)(uintptr_t lo, uintptr_t hi, void *pa
     if (bytes) *bytes = w->marked_bytes - b0;
 }
 
-/* gmi_mark_object marks the object whose base is obj (if allocated and not marked) and
- * pushes its contents; for use inside a gen callback of gmi_mark_more via push is
- * usually simpler. Returns true if obj is (now) marked. */
+/* gmi_obj_is_marked: obj, the base of an object (or of a large object's span), has its
+ * mark bit set. */
 bool gmi_obj_is_marked(uintptr_t obj) {
     gmi_span_t *s = gmi_span_of(obj);
     if (s == NULL) return false;
