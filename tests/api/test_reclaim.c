@@ -99,7 +99,7 @@ int main(void) {
     gm_read_memstats(ms);
     uint32_t ngc = ms->num_gc - gc0;
     CHECK_GE(ngc, 20); /* 10 GiB with a ~128 MiB goal: dozens of automatic cycles */
-    CHECK_LE(ngc, 1000); /* ... but not thousands: each needs ~64 MiB of allocation */
+    if (!gmt_gcstress()) CHECK_LE(ngc, 1000); /* ... but not thousands: ~64 MiB each */
     CHECK_GE(ms->total_alloc, TOTAL);
     /* HeapAlloc counts unswept dead objects too (as Go's): up to the goal, about 2x live,
      * plus what was allocated while the last cycle's sweep lagged: 3.1x under ASan, 4.4x
@@ -150,8 +150,10 @@ int main(void) {
         memset(g, 1, 64);
     }
     gm_read_memstats(ms);
-    CHECK_EQ(ms->num_gc, before);
-    CHECK_GE(ms->heap_alloc, 256u << 20);
+    if (!gmt_gcstress()) {
+        CHECK_EQ(ms->num_gc, before);
+        CHECK_GE(ms->heap_alloc, 256u << 20);
+    }
     CHECK_EQ(gm_set_gc_percent(100), -1);
     for (int i = 0; i < 64; i++) {
         void *g = gm_alloc_noscan(1 << 20);
