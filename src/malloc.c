@@ -485,6 +485,16 @@ GMI_INLINE void reuse_push(gmi_thread_t *t, gmi_cache_entry_t *e, gmi_span_t *s,
     e->nfree++;
 }
 
+/* reuse_fits: an object of span s (class spc) may go on the reuse stack of entry e,
+ * which holds n objects: a class of at most 1 KiB, room by count and bytes, and no
+ * specials on the span (a record left on a freed slot, a misuse the finalizer code
+ * drops at the next cycle, must not pass to the next object). */
+GMI_INLINE bool reuse_fits(const gmi_span_t *s, unsigned spc, unsigned n) {
+    return spc < GMI_REUSE_SPAN_CLASSES && n < GMI_REUSE_SLOTS &&
+           (n + 1u) * s->elemsize <= GMI_REUSE_BYTES &&
+           __atomic_load_n(&s->specials, __ATOMIC_RELAXED) == NULL;
+}
+
 /* free_small: t is NULL for a thread without a struct (threads.c): a remote free. */
 /* relist_threshold: pending frees in one bitmap word that make a full span partial
  * again (see free_small): 8, or fewer in a span of fewer than 64 slots. */
@@ -529,13 +539,9 @@ static void free_small(gmi_thread_t *t, gmi_span_t *s, size_t i, const void *p) 
         return;
     }
 #if !GM_TRACK_VALGRIND
-    if (e != NULL && spc < GMI_REUSE_SPAN_CLASSES && e->nreuse < GMI_REUSE_SLOTS &&
-        (e->nreuse + 1u) * s->elemsize <= GMI_REUSE_BYTES && !gmi_debug_slow &&
-        __atomic_load_n(&s->specials, __ATOMIC_RELAXED) == NULL) {
+    if (e != NULL && !gmi_debug_slow && reuse_fits(s, spc, e->nreuse)) {
         /* Onto the reuse stack (overview, 7a; gm_free's fast path, free_fast, takes
-         * most of these). Not from a span with specials: a record left on a freed
-         * slot (a misuse the finalizer code drops at the next cycle) must not pass to
-         * the next object. */
+         * most of these). */
         uint64_t epoch = gmi_reuse_epoch_now();
         if (gmi_unlikely(t->cache.reuse_epoch != epoch)) reuse_reset(&t->cache, epoch);
         reuse_push(t, e, s, spc, (uintptr_t)p, e->nreuse);
@@ -701,10 +707,7 @@ GMI_INLINE bool free_fast(gmi_thread_t *t, void *p) {
 #if !GM_TRACK_VALGRIND
     gmi_cache_entry_t *e = &t->cache.alloc[spc];
     unsigned n = e->nreuse;
-    if (spc < GMI_REUSE_SPAN_CLASSES && e->span != s && n < GMI_REUSE_SLOTS &&
-        (n + 1u) * s->elemsize <= GMI_REUSE_BYTES &&
-        __atomic_load_n(&s->specials, __ATOMIC_RELAXED) == NULL &&
-        t->cache.reuse_epoch == gmi_reuse_epoch_now()) {
+    if (e->span != s && reuse_fits(s, spc, n) && t->cache.reuse_epoch == gmi_reuse_epoch_now()) {
         reuse_push(t, e, s, spc, (uintptr_t)p, n);
         return true;
     }
