@@ -337,6 +337,7 @@ void gmi_gc_collect(bool forced) {
     gmi_gc_leave(t);
     atomic_store(&gmi_gc.collecting, 0);
     gmi_unlock(&gmi_gc.lock);
+    gmi_stack_scrub_after_gc(t); /* collect_locked's frames held heap pointers */
 }
 
 /* gmi_gc_maybe_trigger starts a cycle unless another thread is running one (then the
@@ -359,6 +360,9 @@ void gmi_gc_maybe_trigger(void) {
         collect_locked(false);
         gmi_gc_leave(t);
         atomic_store(&gmi_gc.collecting, 0);
+        gmi_unlock(&gmi_gc.lock);
+        gmi_stack_scrub_after_gc(t); /* collect_locked's frames held heap pointers */
+        return;
     }
     gmi_unlock(&gmi_gc.lock);
 }

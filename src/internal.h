@@ -309,6 +309,19 @@ static inline __attribute__((always_inline)) void gmi_gc_enter(gmi_thread_t *t) 
 static inline void gmi_gc_leave(gmi_thread_t *t) {
     if (t != NULL) t->gc_entry_sp = 0;
 }
+/* Stack scrubbing (threads.c): the slow paths clear the stack their frames used once
+ * they are done, so that no copy of a program register they saved lingers there to be
+ * read back as a root by a later frame. Each scrubber zeroes the given number of bytes
+ * in its own frame and returns p: call it in tail position, from a function that holds
+ * nothing else, so that its frame lies where the slow path's frames were. */
+enum {
+    GMI_SCRUB_SMALL = 128,  /* the slow path within the cached span (frames ~100 bytes) */
+    GMI_SCRUB_REFILL = 512, /* a refill or a large allocation (~470 bytes measured) */
+    GMI_SCRUB_GC = 4096,    /* after a collection on this thread (~1.6 KiB measured) */
+};
+void *gmi_stack_scrub_small(void *p);
+void *gmi_stack_scrub_refill(void *p);
+void gmi_stack_scrub_after_gc(gmi_thread_t *t);
 /* Start one of gomem's own threads (mark workers, sweeper): never registered, never
  * stopped, never scanned. */
 int gmi_thread_spawn_internal(pthread_t *out, void *(*fn)(void *), void *arg);

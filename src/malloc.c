@@ -283,18 +283,25 @@ static void *take_loaded(gmi_thread_t *t, gmi_cache_entry_t *e, unsigned spc, si
 
 static void gc_hooks_after_refill(void);
 
-/* gmi_malloc_slow continues the fast path when the current word is used up. */
-GMI_NOINLINE void *gmi_malloc_slow(gmi_thread_t *t, unsigned spc, size_t size) {
+/* slow_result_t: an allocation and whether its path went as deep as a refill (two
+ * registers on return). */
+typedef struct slow_result_s {
+    void *p;
+    uintptr_t deep;
+} slow_result_t;
+
+/* malloc_slow_work continues the fast path when the current word is used up. */
+GMI_NOINLINE static slow_result_t malloc_slow_work(gmi_thread_t *t, unsigned spc, size_t size) {
     /* A thread registered by the pthread_create wrapper may allocate before anything
      * initialized gomem: its empty cache always leads here first. */
     if (gmi_unlikely(!atomic_load_explicit(&gmi_initialized, memory_order_acquire)))
         gmi_init_slow();
     gmi_cache_entry_t *e = &t->cache.alloc[spc];
-    if (e->held) return alloc_held(t, e, spc, size);
-    if (e->span != NULL && gmi_cache_next_word(e)) return take_loaded(t, e, spc, size);
+    if (e->held) return (slow_result_t){alloc_held(t, e, spc, size), 1}; /* a sample: deep */
+    if (e->span != NULL && gmi_cache_next_word(e)) return (slow_result_t){take_loaded(t, e, spc, size), 0};
     if (!gmi_cache_refill(e, spc)) {
         errno = ENOMEM;
-        return NULL;
+        return (slow_result_t){NULL, 1};
     }
     if (t->cache.live_debt) gmi_cache_pay_live_debt(&t->cache); /* before the trigger test */
     gc_hooks_after_refill();
@@ -302,10 +309,20 @@ GMI_NOINLINE void *gmi_malloc_slow(gmi_thread_t *t, unsigned spc, size_t size) {
     if (__atomic_load_n(&e->free_mask, __ATOMIC_RELAXED) == 0 && !gmi_cache_next_word(e)) {
         if (!gmi_cache_refill(e, spc)) {
             errno = ENOMEM;
-            return NULL;
+            return (slow_result_t){NULL, 1};
         }
     }
-    return take_loaded(t, e, spc, size);
+    return (slow_result_t){take_loaded(t, e, spc, size), 1};
+}
+
+/* gmi_malloc_slow: malloc_slow_work, then the stack its frames used is scrubbed (see
+ * internal.h): they saved the program's callee-saved registers. A collection it ran
+ * scrubbed its own frames (gc.c). Both calls keep no register of this frame live, so
+ * it saves none. */
+GMI_NOINLINE void *gmi_malloc_slow(gmi_thread_t *t, unsigned spc, size_t size) {
+    slow_result_t r = malloc_slow_work(t, spc, size);
+    if (r.deep) return gmi_stack_scrub_refill(r.p);
+    return gmi_stack_scrub_small(r.p);
 }
 
 static void gc_hooks_after_refill(void) {
@@ -321,8 +338,8 @@ static void gc_hooks_after_refill(void) {
         gmi_gc_maybe_trigger();
 }
 
-/* gmi_malloc_large allocates an object over 32 KiB on a span of its own. */
-GMI_NOINLINE void *gmi_malloc_large(gmi_thread_t *t, size_t size, bool noscan) {
+/* malloc_large_work allocates an object over 32 KiB on a span of its own. */
+GMI_NOINLINE static void *malloc_large_work(gmi_thread_t *t, size_t size, bool noscan) {
     if (gmi_unlikely(!atomic_load_explicit(&gmi_initialized, memory_order_acquire)))
         gmi_init_slow();
     if (size > GMI_MAX_ALLOC_SIZE) {
@@ -364,6 +381,11 @@ GMI_NOINLINE void *gmi_malloc_large(gmi_thread_t *t, size_t size, bool noscan) {
     }
     gc_hooks_after_refill();
     return p;
+}
+
+/* gmi_malloc_large: malloc_large_work, and its stack scrubbed as gmi_malloc_slow's. */
+GMI_NOINLINE void *gmi_malloc_large(gmi_thread_t *t, size_t size, bool noscan) {
+    return gmi_stack_scrub_refill(malloc_large_work(t, size, noscan));
 }
 
 GMI_INLINE void *alloc_on(gmi_thread_t *t, size_t size, unsigned noscan) {

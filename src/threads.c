@@ -761,6 +761,58 @@ GMI_NOINLINE uintptr_t gmi_spill_registers(uintptr_t *out) {
     return sp;
 }
 
+/* ---------------------------------------------------------------------------------
+ * Scrubbing the stack below gomem's slow paths
+ * ------------------------------------------------------------------------------- */
+
+/* Words that gomem's frames leave below the caller's stack pointer are dead, but a
+ * frame the program pushes there later reads them back wherever it does not write (an
+ * alignment slot, a local array filled only in part), and the collector scans them as
+ * roots. The slow paths save the program's callee-saved registers, which often hold
+ * heap pointers, so a dead object stays alive for as long as such a slot does: in
+ * gcbench's last phase the cycles marked 0.3-4.3 MiB more than was live, a dead tree
+ * kept by one word in an alignment slot of the program's recursion. Boehm GC clears
+ * its stack for the same reason (GC_clear_stack). A scrubber is a leaf function that
+ * zeroes a local array: its frame starts where the slow path's frames started, so the
+ * stores land in its own frame (no tool sees a write below the stack pointer), and p
+ * passes through in a register, so that the caller reaches it by a tail call and keeps
+ * no frame of its own. The empty asm in the loop keeps the stores, which nothing reads,
+ * and keeps the loop from becoming a call to memset; no sanitizer redzones split the
+ * array (under ASan the fast paths have frames too, and those are not scrubbed). */
+#define SCRUB_FN(name, bytes)                                                         \
+    GMI_NOINLINE GMI_NO_ASAN void *name(void *p) {                                    \
+        uint64_t buf[(bytes) / 8];                                                    \
+        for (size_t i = 0; i < (bytes) / 8; i += 2) {                                 \
+            buf[i] = 0;                                                               \
+            buf[i + 1] = 0;                                                           \
+            __asm__ volatile("" : : "r"(buf) : "memory");                             \
+        }                                                                             \
+        return p;                                                                     \
+    }
+static void *stack_scrub_gc(void *p); /* internal linkage for the third */
+SCRUB_FN(gmi_stack_scrub_small, GMI_SCRUB_SMALL)
+SCRUB_FN(gmi_stack_scrub_refill, GMI_SCRUB_REFILL)
+SCRUB_FN(stack_scrub_gc, GMI_SCRUB_GC)
+
+/* stack_room: bytes of t's stack below sp, or 0 when sp is not on the stack gomem knows
+ * (a coroutine's). The initial thread's stack grows on demand with no bottom recorded:
+ * within its first MiB, assume room (RLIMIT_STACK is 8 MiB by default). */
+static size_t stack_room(const gmi_thread_t *t, uintptr_t sp) {
+    if (sp > t->stack_hi) return 0;
+    if (t->stack_lo != 0) return sp > t->stack_lo ? sp - t->stack_lo : 0;
+    if (t->is_main && t->stack_hi - sp < ((uintptr_t)1 << 20)) return (size_t)1 << 20;
+    return 0;
+}
+
+/* gmi_stack_scrub_after_gc: the collection ran below the caller's frame, about 1.6 KiB
+ * deep; clear GMI_SCRUB_GC bytes where there is known room to spare, else as much as a
+ * refill clears, which the collection's own frames certainly used. */
+GMI_NOINLINE void gmi_stack_scrub_after_gc(gmi_thread_t *t) {
+    uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
+    if (t != NULL && stack_room(t, sp) >= GMI_SCRUB_GC + 16384) stack_scrub_gc(NULL);
+    else gmi_stack_scrub_refill(NULL);
+}
+
 /* scan_copies: where scan_self keeps its copies (threads.orphan_*) */
 typedef struct scan_copies_s {
     uintptr_t *spill, *frames;
