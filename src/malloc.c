@@ -25,15 +25,16 @@
  *     with MADV_DONTNEED) read as zero; a span that had objects freed, or that reuses a
  *     page released with MADV_FREE (GODEBUG=madvdontneed=0), gets needzero and its
  *     slots are zeroed when handed out (a large object is zeroed whole).
- *  7. Freeing. gm_free of an object in a span the calling thread caches clears its bit
- *     directly. Any other thread sets the slot's bit in the span's pending bitmap with
- *     one atomic OR (which also catches a double free); the owner, the sweeper or the
+ *  7. Freeing. A small object goes on the freeing thread's reuse stack (7a). When that
+ *     is full, an object in a span the calling thread caches has its bit cleared
+ *     directly; any other sets the slot's bit in the span's pending bitmap with one
+ *     atomic OR (which also catches a double free); the owner, the sweeper or the
  *     freeing thread under the central lock drains pending bits into the allocation
  *     bitmap. Large objects go straight back to the page heap.
- *  7a. Reuse. An object a thread frees from a span it does not cache (the common case:
- *     its older spans, or another thread's) goes on that thread's reuse stack of the
+ *  7a. Reuse. An object a thread frees (of any span: its current one, its older ones,
+ *     or another thread's) goes on that thread's reuse stack of the
  *     class (objects of at most 1 KiB; 64 of them or 8 KiB) instead of the span's
- *     pending bitmap: cleared, tagged with its address XOR a per-process key in its
+ *     bitmaps: cleared, tagged with its address XOR a per-process key in its
  *     first word, and still allocated. The next allocation of the class takes the top
  *     of the stack first, so freed memory is handed out again while its lines are
  *     still in the cache, with no atomic operation and no write to span metadata either way (the
@@ -729,7 +730,7 @@ GMI_INLINE bool free_fast(gmi_thread_t *t, void *p) {
 #if !GM_TRACK_VALGRIND
     gmi_cache_entry_t *e = &t->cache.alloc[spc];
     unsigned n = e->nreuse;
-    if (e->span != s && reuse_fits(s, spc, n) && t->cache.reuse_epoch == gmi_reuse_epoch_now()) {
+    if (reuse_fits(s, spc, n) && t->cache.reuse_epoch == gmi_reuse_epoch_now()) {
         reuse_push(t, e, s, spc, (uintptr_t)p, n);
         return true;
     }
