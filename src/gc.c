@@ -153,6 +153,7 @@ void gmi_init_slow(void) {
         k = gmi_splitmix64(k ^ gmi_gc.start_ns ^ (uintptr_t)&init_lock);
         gmi_reuse_key = (uintptr_t)k | ((uintptr_t)1 << 63);
     }
+    gmi_reuse_init();
     gmi_gc.ncpu = gmi_os_ncpu();
     gmi_gc.mark_workers = gmi_config.mark_workers > 0 ? gmi_config.mark_workers : gmi_gc.ncpu;
     atomic_store(&gmi_gc.sweepgen, 4); /* new spans start swept at this generation */

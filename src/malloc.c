@@ -508,13 +508,23 @@ GMI_INLINE void reuse_push(gmi_thread_t *t, gmi_cache_entry_t *e, gmi_span_t *s,
     e->nfree++;
 }
 
+uint8_t gmi_reuse_cap[GMI_REUSE_SPAN_CLASSES] GMI_STATE;
+
+void gmi_reuse_init(void) {
+    _Static_assert(GMI_REUSE_SLOTS <= 255, "gmi_reuse_cap holds a byte");
+    for (unsigned spc = 0; spc < GMI_REUSE_SPAN_CLASSES; spc++) {
+        unsigned size = gmi_class_to_size[spc >> 1];
+        unsigned cap = size ? GMI_REUSE_BYTES / size : 0;
+        gmi_reuse_cap[spc] = (uint8_t)(cap < GMI_REUSE_SLOTS ? cap : GMI_REUSE_SLOTS);
+    }
+}
+
 /* reuse_fits: an object of span s (class spc) may go on the reuse stack of entry e,
- * which holds n objects: a class of at most 1 KiB, room by count and bytes, and no
- * specials on the span (a record left on a freed slot, a misuse the finalizer code
- * drops at the next cycle, must not pass to the next object). */
+ * which holds n objects: a class of at most 1 KiB, room by count and bytes (one table
+ * load), and no specials on the span (a record left on a freed slot, a misuse the
+ * finalizer code drops at the next cycle, must not pass to the next object). */
 GMI_INLINE bool reuse_fits(const gmi_span_t *s, unsigned spc, unsigned n) {
-    return spc < GMI_REUSE_SPAN_CLASSES && n < GMI_REUSE_SLOTS &&
-           (n + 1u) * s->elemsize <= GMI_REUSE_BYTES &&
+    return spc < GMI_REUSE_SPAN_CLASSES && n < gmi_reuse_cap[spc] &&
            __atomic_load_n(&s->specials, __ATOMIC_RELAXED) == NULL;
 }
 
