@@ -6,7 +6,10 @@
  * registers and thread-local storage of the threads gomem knows, in ranges added with
  * gm_add_roots, or inside another live object that was not allocated as noscan.
  * Scanning is conservative: any aligned word that points anywhere inside an object
- * keeps it alive. Objects never move.
+ * keeps it alive. Objects never move. So that a stale copy in a dead stack frame keeps
+ * as little alive as it can, gomem clears the stack its own slow paths and collections
+ * used before it returns to the program (as Boehm GC's GC_clear_stack does); a dead
+ * frame of the program's own can still hold a stale pointer for a while.
  *
  * Knobs (read at initialization, see docs/environment.md):
  *   GOGC=100|off            heap growth percentage between collections (as Go)
