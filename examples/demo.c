@@ -46,11 +46,14 @@ int main(void) {
         keep[phase] = tree(14 + phase / 3, phase); /* live data grows: the goal follows */
         pthread_t th[2];
         long sums[2];
-        for (int i = 0; i < 2; i++) pthread_create(&th[i], NULL, worker, &sums[i]);
-        for (int i = 0; i < 2; i++) pthread_join(th[i], NULL);
+        for (int i = 0; i < 2; i++)
+            pthread_create(&th[i], NULL, worker, &sums[i]);
+        for (int i = 0; i < 2; i++)
+            pthread_join(th[i], NULL);
     }
     long total = 0;
-    for (int i = 0; i < 8; i++) total += check(keep[i]);
+    for (int i = 0; i < 8; i++)
+        total += check(keep[i]);
     gm_collect();
 
     gm_memstats_t ms;
@@ -58,9 +61,10 @@ int main(void) {
     printf("checksum %ld\n", total);
     printf("cycles %u (forced %u), pause total %.3f ms, last pause %.3f ms\n", ms.num_gc,
            ms.num_forced_gc, ms.pause_total_ns / 1e6, ms.pause_ns[(ms.num_gc + 255) % 256] / 1e6);
-    printf("heap: alloc %.1f MiB, in use %.1f MiB, idle %.1f MiB, released %.1f MiB, sys %.1f MiB\n",
-           ms.heap_alloc / 1048576.0, ms.heap_inuse / 1048576.0, ms.heap_idle / 1048576.0,
-           ms.heap_released / 1048576.0, ms.sys / 1048576.0);
+    printf(
+        "heap: alloc %.1f MiB, in use %.1f MiB, idle %.1f MiB, released %.1f MiB, sys %.1f MiB\n",
+        ms.heap_alloc / 1048576.0, ms.heap_inuse / 1048576.0, ms.heap_idle / 1048576.0,
+        ms.heap_released / 1048576.0, ms.sys / 1048576.0);
     printf("objects: %llu allocated, %llu freed, %llu live; next goal %.1f MiB\n",
            (unsigned long long)ms.mallocs, (unsigned long long)ms.frees,
            (unsigned long long)ms.heap_objects, ms.next_gc / 1048576.0);

@@ -23,7 +23,8 @@ int main(void) {
     gm_memstats_t ms;
     gm_read_memstats(&ms);
     printf("live objects %llu, heap in use %.1f MiB, of which allocated %.1f MiB\n\n",
-           (unsigned long long)ms.heap_objects, ms.heap_inuse / 1048576.0, ms.heap_alloc / 1048576.0);
+           (unsigned long long)ms.heap_objects, ms.heap_inuse / 1048576.0,
+           ms.heap_alloc / 1048576.0);
     gm_write_size_class_report(stdout);
     printf("\n(%d survivors keep their spans alive; compare 'in use' with 'span')\n", k);
     return 0;

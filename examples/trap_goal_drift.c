@@ -23,7 +23,8 @@ int main(void) {
             e->next = cache;
             cache = e;
         }
-        for (int i = 0; i < 200000; i++) garbage_sink = gm_alloc(64); /* short-lived garbage */
+        for (int i = 0; i < 200000; i++)
+            garbage_sink = gm_alloc(64); /* short-lived garbage */
         uint64_t live = 0, goal = 0, sys = 0;
         gm_metric_read("/gc/heap/live:bytes", &live);
         gm_metric_read("/gc/heap/goal:bytes", &goal);

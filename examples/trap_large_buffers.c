@@ -18,7 +18,8 @@ void *large_hold[64]; /* a global: the last 64 buffers stay live */
 
 static double run(size_t size) {
     double t0 = now();
-    for (int i = 0; i < 20000; i++) large_hold[i % 64] = gm_alloc_noscan(size);
+    for (int i = 0; i < 20000; i++)
+        large_hold[i % 64] = gm_alloc_noscan(size);
     return (now() - t0) / 20000 * 1e9;
 }
 

@@ -45,7 +45,8 @@ int main(void) {
                 held[k] = get(need);
                 memset(held[k]->data, k, need);
             }
-            for (int k = 0; k < POOL; k++) put(held[k]);
+            for (int k = 0; k < POOL; k++)
+                put(held[k]);
         }
         gm_collect();
         gm_metric_read("/gc/heap/live:bytes", &live);

@@ -44,7 +44,7 @@ static __attribute__((noinline)) uintptr_t consume_all(void) {
     uintptr_t one = 0;
     while (work_queue->head < work_queue->tail) {
         item_t *it = pop();
-        memset(it->body, 0, 16); /* "process" it */
+        memset(it->body, 0, 16);                             /* "process" it */
         if (it->id == 7) one = (uintptr_t)it->body ^ 0x5555; /* remember one, hidden */
     }
     return one;

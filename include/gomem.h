@@ -36,7 +36,7 @@ extern "C" {
 #define GM_VERSION_MAJOR 0
 #define GM_VERSION_MINOR 1
 #define GM_VERSION_PATCH 0
-#define GM_VERSION "0.1.0"
+#define GM_VERSION       "0.1.0"
 
 #if defined(GM_BUILDING_LIBRARY)
 #define GM_API __attribute__((visibility("default")))
@@ -45,8 +45,8 @@ extern "C" {
 #endif
 
 #if defined(__GNUC__)
-#define GM_MALLOC_ATTR __attribute__((malloc, warn_unused_result))
-#define GM_ALLOC_SIZE(n) __attribute__((alloc_size(n)))
+#define GM_MALLOC_ATTR       __attribute__((malloc, warn_unused_result))
+#define GM_ALLOC_SIZE(n)     __attribute__((alloc_size(n)))
 #define GM_ALLOC_SIZE2(n, m) __attribute__((alloc_size(n, m)))
 #else
 #define GM_MALLOC_ATTR
@@ -190,13 +190,13 @@ typedef struct gm_memstats_s {
     uint64_t heap_objects;  /* mallocs - frees */
 
     /* Off-heap */
-    uint64_t mspan_inuse; /* bytes of span structures in use */
-    uint64_t mspan_sys;   /* bytes mapped for span structures */
+    uint64_t mspan_inuse;  /* bytes of span structures in use */
+    uint64_t mspan_sys;    /* bytes mapped for span structures */
     uint64_t mcache_inuse; /* bytes of thread caches in use */
-    uint64_t mcache_sys;  /* bytes mapped for thread caches */
-    uint64_t gc_sys;      /* GC metadata: arena maps, bitmaps, mark stacks */
-    uint64_t other_sys;   /* other off-heap metadata (metadata = mspan_sys + mcache_sys
-                           * + gc_sys + buck_hash_sys + other_sys) */
+    uint64_t mcache_sys;   /* bytes mapped for thread caches */
+    uint64_t gc_sys;       /* GC metadata: arena maps, bitmaps, mark stacks */
+    uint64_t other_sys;    /* other off-heap metadata (metadata = mspan_sys + mcache_sys
+                            * + gc_sys + buck_hash_sys + other_sys) */
 
     /* Collector */
     uint64_t next_gc;        /* current heap goal in bytes */
@@ -422,8 +422,8 @@ GM_API int gm_trace_stop(void);
 /* Occupancy of one size class (gm_read_size_classes), summed over its scanned and
  * noscan spans; class 0 is large objects (one per span). Bytes unless named objects. */
 typedef struct gm_size_class_usage_s {
-    uint32_t size;             /* object size of the class (0: large) */
-    uint64_t spans;            /* in-use spans */
+    uint32_t size;                                   /* object size of the class (0: large) */
+    uint64_t spans;                                  /* in-use spans */
     uint64_t full_spans, partial_spans, empty_spans; /* by allocated slots */
     uint64_t objects;          /* allocated slots (not yet swept dead objects included) */
     uint64_t capacity_objects; /* slots in those spans */

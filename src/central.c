@@ -27,18 +27,26 @@ typedef struct central_s {
 static central_t centrals[GMI_NUM_SPAN_CLASSES] GMI_STATE;
 
 void gmi_central_init(void) {
-    for (int i = 0; i < GMI_NUM_SPAN_CLASSES; i++) gmi_lock_init(&gmi_central_locks[i]);
+    for (int i = 0; i < GMI_NUM_SPAN_CLASSES; i++)
+        gmi_lock_init(&gmi_central_locks[i]);
 }
 
-static inline unsigned swept_set(uint32_t sg) { return (sg >> 1) & 1; }
+static inline unsigned swept_set(uint32_t sg) {
+    return (sg >> 1) & 1;
+}
 
 static gmi_span_t **list_head(central_t *c, uint8_t list) {
     switch (list) {
-    case GMI_LIST_PARTIAL0: return &c->partial[0];
-    case GMI_LIST_PARTIAL1: return &c->partial[1];
-    case GMI_LIST_FULL0: return &c->full[0];
-    case GMI_LIST_FULL1: return &c->full[1];
-    default: return NULL;
+    case GMI_LIST_PARTIAL0:
+        return &c->partial[0];
+    case GMI_LIST_PARTIAL1:
+        return &c->partial[1];
+    case GMI_LIST_FULL0:
+        return &c->full[0];
+    case GMI_LIST_FULL1:
+        return &c->full[1];
+    default:
+        return NULL;
     }
 }
 
@@ -54,8 +62,10 @@ static void list_push(central_t *c, gmi_span_t *s, uint8_t list) {
 static void list_remove(central_t *c, gmi_span_t *s) {
     gmi_span_t **h = list_head(c, s->list);
     if (h == NULL) return;
-    if (s->prev) s->prev->next = s->next;
-    else *h = s->next;
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        *h = s->next;
     if (s->next) s->next->prev = s->prev;
     s->next = s->prev = NULL;
     s->list = GMI_LIST_NONE;
@@ -68,7 +78,7 @@ static gmi_span_t *list_pop(central_t *c, uint8_t list) {
 }
 
 #define PARTIAL(set) ((uint8_t)(GMI_LIST_PARTIAL0 + (set)))
-#define FULL(set) ((uint8_t)(GMI_LIST_FULL0 + (set)))
+#define FULL(set)    ((uint8_t)(GMI_LIST_FULL0 + (set)))
 
 /* Put a swept, uncached span where it belongs, or give it back to the page heap when
  * it holds nothing. Lock of its class held. */
@@ -251,7 +261,9 @@ void gmi_central_each_locked(unsigned spc, void (*fn)(gmi_span_t *s, int swept, 
     central_t *c = &centrals[spc];
     unsigned sw = swept_set(atomic_load(&gmi_gc.sweepgen));
     for (unsigned set = 0; set < 2; set++) {
-        for (gmi_span_t *s = c->partial[set]; s; s = s->next) fn(s, set == sw, arg);
-        for (gmi_span_t *s = c->full[set]; s; s = s->next) fn(s, set == sw, arg);
+        for (gmi_span_t *s = c->partial[set]; s; s = s->next)
+            fn(s, set == sw, arg);
+        for (gmi_span_t *s = c->full[set]; s; s = s->next)
+            fn(s, set == sw, arg);
     }
 }

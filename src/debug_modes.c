@@ -50,10 +50,10 @@
 int gmi_debug_slow GMI_STATE;
 gmi_lock_t gmi_quarantine_lock GMI_STATE = {PTHREAD_MUTEX_INITIALIZER};
 
-#define QUARANTINE_SLOTS 1024
-#define QUARANTINE_HASH 4096 /* power of two, > 2 x slots */
-#define QUARANTINE_BYTES ((size_t)8 << 20)
-#define EVICT_MAX 16
+#define QUARANTINE_SLOTS       1024
+#define QUARANTINE_HASH        4096 /* power of two, > 2 x slots */
+#define QUARANTINE_BYTES       ((size_t)8 << 20)
+#define EVICT_MAX              16
 #define LARGE_QUARANTINE_SPANS 256
 #define LARGE_QUARANTINE_BYTES ((size_t)16 << 20)
 
@@ -63,9 +63,9 @@ typedef struct qentry_s {
 } qentry_t;
 
 static struct {
-    uintptr_t *base;  /* QUARANTINE_SLOTS: the ring, oldest at head */
-    qentry_t *info;   /* parallel to base */
-    uintptr_t *hash;  /* QUARANTINE_HASH open-addressing set of the bases, 0 = empty */
+    uintptr_t *base; /* QUARANTINE_SLOTS: the ring, oldest at head */
+    qentry_t *info;  /* parallel to base */
+    uintptr_t *hash; /* QUARANTINE_HASH open-addressing set of the bases, 0 = empty */
     size_t head, nq, bytes;
     uint64_t evicted, reports;
 } quar GMI_STATE;
@@ -113,7 +113,8 @@ static void report_write_after_free(const void *obj, size_t size, size_t off, co
         gmi_error("write after free: object %p size %zu (%s): byte %zu is 0x%x, allocated at pc %p",
                   obj, size, how, off, (unsigned)v, (void *)site);
     else
-        gmi_error("write after free: object %p size %zu (%s): byte %zu is 0x%x, allocation site not sampled",
+        gmi_error("write after free: object %p size %zu (%s): byte %zu is 0x%x, allocation site "
+                  "not sampled",
                   obj, size, how, off, (unsigned)v);
     if (gmi_config.debug_abort) abort();
 }
@@ -126,14 +127,18 @@ static void report_modes(void) {
     char buf[256];
     int n = 0;
     const gmi_config_t *c = &gmi_config;
-    if (c->debug_abort) n += gmi_snprintf(buf + n, sizeof buf - (size_t)n, " abort=%d", c->debug_abort);
-    if (c->debug_verify) n += gmi_snprintf(buf + n, sizeof buf - (size_t)n, " verify=%d", c->debug_verify);
-    if (c->debug_poison) n += gmi_snprintf(buf + n, sizeof buf - (size_t)n, " poison=%d", c->debug_poison);
+    if (c->debug_abort)
+        n += gmi_snprintf(buf + n, sizeof buf - (size_t)n, " abort=%d", c->debug_abort);
+    if (c->debug_verify)
+        n += gmi_snprintf(buf + n, sizeof buf - (size_t)n, " verify=%d", c->debug_verify);
+    if (c->debug_poison)
+        n += gmi_snprintf(buf + n, sizeof buf - (size_t)n, " poison=%d", c->debug_poison);
     if (c->debug_gcstress)
         n += gmi_snprintf(buf + n, sizeof buf - (size_t)n, " gcstress=%d", c->debug_gcstress);
     if (c->debug_checkptr)
         n += gmi_snprintf(buf + n, sizeof buf - (size_t)n, " checkptr=%d", c->debug_checkptr);
-    if (c->fail_mmap) n += gmi_snprintf(buf + n, sizeof buf - (size_t)n, " failmmap=%d", c->fail_mmap);
+    if (c->fail_mmap)
+        n += gmi_snprintf(buf + n, sizeof buf - (size_t)n, " failmmap=%d", c->fail_mmap);
     if (c->fail_madvise)
         n += gmi_snprintf(buf + n, sizeof buf - (size_t)n, " failmadvise=%d", c->fail_madvise);
     if (n > 0) gmi_error("GOMEMDEBUG modes:%s", buf);
@@ -175,7 +180,8 @@ static bool hash_has_locked(uintptr_t a) {
 
 static void hash_add_locked(uintptr_t a) {
     size_t i = hash_index(a);
-    while (quar.hash[i] != 0) i = (i + 1) & (QUARANTINE_HASH - 1);
+    while (quar.hash[i] != 0)
+        i = (i + 1) & (QUARANTINE_HASH - 1);
     quar.hash[i] = a;
 }
 
@@ -220,7 +226,8 @@ static void large_release(const lqentry_t *e) {
     gmi_span_t *s = e->span;
     size_t n = s->elemsize;
     size_t off = check_pattern((const uint8_t *)s->start, n, false);
-    if (gmi_unlikely(off < n)) report_write_after_free((const void *)s->start, n, off, e->how, e->site);
+    if (gmi_unlikely(off < n))
+        report_write_after_free((const void *)s->start, n, off, e->how, e->site);
     gmi_heap_free_span(s);
 }
 
@@ -304,7 +311,8 @@ static gmi_span_t *live_base(const char *call, const void *p, size_t *slot) {
         return NULL;
     }
     if (quarantined((uintptr_t)p)) {
-        gmi_debug_report(call, p, "object already freed (double free; it is in the poison quarantine)");
+        gmi_debug_report(call, p,
+                         "object already freed (double free; it is in the poison quarantine)");
         return NULL;
     }
     return s;
@@ -375,7 +383,8 @@ void gmi_debug_free(void *p) {
     if (gmi_debug_slow & GMI_DEBUG_FREE) {
         uint32_t pins = gmi_pin_forget((uintptr_t)p);
         if (pins && gmi_config.debug_checkptr)
-            gmi_error("gm_free(%p): warning: object is pinned (%u pin(s) dropped)", p, (unsigned)pins);
+            gmi_error("gm_free(%p): warning: object is pinned (%u pin(s) dropped)", p,
+                      (unsigned)pins);
     }
     if (!gmi_config.debug_poison) {
         gmi_free_raw("gm_free", p);
@@ -496,7 +505,8 @@ static void mark_quarantined(uintptr_t a, gmi_mark_result_t *mr) {
 void gmi_debug_mark_roots(gmi_mark_result_t *mr) {
     gmi_pin_mark_locked(mr);
     if (quar.base == NULL) return;
-    for (size_t k = 0; k < quar.nq; k++) mark_quarantined(quar.base[(quar.head + k) % QUARANTINE_SLOTS], mr);
+    for (size_t k = 0; k < quar.nq; k++)
+        mark_quarantined(quar.base[(quar.head + k) % QUARANTINE_SLOTS], mr);
 }
 
 /* verify_large_locked checks the large quarantine's invariants (see the overview). */
@@ -528,11 +538,13 @@ void gmi_debug_verify_locked(void) {
         size_t i = s && (s->spanclass >> 1) ? gmi_span_slot(s, a) : 0;
         if (s == NULL || s->start + i * s->elemsize != a || !gmi_bit_get(s->alloc_bits, i))
             gmi_throw("verify: quarantined object %p is not an allocated object", (void *)a);
-        if (!hash_has_locked(a)) gmi_throw("verify: quarantined object %p missing from its hash", (void *)a);
+        if (!hash_has_locked(a))
+            gmi_throw("verify: quarantined object %p missing from its hash", (void *)a);
         bytes += quar.info[(quar.head + k) % QUARANTINE_SLOTS].size;
     }
-    for (size_t h = 0; h < QUARANTINE_HASH; h++) inhash += quar.hash[h] != 0;
+    for (size_t h = 0; h < QUARANTINE_HASH; h++)
+        inhash += quar.hash[h] != 0;
     if (inhash != quar.nq || bytes != quar.bytes)
-        gmi_throw("verify: quarantine counts are wrong (%zu queued, %zu hashed, %zu/%zu bytes)", quar.nq,
-                  inhash, bytes, quar.bytes);
+        gmi_throw("verify: quarantine counts are wrong (%zu queued, %zu hashed, %zu/%zu bytes)",
+                  quar.nq, inhash, bytes, quar.bytes);
 }

@@ -77,7 +77,8 @@ static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
 static void crc_table_init(void) {
     for (uint32_t i = 0; i < 256; i++) {
         uint32_t c = i;
-        for (int k = 0; k < 8; k++) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+        for (int k = 0; k < 8; k++)
+            c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
         crc_table[i] = c;
     }
 }
@@ -86,7 +87,8 @@ static void crc_table_init(void) {
 uint32_t gmi_crc32(uint32_t crc, const uint8_t *p, size_t n) {
     pthread_once(&crc_once, crc_table_init);
     crc = ~crc;
-    for (size_t i = 0; i < n; i++) crc = crc_table[(crc ^ p[i]) & 0xff] ^ (crc >> 8);
+    for (size_t i = 0; i < n; i++)
+        crc = crc_table[(crc ^ p[i]) & 0xff] ^ (crc >> 8);
     return ~crc;
 }
 
@@ -124,29 +126,36 @@ static inline uint32_t reverse_bits(uint32_t code, unsigned len) {
 /* put_litlen sends literal/length symbol sym (0..285) with the fixed code of RFC 1951
  * section 3.2.6. */
 static void put_litlen(bitwriter_t *w, unsigned sym) {
-    if (sym <= 143) put_bits(w, reverse_bits(0x30 + sym, 8), 8);
-    else if (sym <= 255) put_bits(w, reverse_bits(0x190 + sym - 144, 9), 9);
-    else if (sym <= 279) put_bits(w, reverse_bits(sym - 256, 7), 7);
-    else put_bits(w, reverse_bits(0xC0 + sym - 280, 8), 8);
+    if (sym <= 143)
+        put_bits(w, reverse_bits(0x30 + sym, 8), 8);
+    else if (sym <= 255)
+        put_bits(w, reverse_bits(0x190 + sym - 144, 9), 9);
+    else if (sym <= 279)
+        put_bits(w, reverse_bits(sym - 256, 7), 7);
+    else
+        put_bits(w, reverse_bits(0xC0 + sym - 280, 8), 8);
 }
 
-static const uint16_t len_base[29] = {3,  4,  5,  6,  7,  8,  9,  10, 11,  13,  15,  17,  19,  23, 27,
-                                      31, 35, 43, 51, 59, 67, 83, 99, 115, 131, 163, 195, 227, 258};
+static const uint16_t len_base[29] = {3,  4,  5,  6,   7,   8,   9,   10,  11, 13,
+                                      15, 17, 19, 23,  27,  31,  35,  43,  51, 59,
+                                      67, 83, 99, 115, 131, 163, 195, 227, 258};
 static const uint8_t len_extra[29] = {0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2,
                                       2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0};
-static const uint16_t dist_base[30] = {1,    2,    3,    4,    5,    7,     9,     13,    17,  25,
-                                       33,   49,   65,   97,   129,  193,   257,   385,   513, 769,
-                                       1025, 1537, 2049, 3073, 4097, 6145, 8193, 12289, 16385, 24577};
+static const uint16_t dist_base[30] = {
+    1,   2,   3,   4,   5,   7,    9,    13,   17,   25,   33,   49,   65,    97,    129,
+    193, 257, 385, 513, 769, 1025, 1537, 2049, 3073, 4097, 6145, 8193, 12289, 16385, 24577};
 static const uint8_t dist_extra[30] = {0, 0, 0, 0, 1, 1, 2, 2,  3,  3,  4,  4,  5,  5,  6,
                                        6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13};
 
 static void put_match(bitwriter_t *w, unsigned len, unsigned dist) {
     unsigned lc = 28;
-    while (len_base[lc] > len) lc--;
+    while (len_base[lc] > len)
+        lc--;
     put_litlen(w, 257 + lc);
     if (len_extra[lc]) put_bits(w, len - len_base[lc], len_extra[lc]);
     unsigned dc = 29;
-    while (dist_base[dc] > dist) dc--;
+    while (dist_base[dc] > dist)
+        dc--;
     put_bits(w, reverse_bits(dc, 5), 5);
     if (dist_extra[dc]) put_bits(w, dist - dist_base[dc], dist_extra[dc]);
 }
@@ -155,7 +164,7 @@ static void put_match(bitwriter_t *w, unsigned len, unsigned dist) {
  * Compression
  * ------------------------------------------------------------------------------- */
 
-#define WINDOW 32768
+#define WINDOW    32768
 #define HASH_BITS 15
 #define MAX_CHAIN 16
 #define MIN_MATCH 3
@@ -193,7 +202,8 @@ static void deflate_fixed(gmi_pbuf_t *out, const uint8_t *in, size_t n) {
         return;
     }
     int32_t *prev = head + ((size_t)1 << HASH_BITS);
-    for (size_t i = 0; i < ((size_t)1 << HASH_BITS); i++) head[i] = -1;
+    for (size_t i = 0; i < ((size_t)1 << HASH_BITS); i++)
+        head[i] = -1;
 
     put_bits(&w, 1, 1); /* BFINAL */
     put_bits(&w, 1, 2); /* BTYPE = 01, fixed codes */
@@ -209,7 +219,8 @@ static void deflate_fixed(gmi_pbuf_t *out, const uint8_t *in, size_t n) {
                 if (dist > WINDOW - 1) break;
                 if (in[cand + best_len] == in[pos + best_len]) {
                     size_t l = 0;
-                    while (l < limit && in[cand + l] == in[pos + l]) l++;
+                    while (l < limit && in[cand + l] == in[pos + l])
+                        l++;
                     if (l > best_len) {
                         best_len = (unsigned)l;
                         best_dist = (unsigned)dist;
@@ -251,8 +262,8 @@ void gmi_gzip(gmi_pbuf_t *out, const uint8_t *in, size_t n) {
     deflate_fixed(out, in, n);
     uint32_t crc = gmi_crc32(0, in, n);
     uint32_t isize = (uint32_t)n;
-    uint8_t trailer[8] = {(uint8_t)crc,   (uint8_t)(crc >> 8),   (uint8_t)(crc >> 16),
-                          (uint8_t)(crc >> 24), (uint8_t)isize, (uint8_t)(isize >> 8),
+    uint8_t trailer[8] = {(uint8_t)crc,           (uint8_t)(crc >> 8),   (uint8_t)(crc >> 16),
+                          (uint8_t)(crc >> 24),   (uint8_t)isize,        (uint8_t)(isize >> 8),
                           (uint8_t)(isize >> 16), (uint8_t)(isize >> 24)};
     gmi_pbuf_append(out, trailer, sizeof trailer);
 }

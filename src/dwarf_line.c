@@ -14,16 +14,38 @@
 
 /* DWARF constants (DWARF 5, section 7.22 and 7.5.6). */
 enum {
-    DW_LNS_copy = 1, DW_LNS_advance_pc, DW_LNS_advance_line, DW_LNS_set_file,
-    DW_LNS_set_column, DW_LNS_negate_stmt, DW_LNS_set_basic_block, DW_LNS_const_add_pc,
+    DW_LNS_copy = 1,
+    DW_LNS_advance_pc,
+    DW_LNS_advance_line,
+    DW_LNS_set_file,
+    DW_LNS_set_column,
+    DW_LNS_negate_stmt,
+    DW_LNS_set_basic_block,
+    DW_LNS_const_add_pc,
     DW_LNS_fixed_advance_pc,
-    DW_LNE_end_sequence = 1, DW_LNE_set_address = 2,
-    DW_LNCT_path = 1, DW_LNCT_directory_index = 2,
-    DW_FORM_block2 = 0x03, DW_FORM_block4 = 0x04, DW_FORM_data2 = 0x05, DW_FORM_data4 = 0x06,
-    DW_FORM_data8 = 0x07, DW_FORM_string = 0x08, DW_FORM_block = 0x09, DW_FORM_block1 = 0x0a,
-    DW_FORM_data1 = 0x0b, DW_FORM_sdata = 0x0d, DW_FORM_strp = 0x0e, DW_FORM_udata = 0x0f,
-    DW_FORM_strx = 0x1a, DW_FORM_data16 = 0x1e, DW_FORM_line_strp = 0x1f,
-    DW_FORM_strx1 = 0x25, DW_FORM_strx2 = 0x26, DW_FORM_strx3 = 0x27, DW_FORM_strx4 = 0x28,
+    DW_LNE_end_sequence = 1,
+    DW_LNE_set_address = 2,
+    DW_LNCT_path = 1,
+    DW_LNCT_directory_index = 2,
+    DW_FORM_block2 = 0x03,
+    DW_FORM_block4 = 0x04,
+    DW_FORM_data2 = 0x05,
+    DW_FORM_data4 = 0x06,
+    DW_FORM_data8 = 0x07,
+    DW_FORM_string = 0x08,
+    DW_FORM_block = 0x09,
+    DW_FORM_block1 = 0x0a,
+    DW_FORM_data1 = 0x0b,
+    DW_FORM_sdata = 0x0d,
+    DW_FORM_strp = 0x0e,
+    DW_FORM_udata = 0x0f,
+    DW_FORM_strx = 0x1a,
+    DW_FORM_data16 = 0x1e,
+    DW_FORM_line_strp = 0x1f,
+    DW_FORM_strx1 = 0x25,
+    DW_FORM_strx2 = 0x26,
+    DW_FORM_strx3 = 0x27,
+    DW_FORM_strx4 = 0x28,
 };
 
 /* A bounded little-endian reader; any overrun sets bad and reads zeros. */
@@ -39,7 +61,8 @@ static uint64_t rd_uint(reader_t *r, unsigned n) {
         return 0;
     }
     uint64_t v = 0;
-    for (unsigned i = 0; i < n; i++) v |= (uint64_t)r->p[i] << (8 * i);
+    for (unsigned i = 0; i < n; i++)
+        v |= (uint64_t)r->p[i] << (8 * i);
     r->p += n;
     return v;
 }
@@ -89,9 +112,9 @@ static const char *rd_cstr(reader_t *r) {
 }
 
 typedef struct lines_s {
-    gmi_pbuf_t rows;   /* gmi_line_row_t */
-    gmi_pbuf_t files;  /* uint64_t offsets into names, later pointers */
-    gmi_pbuf_t names;  /* NUL-terminated "dir/name" strings */
+    gmi_pbuf_t rows;  /* gmi_line_row_t */
+    gmi_pbuf_t files; /* uint64_t offsets into names, later pointers */
+    gmi_pbuf_t names; /* NUL-terminated "dir/name" strings */
     const uint8_t *line_str;
     size_t line_str_size;
 } lines_t;
@@ -111,30 +134,63 @@ static uint32_t add_file(lines_t *L, const char *dir, const char *name) {
 
 /* read_form reads one attribute value: a string for string forms (NULL when it lives
  * in a section we do not have), else *num. */
-static const char *read_form(lines_t *L, reader_t *r, uint64_t form, bool dwarf64,
-                             uint64_t *num) {
+static const char *read_form(lines_t *L, reader_t *r, uint64_t form, bool dwarf64, uint64_t *num) {
     *num = 0;
     switch (form) {
-    case DW_FORM_string: return rd_cstr(r);
+    case DW_FORM_string:
+        return rd_cstr(r);
     case DW_FORM_line_strp: {
         uint64_t off = rd_uint(r, dwarf64 ? 8 : 4);
         if (L->line_str == NULL || off >= L->line_str_size) return NULL;
         return (const char *)L->line_str + off; /* the section buffer is NUL-terminated */
     }
-    case DW_FORM_strp: rd_uint(r, dwarf64 ? 8 : 4); return NULL;
-    case DW_FORM_strx: case DW_FORM_udata: *num = rd_uleb(r); return NULL;
-    case DW_FORM_sdata: *num = (uint64_t)rd_sleb(r); return NULL;
-    case DW_FORM_strx1: case DW_FORM_data1: *num = rd_uint(r, 1); return NULL;
-    case DW_FORM_strx2: case DW_FORM_data2: *num = rd_uint(r, 2); return NULL;
-    case DW_FORM_strx3: *num = rd_uint(r, 3); return NULL;
-    case DW_FORM_strx4: case DW_FORM_data4: *num = rd_uint(r, 4); return NULL;
-    case DW_FORM_data8: *num = rd_uint(r, 8); return NULL;
-    case DW_FORM_data16: rd_uint(r, 8); rd_uint(r, 8); return NULL;
-    case DW_FORM_block1: r->p += rd_uint(r, 1); break;
-    case DW_FORM_block2: r->p += rd_uint(r, 2); break;
-    case DW_FORM_block4: r->p += rd_uint(r, 4); break;
-    case DW_FORM_block: r->p += rd_uleb(r); break;
-    default: r->bad = true; return NULL;
+    case DW_FORM_strp:
+        rd_uint(r, dwarf64 ? 8 : 4);
+        return NULL;
+    case DW_FORM_strx:
+    case DW_FORM_udata:
+        *num = rd_uleb(r);
+        return NULL;
+    case DW_FORM_sdata:
+        *num = (uint64_t)rd_sleb(r);
+        return NULL;
+    case DW_FORM_strx1:
+    case DW_FORM_data1:
+        *num = rd_uint(r, 1);
+        return NULL;
+    case DW_FORM_strx2:
+    case DW_FORM_data2:
+        *num = rd_uint(r, 2);
+        return NULL;
+    case DW_FORM_strx3:
+        *num = rd_uint(r, 3);
+        return NULL;
+    case DW_FORM_strx4:
+    case DW_FORM_data4:
+        *num = rd_uint(r, 4);
+        return NULL;
+    case DW_FORM_data8:
+        *num = rd_uint(r, 8);
+        return NULL;
+    case DW_FORM_data16:
+        rd_uint(r, 8);
+        rd_uint(r, 8);
+        return NULL;
+    case DW_FORM_block1:
+        r->p += rd_uint(r, 1);
+        break;
+    case DW_FORM_block2:
+        r->p += rd_uint(r, 2);
+        break;
+    case DW_FORM_block4:
+        r->p += rd_uint(r, 4);
+        break;
+    case DW_FORM_block:
+        r->p += rd_uleb(r);
+        break;
+    default:
+        r->bad = true;
+        return NULL;
     }
     if (r->p > r->end) {
         r->p = r->end;
@@ -146,9 +202,8 @@ static const char *read_form(lines_t *L, reader_t *r, uint64_t form, bool dwarf6
 /* read_entries reads a DWARF 5 directory or file-name table. For directories (dirs ==
  * NULL) it fills out[] with the names; for files it adds each to L and fills out[]
  * with global file indexes. */
-static size_t read_entries(lines_t *L, reader_t *r, bool dwarf64, const char **dirs,
-                           size_t ndirs, const char **out_names, uint32_t *out_files,
-                           size_t max) {
+static size_t read_entries(lines_t *L, reader_t *r, bool dwarf64, const char **dirs, size_t ndirs,
+                           const char **out_names, uint32_t *out_files, size_t max) {
     unsigned nformat = (unsigned)rd_uint(r, 1);
     uint64_t fmt[16][2];
     if (nformat > 16) {
@@ -171,14 +226,16 @@ static size_t read_entries(lines_t *L, reader_t *r, bool dwarf64, const char **d
             if (fmt[i][0] == DW_LNCT_directory_index) dir = num;
         }
         if (kept >= max) continue;
-        if (out_names != NULL) out_names[kept++] = path;
-        else out_files[kept++] = add_file(L, dir < ndirs ? dirs[dir] : NULL, path);
+        if (out_names != NULL)
+            out_names[kept++] = path;
+        else
+            out_files[kept++] = add_file(L, dir < ndirs ? dirs[dir] : NULL, path);
     }
     return kept;
 }
 
 #define MAX_UNIT_FILES 4096
-#define MAX_UNIT_DIRS 1024
+#define MAX_UNIT_DIRS  1024
 
 static void emit(lines_t *L, uint64_t addr, uint32_t file, uint32_t line) {
     gmi_line_row_t row = {addr, file, line};
@@ -187,8 +244,8 @@ static void emit(lines_t *L, uint64_t addr, uint32_t file, uint32_t line) {
 
 /* run_unit parses one line-number program header and runs its program. Returns the
  * end of the unit, or NULL when the section cannot be parsed further. */
-static const uint8_t *run_unit(lines_t *L, const uint8_t *p, const uint8_t *end,
-                               const char **dirs, uint32_t *files) {
+static const uint8_t *run_unit(lines_t *L, const uint8_t *p, const uint8_t *end, const char **dirs,
+                               uint32_t *files) {
     reader_t r = {p, end, false};
     uint64_t unit_len = rd_uint(&r, 4);
     bool dwarf64 = false;
@@ -217,7 +274,8 @@ static const uint8_t *run_unit(lines_t *L, const uint8_t *p, const uint8_t *end,
     unsigned line_range = (unsigned)rd_uint(&r, 1);
     unsigned opcode_base = (unsigned)rd_uint(&r, 1);
     uint8_t std_len[256] = {0};
-    for (unsigned i = 1; i < opcode_base; i++) std_len[i] = (uint8_t)rd_uint(&r, 1);
+    for (unsigned i = 1; i < opcode_base; i++)
+        std_len[i] = (uint8_t)rd_uint(&r, 1);
     if (r.bad || line_range == 0 || opcode_base == 0) return unit_end;
 
     size_t nfiles = 0, ndirs = 0;
@@ -242,8 +300,10 @@ static const uint8_t *run_unit(lines_t *L, const uint8_t *p, const uint8_t *end,
             if (nfiles < MAX_UNIT_FILES)
                 files[nfiles++] = add_file(L, dir < ndirs ? dirs[dir] : NULL, name);
         }
-        if (nfiles == 1) files[0] = add_file(L, NULL, "");
-        else files[0] = files[1];
+        if (nfiles == 1)
+            files[0] = add_file(L, NULL, "");
+        else
+            files[0] = files[1];
     }
     if (r.bad || nfiles == 0) return unit_end;
 
@@ -282,13 +342,24 @@ static const uint8_t *run_unit(lines_t *L, const uint8_t *p, const uint8_t *end,
         case DW_LNS_copy:
             if (seq_ok) emit(L, addr, files[file < nfiles ? file : 0], (uint32_t)line);
             break;
-        case DW_LNS_advance_pc: addr += rd_uleb(&r) * min_inst; break;
-        case DW_LNS_advance_line: line += rd_sleb(&r); break;
-        case DW_LNS_set_file: file = rd_uleb(&r); break;
-        case DW_LNS_const_add_pc: addr += ((255 - opcode_base) / line_range) * min_inst; break;
-        case DW_LNS_fixed_advance_pc: addr += rd_uint(&r, 2); break;
+        case DW_LNS_advance_pc:
+            addr += rd_uleb(&r) * min_inst;
+            break;
+        case DW_LNS_advance_line:
+            line += rd_sleb(&r);
+            break;
+        case DW_LNS_set_file:
+            file = rd_uleb(&r);
+            break;
+        case DW_LNS_const_add_pc:
+            addr += ((255 - opcode_base) / line_range) * min_inst;
+            break;
+        case DW_LNS_fixed_advance_pc:
+            addr += rd_uint(&r, 2);
+            break;
         default:
-            for (unsigned i = 0; i < std_len[op]; i++) rd_uleb(&r);
+            for (unsigned i = 0; i < std_len[op]; i++)
+                rd_uleb(&r);
             break;
         }
     }
@@ -317,7 +388,8 @@ static void sift_rows(gmi_line_row_t *a, size_t i, size_t n) {
 
 static void sort_rows(gmi_line_row_t *a, size_t n) {
     if (n < 2) return;
-    for (size_t i = n / 2; i-- > 0;) sift_rows(a, i, n);
+    for (size_t i = n / 2; i-- > 0;)
+        sift_rows(a, i, n);
     for (size_t end = n - 1; end > 0; end--) {
         gmi_line_row_t t = a[0];
         a[0] = a[end];
@@ -337,7 +409,8 @@ bool gmi_elf_dwarf_lines(gmi_elf_t *e, const uint8_t *sec, size_t size, const ui
     if (dirs == NULL) return false;
     uint32_t *files = (uint32_t *)(dirs + MAX_UNIT_DIRS);
     const uint8_t *p = sec, *end = sec + size;
-    while (p != NULL && p < end) p = run_unit(&L, p, end, dirs, files);
+    while (p != NULL && p < end)
+        p = run_unit(&L, p, end, dirs, files);
     gmi_profile_scratch_free(dirs, scratch);
 
     bool ok = !L.rows.failed && !L.files.failed && !L.names.failed && L.rows.len > 0;

@@ -117,11 +117,20 @@ int gmi_parse_memlimit(const char *s, int64_t *out) {
         if (len > 0 && s[len - 1] == 'i') {
             if (len < 2) return -1;
             switch (s[len - 2]) {
-            case 'K': shift = 10; break;
-            case 'M': shift = 20; break;
-            case 'G': shift = 30; break;
-            case 'T': shift = 40; break;
-            default: return -1;
+            case 'K':
+                shift = 10;
+                break;
+            case 'M':
+                shift = 20;
+                break;
+            case 'G':
+                shift = 30;
+                break;
+            case 'T':
+                shift = 40;
+                break;
+            default:
+                return -1;
             }
             len -= 2;
         }
@@ -140,12 +149,13 @@ int gmi_parse_memlimit(const char *s, int64_t *out) {
 /* env_memlimit_why explains a rejected GOMEMLIMIT value for the error line. */
 static const char *env_memlimit_why(const char *s) {
     size_t len = strlen(s);
-    if (len >= 2 && s[len - 1] == 'B' && (s[len - 2] == 'K' || s[len - 2] == 'M' ||
-                                          s[len - 2] == 'G' || s[len - 2] == 'T'))
+    if (len >= 2 && s[len - 1] == 'B' &&
+        (s[len - 2] == 'K' || s[len - 2] == 'M' || s[len - 2] == 'G' || s[len - 2] == 'T'))
         return "decimal units are not accepted, use KiB, MiB, GiB or TiB";
     if (len > 0 && s[0] == '-') return "negative limit";
     size_t i = 0;
-    while (i < len && s[i] >= '0' && s[i] <= '9') i++;
+    while (i < len && s[i] >= '0' && s[i] <= '9')
+        i++;
     if (i == len || strcmp(s + i, "B") == 0 || strcmp(s + i, "KiB") == 0 ||
         strcmp(s + i, "MiB") == 0 || strcmp(s + i, "GiB") == 0 || strcmp(s + i, "TiB") == 0)
         return i == 0 ? "no digits" : "does not fit in 63 bits";
@@ -189,18 +199,21 @@ static int64_t env_cgroup_walk(const char *mount, const char *path, size_t path_
             ssize_t r = env_read_file(full, val, sizeof val);
             if (r > 0) {
                 size_t vl = (size_t)r;
-                while (vl > 0 && (val[vl - 1] == '\n' || val[vl - 1] == ' ')) vl--;
+                while (vl > 0 && (val[vl - 1] == '\n' || val[vl - 1] == ' '))
+                    vl--;
                 uint64_t lim;
-                if (env_digits(val, vl, &lim) && lim < ((uint64_t)1 << 62) &&
-                    (int64_t)lim < best)
+                if (env_digits(val, vl, &lim) && lim < ((uint64_t)1 << 62) && (int64_t)lim < best)
                     best = (int64_t)lim;
             }
         }
         /* Step to the parent: strip the last component ("/a/b" -> "/a" -> ""). */
-        while (path_len > 0 && path[path_len - 1] == '/') path_len--;
+        while (path_len > 0 && path[path_len - 1] == '/')
+            path_len--;
         if (path_len == 0) break;
-        while (path_len > 0 && path[path_len - 1] != '/') path_len--;
-        while (path_len > 0 && path[path_len - 1] == '/') path_len--;
+        while (path_len > 0 && path[path_len - 1] != '/')
+            path_len--;
+        while (path_len > 0 && path[path_len - 1] == '/')
+            path_len--;
     }
     return best;
 }
@@ -211,7 +224,8 @@ static bool env_has_controller(const char *list, size_t len) {
     size_t i = 0;
     while (i < len) {
         size_t j = i;
-        while (j < len && list[j] != ',') j++;
+        while (j < len && list[j] != ',')
+            j++;
         if (j - i == 6 && memcmp(list + i, "memory", 6) == 0) return true;
         i = j + 1;
     }
@@ -261,9 +275,9 @@ int64_t gmi_memlimit_auto(void) {
 
 typedef struct env_key_s {
     const char *key;
-    size_t offset;  /* of the int field in gmi_config_t */
+    size_t offset; /* of the int field in gmi_config_t */
     int max;
-    bool bare_ok;   /* "key" alone means key=1 */
+    bool bare_ok; /* "key" alone means key=1 */
 } env_key_t;
 
 #define ENV_FIELD(f) offsetof(gmi_config_t, f)
@@ -288,8 +302,8 @@ static const env_key_t env_gomemdebug_keys[] = {
  * to right (a later entry overrides an earlier one, as in Go). Empty entries are
  * skipped. Unknown keys are ignored when ignore_unknown (GODEBUG is shared with Go
  * programs and carries their settings), else reported. */
-static void env_parse_list(const char *var, const char *s, gmi_config_t *cfg,
-                           const env_key_t *keys, size_t nkeys, bool ignore_unknown) {
+static void env_parse_list(const char *var, const char *s, gmi_config_t *cfg, const env_key_t *keys,
+                           size_t nkeys, bool ignore_unknown) {
     const char *p = s;
     while (*p != '\0') {
         const char *end = strchr(p, ',');

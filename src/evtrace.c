@@ -29,8 +29,8 @@
 
 enum { R_CYCLE = 1, R_PHASE, R_STOPPED, R_SWEEP, R_SCAV, R_COUNTER, R_FORCED };
 enum { C_LIVE, C_GOAL, C_INUSE, C_RELEASED, C_RSS, C_MARKED, NCOUNTERS };
-static const char *const counter_names[NCOUNTERS] = {"heap live", "heap goal", "heap in use",
-                                                     "heap released", "RSS", "heap marked"};
+static const char *const counter_names[NCOUNTERS] = {"heap live",     "heap goal", "heap in use",
+                                                     "heap released", "RSS",       "heap marked"};
 static const char *const phase_names[4] = {"sweep termination", "stop the world", "mark",
                                            "mark termination"};
 
@@ -43,10 +43,10 @@ typedef struct rec_s {
     uint64_t a, b;
 } rec_t;
 
-#define NRECS 16384                    /* 640 KiB of records */
-#define OUTBUF (64 * 1024)             /* formatting buffer */
-#define FLUSH_NS (200 * 1000 * 1000ULL) /* write at least every 200 ms of cycles */
-#define MAX_NAMED 128
+#define NRECS       16384                  /* 640 KiB of records */
+#define OUTBUF      (64 * 1024)            /* formatting buffer */
+#define FLUSH_NS    (200 * 1000 * 1000ULL) /* write at least every 200 ms of cycles */
+#define MAX_NAMED   128
 #define MAX_STOPPED 64
 
 gmi_lock_t gmi_evtrace_lock = {PTHREAD_MUTEX_INITIALIZER};
@@ -55,12 +55,12 @@ static struct {
     _Atomic int active;
     int fd;
     int pid;
-    int first;          /* no event written yet: no comma before the next one */
-    rec_t *recs;        /* NRECS records, mapped at the first start */
+    int first;   /* no event written yet: no comma before the next one */
+    rec_t *recs; /* NRECS records, mapped at the first start */
     size_t n;
     uint64_t dropped;
     uint64_t last_flush;
-    char *out;          /* OUTBUF bytes */
+    char *out; /* OUTBUF bytes */
     size_t outlen;
     int io_error;
     int32_t named[MAX_NAMED]; /* tids that got a thread_name event */
@@ -68,7 +68,9 @@ static struct {
     int32_t sweeper_tid;
 } ev GMI_STATE;
 
-static int32_t my_tid(void) { return (int32_t)syscall(SYS_gettid); }
+static int32_t my_tid(void) {
+    return (int32_t)syscall(SYS_gettid);
+}
 
 /* ---------------------------------------------------------------------------------
  * Output (gmi_evtrace_lock held)
@@ -104,15 +106,17 @@ static void out_end(int m) {
     ev.first = 0;
 }
 
-#define out_event(...)                                                   \
-    do {                                                                 \
-        char *p_ = out_begin();                                          \
-        out_end(gmi_snprintf(p_, OUTBUF - ev.outlen, __VA_ARGS__));      \
+#define out_event(...)                                                                             \
+    do {                                                                                           \
+        char *p_ = out_begin();                                                                    \
+        out_end(gmi_snprintf(p_, OUTBUF - ev.outlen, __VA_ARGS__));                                \
     } while (0)
 
 /* Timestamps in microseconds since initialization, with ns precision: "%llu.%03llu". */
 #define TS(t) (unsigned long long)(rel(t) / 1000), (unsigned long long)(rel(t) % 1000)
-static uint64_t rel(uint64_t t) { return t > gmi_gc.start_ns ? t - gmi_gc.start_ns : 0; }
+static uint64_t rel(uint64_t t) {
+    return t > gmi_gc.start_ns ? t - gmi_gc.start_ns : 0;
+}
 
 static void name_thread(int32_t tid) {
     for (int i = 0; i < ev.nnamed; i++)
@@ -167,8 +171,7 @@ static void format_rec(const rec_t *r) {
     case R_COUNTER:
         out_event("{\"name\":\"%s\",\"cat\":\"heap\",\"ph\":\"C\",\"ts\":%llu.%03llu,\"pid\":%d,"
                   "\"args\":{\"bytes\":%llu}}",
-                  counter_names[r->sub % NCOUNTERS], TS(r->t0), ev.pid,
-                  (unsigned long long)r->a);
+                  counter_names[r->sub % NCOUNTERS], TS(r->t0), ev.pid, (unsigned long long)r->a);
         break;
     case R_FORCED:
         out_event("{\"name\":\"forced GC %llu (gm_collect)\",\"cat\":\"gc\",\"ph\":\"i\","
@@ -179,7 +182,8 @@ static void format_rec(const rec_t *r) {
 }
 
 static void flush_locked(void) {
-    for (size_t i = 0; i < ev.n; i++) format_rec(&ev.recs[i]);
+    for (size_t i = 0; i < ev.n; i++)
+        format_rec(&ev.recs[i]);
     ev.n = 0;
     out_flush();
     ev.last_flush = gmi_os_nanotime();
@@ -236,7 +240,8 @@ static void sample_heap(uint64_t *inuse, uint64_t *released) {
 }
 
 static void add_counters_locked(uint64_t t, const uint64_t *v, int n) {
-    for (int i = 0; i < n; i++) add_span(R_COUNTER, (uint8_t)i, 0, t, t, v[i], 0);
+    for (int i = 0; i < n; i++)
+        add_span(R_COUNTER, (uint8_t)i, 0, t, t, v[i], 0);
 }
 
 void gmi_evtrace_cycle(const gmi_evtrace_cycle_t *c) {
@@ -268,7 +273,8 @@ void gmi_evtrace_cycle(const gmi_evtrace_cycle_t *c) {
     add_span(R_PHASE, 1, tid, c->t_stop, c->t_stopped, c->num, 0);
     add_span(R_PHASE, 2, tid, c->t_stopped, c->t_marked, c->num, 0);
     add_span(R_PHASE, 3, tid, c->t_marked, c->t_end, c->num, 0);
-    for (int i = 0; i < st.n; i++) add_span(R_STOPPED, 0, st.tids[i], c->t_stop, c->t_end, c->num, 0);
+    for (int i = 0; i < st.n; i++)
+        add_span(R_STOPPED, 0, st.tids[i], c->t_stop, c->t_end, c->num, 0);
     add_counters_locked(c->t_end, v, NCOUNTERS);
     if (ev.n >= NRECS / 2 || c->t_end - ev.last_flush >= FLUSH_NS) flush_locked();
     gmi_unlock(&gmi_evtrace_lock);
@@ -357,12 +363,12 @@ static void write_size_classes_locked(const gm_size_class_usage_t *u) {
         if (e->spans == 0) continue;
         if (OUTBUF - ev.outlen < 1024) out_flush();
         ev.outlen += (size_t)gmi_snprintf(
-            ev.out + ev.outlen, OUTBUF - ev.outlen, "%s\n[%d,%u,%llu,%llu,%llu,%llu,%llu,%llu,%llu,%llu]",
-            first ? "" : ",", c, e->size, (unsigned long long)e->spans,
-            (unsigned long long)e->partial_spans, (unsigned long long)e->objects,
-            (unsigned long long)e->capacity_objects, (unsigned long long)e->inuse_bytes,
-            (unsigned long long)e->free_slot_bytes, (unsigned long long)e->tail_waste_bytes,
-            (unsigned long long)e->span_bytes);
+            ev.out + ev.outlen, OUTBUF - ev.outlen,
+            "%s\n[%d,%u,%llu,%llu,%llu,%llu,%llu,%llu,%llu,%llu]", first ? "" : ",", c, e->size,
+            (unsigned long long)e->spans, (unsigned long long)e->partial_spans,
+            (unsigned long long)e->objects, (unsigned long long)e->capacity_objects,
+            (unsigned long long)e->inuse_bytes, (unsigned long long)e->free_slot_bytes,
+            (unsigned long long)e->tail_waste_bytes, (unsigned long long)e->span_bytes);
         first = 0;
     }
 }

@@ -97,7 +97,9 @@ static void *scratch_grow(void *old, size_t old_bytes, size_t new_bytes) {
     return p;
 }
 
-static uint64_t hash_ptr(uintptr_t p) { return (uint64_t)(p >> 3) * 0x9E3779B97F4A7C15ULL; }
+static uint64_t hash_ptr(uintptr_t p) {
+    return (uint64_t)(p >> 3) * 0x9E3779B97F4A7C15ULL;
+}
 
 static bool hash_has(const ex_t *x, uintptr_t base) {
     size_t mask = x->caphash - 1;
@@ -111,7 +113,8 @@ static bool hash_has(const ex_t *x, uintptr_t base) {
 static void hash_put(ex_t *x, size_t idx) {
     size_t mask = x->caphash - 1;
     size_t i = hash_ptr(x->nodes[idx].base) & mask;
-    while (x->hash[i] != 0) i = (i + 1) & mask;
+    while (x->hash[i] != 0)
+        i = (i + 1) & mask;
     x->hash[i] = idx + 1;
 }
 
@@ -127,7 +130,8 @@ static bool grow_nodes(ex_t *x) {
     if (x->hash) gmi_os_unmap(x->hash, x->caphash * sizeof(uint64_t));
     x->hash = h;
     x->caphash = nc * 2;
-    for (size_t i = 0; i < x->nnodes; i++) hash_put(x, i);
+    for (size_t i = 0; i < x->nnodes; i++)
+        hash_put(x, i);
     return true;
 }
 
@@ -138,7 +142,8 @@ static void visit(ex_t *x, uintptr_t w, uintptr_t from, int64_t parent) {
     size_t slot = gmi_span_slot(s, w);
     if (slot >= s->nelems || !gmi_bit_get(s->alloc_bits, slot)) return;
     if (atomic_load_explicit(&s->has_pending, memory_order_relaxed) &&
-        ((atomic_load_explicit(&s->pending_bits[slot >> 6], memory_order_relaxed) >> (slot & 63)) & 1))
+        ((atomic_load_explicit(&s->pending_bits[slot >> 6], memory_order_relaxed) >> (slot & 63)) &
+         1))
         return;
     uintptr_t base = s->start + slot * s->elemsize;
     if (x->caphash && hash_has(x, base)) return;
@@ -175,15 +180,18 @@ static void push_range(ex_t *x, const range_t *rg) {
 static void add_range(ex_t *x, uintptr_t lo, uintptr_t hi, int kind, int32_t tid, uintptr_t pc,
                       uintptr_t gregs, uintptr_t sp) {
     if (lo >= hi) return;
-    push_range(x, &(range_t){.lo = lo, .hi = hi, .kind = kind, .tid = tid, .pc = pc,
-                             .gregs = gregs, .sp = sp});
+    push_range(
+        x, &(range_t){
+               .lo = lo, .hi = hi, .kind = kind, .tid = tid, .pc = pc, .gregs = gregs, .sp = sp});
 }
 
 /* scan_range visits what range r refers to: its words, or the object it names. */
 static void scan_range(ex_t *x, size_t r) {
     const range_t *rg = &x->ranges[r];
-    if (rg->kind == RK_FINQ) visit(x, rg->obj, 0, -1 - (int64_t)r);
-    else scan_words(x, rg->lo, rg->hi, -1 - (int64_t)r);
+    if (rg->kind == RK_FINQ)
+        visit(x, rg->obj, 0, -1 - (int64_t)r);
+    else
+        scan_words(x, rg->lo, rg->hi, -1 - (int64_t)r);
 }
 
 /* search runs the breadth-first search on from the ranges and nodes not scanned yet:
@@ -255,8 +263,10 @@ static void push_pins(ex_t *x) {
     const uint32_t *counts;
     size_t cap = gmi_pin_table_locked(&keys, &counts);
     if (cap == 0) return;
-    push_range(x, &(range_t){.lo = (uintptr_t)keys, .hi = (uintptr_t)(keys + cap),
-                             .kind = RK_PIN, .pin_counts = counts});
+    push_range(x, &(range_t){.lo = (uintptr_t)keys,
+                             .hi = (uintptr_t)(keys + cap),
+                             .kind = RK_PIN,
+                             .pin_counts = counts});
 }
 
 static void push_fin_record(const gmi_fin_view_t *v, void *arg) {
@@ -273,8 +283,11 @@ static void push_fin_record(const gmi_fin_view_t *v, void *arg) {
 }
 
 static void push_pool_item(const void *pool, const uintptr_t *cell, bool victim, void *arg) {
-    push_range(arg, &(range_t){.lo = (uintptr_t)cell, .hi = (uintptr_t)(cell + 1), .kind = RK_POOL,
-                               .obj = (uintptr_t)pool, .victim = victim});
+    push_range(arg, &(range_t){.lo = (uintptr_t)cell,
+                               .hi = (uintptr_t)(cell + 1),
+                               .kind = RK_POOL,
+                               .obj = (uintptr_t)pool,
+                               .victim = victim});
 }
 
 /* Second pass (finalizer.c, step 3): every object with a finalizer that no root
@@ -292,8 +305,11 @@ static void push_pending(const gmi_fin_view_t *v, void *arg) {
     if (v->obj == x->target) pa->target_fn = v->fn;
     gmi_span_t *s = gmi_span_of(v->obj);
     if (s == NULL || (s->spanclass & 1)) return; /* noscan: reaches nothing */
-    push_range(x, &(range_t){.lo = v->obj, .hi = v->obj + s->elemsize, .kind = RK_FINOBJ,
-                             .obj = v->obj, .fn = v->fn});
+    push_range(x, &(range_t){.lo = v->obj,
+                             .hi = v->obj + s->elemsize,
+                             .kind = RK_FINOBJ,
+                             .obj = v->obj,
+                             .fn = v->fn});
 }
 
 typedef struct threads_arg_s {
@@ -330,28 +346,29 @@ static GMI_NO_ASAN bool is_return_address(const gmi_maps_t *maps, uintptr_t v) {
     const gmi_mapping_t *m = gmi_maps_find(maps, v);
     if (m == NULL || !m->exec || v - m->start < 8) return false;
     const uint8_t *c = (const uint8_t *)v;
-    if (c[-5] == 0xE8) return true;                              /* call rel32 */
-    if (c[-2] == 0xFF && (c[-1] & 0x38) == 0x10) return true;    /* call *%reg */
-    if (c[-3] == 0xFF && (c[-2] & 0x38) == 0x10) return true;    /* call *d8(%reg) */
-    if (c[-6] == 0xFF && (c[-5] & 0x38) == 0x10) return true;    /* call *d32(%rip) */
-    if (c[-7] == 0xFF && (c[-6] & 0x38) == 0x10) return true;    /* call *d32(%reg,...) */
+    if (c[-5] == 0xE8) return true;                           /* call rel32 */
+    if (c[-2] == 0xFF && (c[-1] & 0x38) == 0x10) return true; /* call *%reg */
+    if (c[-3] == 0xFF && (c[-2] & 0x38) == 0x10) return true; /* call *d8(%reg) */
+    if (c[-6] == 0xFF && (c[-5] & 0x38) == 0x10) return true; /* call *d32(%rip) */
+    if (c[-7] == 0xFF && (c[-6] & 0x38) == 0x10) return true; /* call *d32(%reg,...) */
     return false;
 }
 
 typedef struct root_label_s {
     int kind;
     int32_t tid;
-    int reg;         /* register index, -1 */
-    int sigframe;    /* in the signal frame but not a general register */
-    uintptr_t pc;    /* stack: the frame's function */
-    uintptr_t word;  /* address of the root word */
+    int reg;        /* register index, -1 */
+    int sigframe;   /* in the signal frame but not a general register */
+    uintptr_t pc;   /* stack: the frame's function */
+    uintptr_t word; /* address of the root word */
     uintptr_t lo, hi;
-    uint32_t pins;   /* RK_PIN: the object's pin count */
+    uint32_t pins;     /* RK_PIN: the object's pin count */
     uintptr_t obj, fn; /* finalizer kinds: the record's object and function; pool */
     bool cleanup, queued, victim;
 } root_label_t;
 
-static GMI_NO_ASAN void label_root(const ex_t *x, const range_t *r, uintptr_t word, root_label_t *l) {
+static GMI_NO_ASAN void label_root(const ex_t *x, const range_t *r, uintptr_t word,
+                                   root_label_t *l) {
     memset(l, 0, sizeof *l);
     l->kind = r->kind;
     l->tid = r->tid;
@@ -414,19 +431,24 @@ static const char *elf_symbol(uintptr_t addr, char *name, size_t n, uintptr_t *o
             uintptr_t rel = eh->e_type == ET_EXEC ? addr : addr - (uintptr_t)di.dli_fbase;
             const ElfW(Sym) *best = NULL;
             const char *best_str = NULL;
-            if (memcmp(eh->e_ident, ELFMAG, SELFMAG) == 0 && eh->e_shoff + (size_t)eh->e_shnum * sizeof(ElfW(Shdr)) <= size) {
+            if (memcmp(eh->e_ident, ELFMAG, SELFMAG) == 0 &&
+                eh->e_shoff + (size_t)eh->e_shnum * sizeof(ElfW(Shdr)) <= size) {
                 const ElfW(Shdr) *sh = (const ElfW(Shdr) *)(b + eh->e_shoff);
                 for (int pass = 0; pass < 2 && best == NULL; pass++) {
                     unsigned want = pass == 0 ? SHT_SYMTAB : SHT_DYNSYM;
                     for (unsigned i = 0; i < eh->e_shnum; i++) {
                         if (sh[i].sh_type != want || sh[i].sh_link >= eh->e_shnum) continue;
                         const ElfW(Shdr) *strs = &sh[sh[i].sh_link];
-                        if (sh[i].sh_offset + sh[i].sh_size > size || strs->sh_offset + strs->sh_size > size) continue;
+                        if (sh[i].sh_offset + sh[i].sh_size > size ||
+                            strs->sh_offset + strs->sh_size > size)
+                            continue;
                         const ElfW(Sym) *sy = (const ElfW(Sym) *)(b + sh[i].sh_offset);
                         size_t ns = sh[i].sh_size / sizeof(ElfW(Sym));
                         for (size_t k = 0; k < ns; k++) {
                             int ty = ELF64_ST_TYPE(sy[k].st_info);
-                            if ((ty != STT_FUNC && ty != STT_OBJECT && ty != STT_TLS) || sy[k].st_shndx == SHN_UNDEF) continue;
+                            if ((ty != STT_FUNC && ty != STT_OBJECT && ty != STT_TLS) ||
+                                sy[k].st_shndx == SHN_UNDEF)
+                                continue;
                             if (ty == STT_TLS) continue;
                             uintptr_t v = sy[k].st_value, sz = sy[k].st_size ? sy[k].st_size : 1;
                             if (rel >= v && rel < v + sz && sy[k].st_name < strs->sh_size) {
@@ -458,8 +480,10 @@ static void print_site(FILE *out, uintptr_t pc) {
     uintptr_t off;
     const char *obj = elf_symbol(pc, name, sizeof name, &off);
     const char *base = strrchr(obj, '/');
-    if (name[0]) fprintf(out, "%s+0x%lx (%s)", name, (unsigned long)off, base ? base + 1 : obj);
-    else fprintf(out, "0x%lx (%s)", (unsigned long)pc, base ? base + 1 : obj);
+    if (name[0])
+        fprintf(out, "%s+0x%lx (%s)", name, (unsigned long)off, base ? base + 1 : obj);
+    else
+        fprintf(out, "0x%lx (%s)", (unsigned long)pc, base ? base + 1 : obj);
 }
 
 /* ---------------------------------------------------------------------------------
@@ -473,7 +497,8 @@ typedef struct hop_s {
     size_t slot;
 } hop_t;
 
-static GMI_NOINLINE int explain(const void *ptr, FILE *out, uintptr_t caller_lo, uintptr_t caller_pc) {
+static GMI_NOINLINE int explain(const void *ptr, FILE *out, uintptr_t caller_lo,
+                                uintptr_t caller_pc) {
     ex_t x;
     memset(&x, 0, sizeof x);
     x.found = -1;
@@ -516,7 +541,8 @@ static GMI_NOINLINE int explain(const void *ptr, FILE *out, uintptr_t caller_lo,
             if (x.tls_off < 0 && real > tlo && real < self->tls_hi) tlo = real;
             if (tlo < self->tls_hi) add_range(&x, tlo, self->tls_hi, RK_TLS, self->tid, 0, 0, 0);
             if (caller_lo < self->stack_hi)
-                add_range(&x, caller_lo, self->stack_hi, RK_STACK, self->tid, caller_pc, 0, caller_lo);
+                add_range(&x, caller_lo, self->stack_hi, RK_STACK, self->tid, caller_pc, 0,
+                          caller_lo);
         }
         size_t next_range = 0, next_node = 0;
         search(&x, &next_range, &next_node);
@@ -546,7 +572,8 @@ static GMI_NOINLINE int explain(const void *ptr, FILE *out, uintptr_t caller_lo,
                 }
                 i = nd->parent;
             }
-            for (int j = 0; j < k; j++) chain[j] = rev[k - 1 - j];
+            for (int j = 0; j < k; j++)
+                chain[j] = rev[k - 1 - j];
             nchain = k;
         }
     }
@@ -565,8 +592,9 @@ static GMI_NOINLINE int explain(const void *ptr, FILE *out, uintptr_t caller_lo,
         return -1;
     }
     if (!found) {
-        fprintf(out, "gm_explain(%p): object %p (%zu bytes) is not reachable from any root%s: ",
-                ptr, (void *)x.target, target_size,
+        fprintf(out,
+                "gm_explain(%p): object %p (%zu bytes) is not reachable from any root%s: ", ptr,
+                (void *)x.target, target_size,
                 x.overflow ? " (search stopped: out of scratch memory)" : "");
         if (target_fn) {
             fprintf(out, "the next collection queues its finalizer ");
@@ -579,17 +607,21 @@ static GMI_NOINLINE int explain(const void *ptr, FILE *out, uintptr_t caller_lo,
         gmi_maps_free(&maps);
         return 1;
     }
-    fprintf(out, "gm_explain(%p): object %p (%zu bytes) is reachable in %d hop%s%s (%zu objects searched)\n",
-            ptr, (void *)x.target, target_size, nchain, nchain == 1 ? "" : "s",
-            truncated ? ", chain cut" : "", searched);
+    fprintf(
+        out,
+        "gm_explain(%p): object %p (%zu bytes) is reachable in %d hop%s%s (%zu objects searched)\n",
+        ptr, (void *)x.target, target_size, nchain, nchain == 1 ? "" : "s",
+        truncated ? ", chain cut" : "", searched);
     char name[256];
     uintptr_t off;
     fprintf(out, "  root: ");
     switch (root.kind) {
     case RK_GLOBAL: {
         const char *obj = elf_symbol(root.word, name, sizeof name, &off);
-        if (name[0]) fprintf(out, "global %s+%lu in %s", name, (unsigned long)off, obj);
-        else fprintf(out, "global data at %p in %s", (void *)root.word, obj);
+        if (name[0])
+            fprintf(out, "global %s+%lu in %s", name, (unsigned long)off, obj);
+        else
+            fprintf(out, "global data at %p in %s", (void *)root.word, obj);
         break;
     }
     case RK_USER:
@@ -601,15 +633,17 @@ static GMI_NOINLINE int explain(const void *ptr, FILE *out, uintptr_t caller_lo,
         break;
     case RK_STACK:
         if (root.reg >= 0) {
-            fprintf(out, "register %s of thread %d (saved when the world stopped)", reg_names[root.reg],
-                    root.tid);
+            fprintf(out, "register %s of thread %d (saved when the world stopped)",
+                    reg_names[root.reg], root.tid);
         } else if (root.sigframe) {
             fprintf(out, "signal frame of thread %d at %p (vector registers or gomem's handler)",
                     root.tid, (void *)root.word);
         } else {
             fprintf(out, "stack of thread %d at %p, frame of ", root.tid, (void *)root.word);
-            if (root.pc) print_site(out, root.pc);
-            else fprintf(out, "?");
+            if (root.pc)
+                print_site(out, root.pc);
+            else
+                fprintf(out, "?");
         }
         break;
     case RK_PIN:
@@ -649,8 +683,9 @@ static GMI_NOINLINE int explain(const void *ptr, FILE *out, uintptr_t caller_lo,
     for (int j = 0; j < nchain; j++) {
         fprintf(out, "  %s %p (%zu bytes)", j + 1 == nchain ? "=>" : "->", (void *)chain[j].base,
                 chain[j].size);
-        if (j > 0) fprintf(out, " at +%lu of %p", (unsigned long)(chain[j].from - chain[j - 1].base),
-                           (void *)chain[j - 1].base);
+        if (j > 0)
+            fprintf(out, " at +%lu of %p", (unsigned long)(chain[j].from - chain[j - 1].base),
+                    (void *)chain[j - 1].base);
         uintptr_t site = gmi_profile_alloc_site(chain[j].span, chain[j].slot);
         if (site) {
             fprintf(out, ", allocated at ");

@@ -39,15 +39,15 @@
 
 typedef struct gmi_fin_s gmi_fin_t;
 struct gmi_fin_s {
-    gmi_fin_t *next, *prev; /* attached list (heads only), or the queue (next only) */
-    gmi_fin_t *chain;       /* further cleanups of the same object */
-    uintptr_t obj_hidden;   /* object address ^ FIN_HIDE: never a root by itself */
+    gmi_fin_t *next, *prev;           /* attached list (heads only), or the queue (next only) */
+    gmi_fin_t *chain;                 /* further cleanups of the same object */
+    uintptr_t obj_hidden;             /* object address ^ FIN_HIDE: never a root by itself */
     void (*fn)(void *obj, void *arg); /* finalizer */
     void (*cfn)(void *arg);           /* cleanup */
-    void *arg;              /* scanned by the collector while the record exists */
-    uintptr_t scratch;      /* the plain address, only while the collector marks it */
-    uint8_t kind;           /* GMI_SPECIAL_FINALIZER or GMI_SPECIAL_CLEANUP */
-    uint8_t candidate;      /* after-mark pass: unmarked finalizable object */
+    void *arg;                        /* scanned by the collector while the record exists */
+    uintptr_t scratch;                /* the plain address, only while the collector marks it */
+    uint8_t kind;                     /* GMI_SPECIAL_FINALIZER or GMI_SPECIAL_CLEANUP */
+    uint8_t candidate;                /* after-mark pass: unmarked finalizable object */
 };
 
 gmi_lock_t gmi_finq_lock GMI_STATE = {PTHREAD_MUTEX_INITIALIZER};
@@ -56,13 +56,13 @@ static struct {
     /* under gmi_profile_lock */
     gmi_fixalloc_t recs;
     bool recs_ready;
-    gmi_fin_t *attached;       /* finalizer records and heads of cleanup chains */
+    gmi_fin_t *attached; /* finalizer records and heads of cleanup chains */
     bool cycle_warned;
     /* under gmi_finq_lock */
     gmi_fin_t *qhead, *qtail;
     pthread_cond_t cond;
     bool thread_started;
-    bool thread_disabled;      /* gm_set_finalizer_thread(0) */
+    bool thread_disabled; /* gm_set_finalizer_thread(0) */
     pthread_t thread;
     /* counters */
     _Atomic uint64_t fin_queued, fin_run, cln_queued, cln_run;
@@ -83,7 +83,9 @@ static gmi_fin_t *rec_alloc_locked(void) {
     return r;
 }
 
-static void rec_free_locked(gmi_fin_t *r) { gmi_fixalloc_free(&fin.recs, r); }
+static void rec_free_locked(gmi_fin_t *r) {
+    gmi_fixalloc_free(&fin.recs, r);
+}
 
 static void attached_link(gmi_fin_t *r) {
     r->prev = NULL;
@@ -93,13 +95,17 @@ static void attached_link(gmi_fin_t *r) {
 }
 
 static void attached_unlink(gmi_fin_t *r) {
-    if (r->prev) r->prev->next = r->next;
-    else fin.attached = r->next;
+    if (r->prev)
+        r->prev->next = r->next;
+    else
+        fin.attached = r->next;
     if (r->next) r->next->prev = r->prev;
     r->next = r->prev = NULL;
 }
 
-static inline void *unhide(uintptr_t h) { return (void *)(h ^ FIN_HIDE); }
+static inline void *unhide(uintptr_t h) {
+    return (void *)(h ^ FIN_HIDE);
+}
 
 static size_t slot_of(const gmi_span_t *s, uintptr_t obj) {
     return (s->spanclass >> 1) ? gmi_span_slot(s, obj) : 0;
@@ -128,12 +134,16 @@ static gmi_span_t *obj_span(const void *obj, size_t *slot) {
 static void queue_push_locked(gmi_fin_t *r) { /* gmi_finq_lock held */
     r->next = NULL;
     r->prev = NULL;
-    if (fin.qtail) fin.qtail->next = r;
-    else fin.qhead = r;
+    if (fin.qtail)
+        fin.qtail->next = r;
+    else
+        fin.qhead = r;
     fin.qtail = r;
     atomic_fetch_add(&fin.queue_len, 1);
-    if (r->kind == GMI_SPECIAL_FINALIZER) atomic_fetch_add(&fin.fin_queued, 1);
-    else atomic_fetch_add(&fin.cln_queued, 1);
+    if (r->kind == GMI_SPECIAL_FINALIZER)
+        atomic_fetch_add(&fin.fin_queued, 1);
+    else
+        atomic_fetch_add(&fin.cln_queued, 1);
 }
 
 static gmi_fin_t *queue_pop_locked(void) {
@@ -208,7 +218,9 @@ static void ensure_thread(void) {
     }
 }
 
-void gmi_finalizer_start(void) { ensure_thread(); }
+void gmi_finalizer_start(void) {
+    ensure_thread();
+}
 
 /* The record's arg is scanned while queued, so arg may be a heap object. */
 void gmi_finalizer_queue_call(void (*fn)(void *arg), void *arg) {
@@ -263,7 +275,8 @@ static void push_cell(push_fn push, void *pa, uintptr_t *cell) {
 static void gen_record_roots(push_fn push, void *pa, void *unused) {
     (void)unused;
     for (gmi_fin_t *h = fin.attached; h; h = h->next)
-        for (gmi_fin_t *r = h; r; r = r->chain) push_cell(push, pa, (uintptr_t *)&r->arg);
+        for (gmi_fin_t *r = h; r; r = r->chain)
+            push_cell(push, pa, (uintptr_t *)&r->arg);
     for (gmi_fin_t *r = fin.qhead; r; r = r->next) {
         push_cell(push, pa, (uintptr_t *)&r->arg);
         if (r->kind == GMI_SPECIAL_FINALIZER) {
@@ -288,7 +301,8 @@ static void gen_objects(push_fn push, void *pa, void *arg) {
 }
 
 static void clear_scratch(gmi_fin_t *list) {
-    for (gmi_fin_t *r = list; r; r = r->next) r->scratch = 0;
+    for (gmi_fin_t *r = list; r; r = r->next)
+        r->scratch = 0;
 }
 
 /* detach removes the special of h's kind from h's object, unlinks h. */
@@ -362,8 +376,10 @@ void gmi_specials_after_mark(gmi_mark_result_t *mr) {
             if (gmi_obj_is_marked((uintptr_t)unhide(h->obj_hidden))) continue;
             detach_locked(h);
             h->next = NULL;
-            if (newq_tail) newq_tail->next = h;
-            else newq = h;
+            if (newq_tail)
+                newq_tail->next = h;
+            else
+                newq = h;
             newq_tail = h;
         }
         if (newq != NULL) {
@@ -378,7 +394,8 @@ void gmi_specials_after_mark(gmi_mark_result_t *mr) {
         if (cycles > 0 && gmi_config.gctrace > 0 && !fin.cycle_warned) {
             fin.cycle_warned = true;
             gmi_error("finalizers: %zu object(s) with finalizers are in reference cycles; as in "
-                      "Go they are never finalized nor freed (warned once)", cycles);
+                      "Go they are never finalized nor freed (warned once)",
+                      cycles);
         }
     }
 

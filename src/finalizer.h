@@ -43,7 +43,7 @@ uint64_t gmi_weak_count(void);
 /* pool.c. gmi_pool_lock protects the pool registry and per-thread tables; it comes
  * after gmi_finq_lock. Shard locks are leaves, never taken by the collector. */
 extern gmi_lock_t gmi_pool_lock;
-void gmi_pool_stw_start(void); /* @@hook:stw_start@@: primary -> victim -> dropped */
+void gmi_pool_stw_start(void);       /* @@hook:stw_start@@: primary -> victim -> dropped */
 void gmi_pool_mark(uint64_t *bytes); /* from gmi_specials_after_mark */
 void gmi_pool_fork_child(void);
 

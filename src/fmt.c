@@ -31,8 +31,8 @@
 
 typedef struct fmt_out_s {
     char *buf;
-    size_t cap;  /* bytes usable for text: n - 1, or 0 when n == 0 */
-    size_t len;  /* bytes the full output has so far (may exceed cap) */
+    size_t cap; /* bytes usable for text: n - 1, or 0 when n == 0 */
+    size_t len; /* bytes the full output has so far (may exceed cap) */
 } fmt_out_t;
 
 static void fmt_putc(fmt_out_t *o, char c) {
@@ -41,11 +41,13 @@ static void fmt_putc(fmt_out_t *o, char c) {
 }
 
 static void fmt_pad(fmt_out_t *o, char c, int count) {
-    for (int i = 0; i < count; i++) fmt_putc(o, c);
+    for (int i = 0; i < count; i++)
+        fmt_putc(o, c);
 }
 
 static void fmt_puts(fmt_out_t *o, const char *s, size_t len) {
-    for (size_t i = 0; i < len; i++) fmt_putc(o, s[i]);
+    for (size_t i = 0; i < len; i++)
+        fmt_putc(o, s[i]);
 }
 
 /* ---------------------------------------------------------------------------------
@@ -85,7 +87,8 @@ static void fmt_number(fmt_out_t *o, const fmt_spec_t *sp, uint64_t v, bool neg,
     if (plen) fmt_puts(o, prefix, plen);
     if (zero_pad) fmt_pad(o, '0', pad);
     fmt_pad(o, '0', zeros);
-    while (nd > 0) fmt_putc(o, tmp[--nd]);
+    while (nd > 0)
+        fmt_putc(o, tmp[--nd]);
     if (sp->left) fmt_pad(o, ' ', pad);
 }
 
@@ -93,7 +96,8 @@ static void fmt_string(fmt_out_t *o, const fmt_spec_t *sp, const char *s) {
     if (s == NULL) s = "(null)";
     size_t len = 0;
     /* Bounded scan: with a precision, s need not be NUL-terminated. */
-    while ((sp->prec < 0 || len < (size_t)sp->prec) && s[len] != '\0') len++;
+    while ((sp->prec < 0 || len < (size_t)sp->prec) && s[len] != '\0')
+        len++;
     int pad = sp->width > (int)len ? sp->width - (int)len : 0;
     if (!sp->left) fmt_pad(o, ' ', pad);
     fmt_puts(o, s, len);
@@ -121,12 +125,16 @@ int gmi_vsnprintf(char *buf, size_t n, const char *fmt, va_list ap) {
         fmt_spec_t sp = {false, false, 0, -1, -1};
 
         for (;; p++) {
-            if (*p == '-') sp.left = true;
-            else if (*p == '0') sp.zero = true;
-            else if (*p == '+') sp.sign_flag = '+';
+            if (*p == '-')
+                sp.left = true;
+            else if (*p == '0')
+                sp.zero = true;
+            else if (*p == '+')
+                sp.sign_flag = '+';
             else if (*p == ' ') {
                 if (sp.sign_flag != '+') sp.sign_flag = ' ';
-            } else break;
+            } else
+                break;
         }
         if (*p == '*') {
             int w = va_arg(ap, int);
@@ -176,10 +184,20 @@ int gmi_vsnprintf(char *buf, size_t n, const char *fmt, va_list ap) {
                 lenmod = LEN_LLONG;
             }
             break;
-        case 'z': p++; lenmod = LEN_SIZE; break;
-        case 'j': p++; lenmod = LEN_MAX; break;
-        case 't': p++; lenmod = LEN_PTRDIFF; break;
-        default: break;
+        case 'z':
+            p++;
+            lenmod = LEN_SIZE;
+            break;
+        case 'j':
+            p++;
+            lenmod = LEN_MAX;
+            break;
+        case 't':
+            p++;
+            lenmod = LEN_PTRDIFF;
+            break;
+        default:
+            break;
         }
 
         char c = *p;
@@ -193,14 +211,30 @@ int gmi_vsnprintf(char *buf, size_t n, const char *fmt, va_list ap) {
         case 'i': {
             int64_t v;
             switch (lenmod) {
-            case LEN_CHAR: v = (signed char)va_arg(ap, int); break;
-            case LEN_SHORT: v = (short)va_arg(ap, int); break;
-            case LEN_LONG: v = va_arg(ap, long); break;
-            case LEN_LLONG: v = va_arg(ap, long long); break;
-            case LEN_SIZE: v = va_arg(ap, ssize_t); break;
-            case LEN_MAX: v = va_arg(ap, intmax_t); break;
-            case LEN_PTRDIFF: v = va_arg(ap, ptrdiff_t); break;
-            default: v = va_arg(ap, int); break;
+            case LEN_CHAR:
+                v = (signed char)va_arg(ap, int);
+                break;
+            case LEN_SHORT:
+                v = (short)va_arg(ap, int);
+                break;
+            case LEN_LONG:
+                v = va_arg(ap, long);
+                break;
+            case LEN_LLONG:
+                v = va_arg(ap, long long);
+                break;
+            case LEN_SIZE:
+                v = va_arg(ap, ssize_t);
+                break;
+            case LEN_MAX:
+                v = va_arg(ap, intmax_t);
+                break;
+            case LEN_PTRDIFF:
+                v = va_arg(ap, ptrdiff_t);
+                break;
+            default:
+                v = va_arg(ap, int);
+                break;
             }
             /* Negate in unsigned arithmetic so INT64_MIN does not overflow. */
             uint64_t mag = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
@@ -212,14 +246,30 @@ int gmi_vsnprintf(char *buf, size_t n, const char *fmt, va_list ap) {
         case 'X': {
             uint64_t v;
             switch (lenmod) {
-            case LEN_CHAR: v = (unsigned char)va_arg(ap, unsigned); break;
-            case LEN_SHORT: v = (unsigned short)va_arg(ap, unsigned); break;
-            case LEN_LONG: v = va_arg(ap, unsigned long); break;
-            case LEN_LLONG: v = va_arg(ap, unsigned long long); break;
-            case LEN_SIZE: v = va_arg(ap, size_t); break;
-            case LEN_MAX: v = va_arg(ap, uintmax_t); break;
-            case LEN_PTRDIFF: v = (uint64_t)va_arg(ap, ptrdiff_t); break;
-            default: v = va_arg(ap, unsigned); break;
+            case LEN_CHAR:
+                v = (unsigned char)va_arg(ap, unsigned);
+                break;
+            case LEN_SHORT:
+                v = (unsigned short)va_arg(ap, unsigned);
+                break;
+            case LEN_LONG:
+                v = va_arg(ap, unsigned long);
+                break;
+            case LEN_LLONG:
+                v = va_arg(ap, unsigned long long);
+                break;
+            case LEN_SIZE:
+                v = va_arg(ap, size_t);
+                break;
+            case LEN_MAX:
+                v = va_arg(ap, uintmax_t);
+                break;
+            case LEN_PTRDIFF:
+                v = (uint64_t)va_arg(ap, ptrdiff_t);
+                break;
+            default:
+                v = va_arg(ap, unsigned);
+                break;
             }
             sp.sign_flag = 0;
             fmt_number(&o, &sp, v, false, c == 'u' ? 10 : 16, c == 'X', NULL);

@@ -70,7 +70,6 @@
 
 gmi_gc_t gmi_gc GMI_STATE = {.lock = {PTHREAD_MUTEX_INITIALIZER}};
 
-
 /* ---------------------------------------------------------------------------------
  * Locks
  * ------------------------------------------------------------------------------- */
@@ -78,7 +77,8 @@ gmi_gc_t gmi_gc GMI_STATE = {.lock = {PTHREAD_MUTEX_INITIALIZER}};
 void gmi_lock_all(void) {
     gmi_lock(&gmi_roots_lock);
     gmi_lock(&gmi_threads_lock);
-    for (int i = 0; i < GMI_NUM_SPAN_CLASSES; i++) gmi_lock(&gmi_central_locks[i]);
+    for (int i = 0; i < GMI_NUM_SPAN_CLASSES; i++)
+        gmi_lock(&gmi_central_locks[i]);
     gmi_lock(&gmi_heap_lock);
     gmi_lock(&gmi_profile_lock);
     gmi_lock(&gmi_evtrace_lock);
@@ -96,7 +96,8 @@ void gmi_unlock_all(void) {
     gmi_unlock(&gmi_quarantine_lock);
     gmi_unlock(&gmi_profile_lock);
     gmi_unlock(&gmi_heap_lock);
-    for (int i = GMI_NUM_SPAN_CLASSES - 1; i >= 0; i--) gmi_unlock(&gmi_central_locks[i]);
+    for (int i = GMI_NUM_SPAN_CLASSES - 1; i >= 0; i--)
+        gmi_unlock(&gmi_central_locks[i]);
     gmi_unlock(&gmi_threads_lock);
     gmi_unlock(&gmi_roots_lock);
 }
@@ -105,7 +106,8 @@ void gmi_lock_reinit_all_child(void) {
     gmi_lock_init(&gmi_gc.lock);
     gmi_lock_init(&gmi_roots_lock);
     gmi_lock_init(&gmi_threads_lock);
-    for (int i = 0; i < GMI_NUM_SPAN_CLASSES; i++) gmi_lock_init(&gmi_central_locks[i]);
+    for (int i = 0; i < GMI_NUM_SPAN_CLASSES; i++)
+        gmi_lock_init(&gmi_central_locks[i]);
     gmi_lock_init(&gmi_heap_lock);
     gmi_lock_init(&gmi_profile_lock);
     gmi_evtrace_fork_child();
@@ -247,7 +249,7 @@ static GMI_NOINLINE void collect_locked(bool forced) {
     gmi_mark_run(&mr);
     /* @@hook:after_mark@@ roots marked; mark more with gmi_mark_more and add to mr
      * (weak handles are cleared, finalizable objects are found and resurrected here) */
-    gmi_debug_mark_roots(&mr); /* pinned and quarantined objects (pin.c, debug_modes.c) */
+    gmi_debug_mark_roots(&mr);    /* pinned and quarantined objects (pin.c, debug_modes.c) */
     gmi_specials_after_mark(&mr); /* after every root: pools, weak, finalizers */
     uint64_t t_marked = gmi_os_nanotime();
     cy.heap1 = atomic_load(&gmi_gc.heap_live);
@@ -268,7 +270,8 @@ static GMI_NOINLINE void collect_locked(bool forced) {
     gmi_pacer_mem_t pm;
     pacer_mem(&pm);
     /* Go's minimum sweep distance: at least 1 MiB of allocation before the next cycle. */
-    gmi_gc.pacer.sweep_dist_min_trigger = mr.marked_bytes + cached_free + GMI_SWEEP_MIN_HEAP_DISTANCE;
+    gmi_gc.pacer.sweep_dist_min_trigger =
+        mr.marked_bytes + cached_free + GMI_SWEEP_MIN_HEAP_DISTANCE;
     gmi_pacer_end_cycle(&gmi_gc.pacer, mr.marked_bytes, mr.heap_scan_bytes, mr.stack_bytes,
                         mr.global_bytes, &pm);
     gmi_gc.cached_free_at_gc = cached_free;

@@ -29,8 +29,8 @@ typedef struct gmi_gc_s {
     uint64_t pause_total_ns;
     uint64_t pause_ns[256], pause_end[256];
     uint64_t last_gc_wall;
-    uint64_t gc_cpu_ns;   /* CPU time of collections (stop-the-world time x procs) */
-    uint64_t start_ns;    /* monotonic time at initialization */
+    uint64_t gc_cpu_ns; /* CPU time of collections (stop-the-world time x procs) */
+    uint64_t start_ns;  /* monotonic time at initialization */
     uint64_t heap_marked, heap_scan, stack_scan, globals_scan;
     uint64_t cached_free_at_gc; /* free bytes in thread caches at the last mark termination */
     int ncpu;

@@ -76,10 +76,10 @@ int gmi_gctrace_format(char *buf, size_t n, const gmi_gc_cycle_t *c) {
                         "gc %u @%ss %d%%: %s+%s+%s ms clock, %s+%s/%s/%s+%s ms cpu, "
                         "%llu->%llu->%llu MB, %llu MB goal, %llu MB stacks, %llu MB globals, "
                         "%d P%s\n",
-                        (unsigned)c->num, at, util, t[0], t[1], t[2], t[3], t[4], t[5], t[6],
-                        t[7], (unsigned long long)(c->heap0 >> 20),
-                        (unsigned long long)(c->heap1 >> 20), (unsigned long long)(c->heap2 >> 20),
-                        (unsigned long long)(c->goal >> 20), (unsigned long long)(c->stacks >> 20),
+                        (unsigned)c->num, at, util, t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7],
+                        (unsigned long long)(c->heap0 >> 20), (unsigned long long)(c->heap1 >> 20),
+                        (unsigned long long)(c->heap2 >> 20), (unsigned long long)(c->goal >> 20),
+                        (unsigned long long)(c->stacks >> 20),
                         (unsigned long long)(c->globals >> 20), c->procs,
                         c->forced ? " (forced)" : "");
 }

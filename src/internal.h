@@ -17,11 +17,11 @@
  * definitions). */
 #pragma GCC visibility push(hidden)
 
-#define gmi_likely(x) __builtin_expect(!!(x), 1)
+#define gmi_likely(x)   __builtin_expect(!!(x), 1)
 #define gmi_unlikely(x) __builtin_expect(!!(x), 0)
-#define GMI_NOINLINE __attribute__((noinline))
-#define GMI_INLINE static inline __attribute__((always_inline))
-#define GMI_NO_ASAN __attribute__((no_sanitize("address"), no_sanitize("thread")))
+#define GMI_NOINLINE    __attribute__((noinline))
+#define GMI_INLINE      static inline __attribute__((always_inline))
+#define GMI_NO_ASAN     __attribute__((no_sanitize("address"), no_sanitize("thread")))
 
 /* Every gomem global that may hold a value looking like a heap address lives in this
  * section, which the root scanner excludes from the data of the loaded objects. */
@@ -47,7 +47,8 @@ void gmi_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 _Noreturn void gmi_throw(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #if GM_DEBUG >= 1
-#define gmi_assert(c) ((c) ? (void)0 : gmi_throw("assertion failed: %s (%s:%d)", #c, __FILE__, __LINE__))
+#define gmi_assert(c)                                                                              \
+    ((c) ? (void)0 : gmi_throw("assertion failed: %s (%s:%d)", #c, __FILE__, __LINE__))
 #else
 #define gmi_assert(c) ((void)0)
 #endif
@@ -74,11 +75,11 @@ int gmi_os_release(void *p, size_t size);
 /* MADV_FREE instead of MADV_DONTNEED from now on (GODEBUG=madvdontneed=0). */
 void gmi_os_set_madv_free(bool on);
 bool gmi_os_madv_free(void);
-uint64_t gmi_os_nanotime(void);  /* CLOCK_MONOTONIC */
-uint64_t gmi_os_walltime(void);  /* CLOCK_REALTIME, Unix ns */
+uint64_t gmi_os_nanotime(void); /* CLOCK_MONOTONIC */
+uint64_t gmi_os_walltime(void); /* CLOCK_REALTIME, Unix ns */
 uint64_t gmi_os_thread_cputime(void);
 int gmi_os_ncpu(void);
-size_t gmi_os_rss(void);         /* resident set size from /proc/self/statm, 0 if unknown */
+size_t gmi_os_rss(void); /* resident set size from /proc/self/statm, 0 if unknown */
 
 /* ---------------------------------------------------------------------------------
  * meta.c: gomem's own metadata memory (never from malloc, never scanned)
@@ -95,9 +96,9 @@ typedef struct gmi_fixalloc_s {
     void *free_list;
     char *chunk;
     size_t chunk_left;
-    size_t inuse;   /* bytes handed out and not freed */
-    size_t sys;     /* bytes mapped */
-    bool nozero;    /* recycled objects are not cleared: the caller clears what it uses */
+    size_t inuse; /* bytes handed out and not freed */
+    size_t sys;   /* bytes mapped */
+    bool nozero;  /* recycled objects are not cleared: the caller clears what it uses */
 } gmi_fixalloc_t;
 void gmi_fixalloc_init(gmi_fixalloc_t *f, size_t size);
 void *gmi_fixalloc_alloc(gmi_fixalloc_t *f);
@@ -125,9 +126,9 @@ extern const uint16_t gmi_class_to_size[GMI_NUM_CLASSES];
 extern const uint8_t gmi_class_to_npages[GMI_NUM_CLASSES];
 extern const uint16_t gmi_class_to_nelems[GMI_NUM_CLASSES];
 extern const uint32_t gmi_class_to_divmul[GMI_NUM_CLASSES];
-extern const uint8_t gmi_size_to_class8[129];   /* Go's: index (size + 7) >> 3, size <= 1024 */
+extern const uint8_t gmi_size_to_class8[129];     /* Go's: index (size + 7) >> 3, size <= 1024 */
 extern const uint8_t gmi_size_to_class8_a16[129]; /* the same with 16-byte alignment from 16 B */
-extern const uint8_t gmi_size_to_class128[249]; /* index (size - 1024 + 127) >> 7 */
+extern const uint8_t gmi_size_to_class128[249];   /* index (size - 1024 + 127) >> 7 */
 
 /* gmi_size_to_class maps 0 <= size <= 32768 to its size class, honouring the 16-byte
  * alignment of objects of 16 bytes or more (17..24 take class 4, 32 B; 0 takes class 1). */
@@ -141,7 +142,7 @@ GMI_INLINE unsigned gmi_size_to_class(size_t size) {
  * ------------------------------------------------------------------------------- */
 
 typedef struct gmi_heap_s gmi_heap_t;
-extern gmi_arena_t **gmi_arena_map;   /* GMI_ARENA_MAP_LEN entries, lazily committed */
+extern gmi_arena_t **gmi_arena_map;        /* GMI_ARENA_MAP_LEN entries, lazily committed */
 extern uintptr_t gmi_heap_lo, gmi_heap_hi; /* bounds of all arenas (for the fast reject) */
 
 /* gmi_span_of returns the INUSE span containing addr, or NULL. Cheap rejection of the
@@ -368,23 +369,23 @@ void gmi_span_ensure_swept(gmi_span_t *s);
  * ------------------------------------------------------------------------------- */
 
 typedef struct gmi_config_s {
-    int gc_percent;          /* GOGC; -1 = off */
-    int64_t memory_limit;    /* GOMEMLIMIT in bytes; INT64_MAX = off ("auto" is resolved) */
-    int gctrace;             /* GODEBUG=gctrace=N */
-    int scavtrace;           /* GODEBUG=scavtrace=N */
-    int madvdontneed;        /* GODEBUG=madvdontneed=N: 0 releases with MADV_FREE (default 1) */
-    int debug_abort;         /* GOMEMDEBUG=abort=1 */
-    int debug_verify;        /* GOMEMDEBUG=verify=1 */
-    int debug_poison;        /* GOMEMDEBUG=poison=1 */
-    int debug_gcstress;      /* GOMEMDEBUG=gcstress=N (0 off) */
-    int debug_checkptr;      /* GOMEMDEBUG=checkptr=1 */
-    int fail_mmap;           /* GOMEMDEBUG=failmmap=N: the N-th OS reservation fails (0 off) */
-    int fail_madvise;        /* GOMEMDEBUG=failmadvise=N: the N-th release fails (0 off) */
-    int stop_signal;         /* GOMEMSIGNAL; 0 = default SIGRTMIN+6 */
-    int mark_workers;        /* GOMEMMARKWORKERS; 0 = number of CPUs */
+    int gc_percent;       /* GOGC; -1 = off */
+    int64_t memory_limit; /* GOMEMLIMIT in bytes; INT64_MAX = off ("auto" is resolved) */
+    int gctrace;          /* GODEBUG=gctrace=N */
+    int scavtrace;        /* GODEBUG=scavtrace=N */
+    int madvdontneed;     /* GODEBUG=madvdontneed=N: 0 releases with MADV_FREE (default 1) */
+    int debug_abort;      /* GOMEMDEBUG=abort=1 */
+    int debug_verify;     /* GOMEMDEBUG=verify=1 */
+    int debug_poison;     /* GOMEMDEBUG=poison=1 */
+    int debug_gcstress;   /* GOMEMDEBUG=gcstress=N (0 off) */
+    int debug_checkptr;   /* GOMEMDEBUG=checkptr=1 */
+    int fail_mmap;        /* GOMEMDEBUG=failmmap=N: the N-th OS reservation fails (0 off) */
+    int fail_madvise;     /* GOMEMDEBUG=failmadvise=N: the N-th release fails (0 off) */
+    int stop_signal;      /* GOMEMSIGNAL; 0 = default SIGRTMIN+6 */
+    int mark_workers;     /* GOMEMMARKWORKERS; 0 = number of CPUs */
 } gmi_config_t;
 extern gmi_config_t gmi_config;
-#define GMI_MEMLIMIT_AUTO ((int64_t)-2) /* gmi_parse_memlimit("auto"): 90% of the cgroup limit */
+#define GMI_MEMLIMIT_AUTO    ((int64_t)-2) /* gmi_parse_memlimit("auto"): 90% of the cgroup limit */
 #define GMI_MAX_MARK_WORKERS 1024
 /* Parsers: return 0 and set *out, or -1 for malformed input (*out untouched). Never
  * allocate, never print. */

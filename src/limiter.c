@@ -39,7 +39,9 @@ static struct {
     bool fired;
 } lim GMI_STATE;
 
-static uint64_t cap_ns(void) { return GMI_LIMITER_WINDOW_NS * (uint64_t)(gmi_gc.ncpu > 0 ? gmi_gc.ncpu : 1); }
+static uint64_t cap_ns(void) {
+    return GMI_LIMITER_WINDOW_NS * (uint64_t)(gmi_gc.ncpu > 0 ? gmi_gc.ncpu : 1);
+}
 
 static void drain(uint64_t now_ns) {
     if (lim.last_ns == 0 || now_ns < lim.last_ns) {
@@ -57,10 +59,11 @@ static void set_on(bool on) {
         atomic_fetch_add(&lim.engagements, 1);
         lim.engaged_at_gc = gmi_gc.num_gc;
         if (gmi_config.gctrace > 0)
-            gmi_fdprintf(2, "gomem: GC CPU limiter engaged at gc %u: GC used over half the CPU in the "
-                            "last %llu ms; collections are deferred and the heap may exceed its goal\n",
-                         gmi_gc.num_gc,
-                         (unsigned long long)(GMI_LIMITER_WINDOW_NS / 1000000));
+            gmi_fdprintf(
+                2,
+                "gomem: GC CPU limiter engaged at gc %u: GC used over half the CPU in the "
+                "last %llu ms; collections are deferred and the heap may exceed its goal\n",
+                gmi_gc.num_gc, (unsigned long long)(GMI_LIMITER_WINDOW_NS / 1000000));
     }
     lim.on = on;
 }
@@ -98,7 +101,9 @@ bool gmi_limiter_allow(uint64_t now_ns, bool limit_bound) {
     return false;
 }
 
-uint64_t gmi_limiter_engagements(void) { return atomic_load(&lim.engagements); }
+uint64_t gmi_limiter_engagements(void) {
+    return atomic_load(&lim.engagements);
+}
 
 bool gmi_limiter_limiting(void) {
     return atomic_load_explicit(&lim.on, memory_order_relaxed);
@@ -119,13 +124,14 @@ void gmi_limiter_check_policy(uint64_t now_ns, uint64_t mapped_ready, int64_t li
         return;
     }
     if (lim.policy == GM_LIMIT_ABORT) {
-        gmi_error("memory limit %lld bytes exceeded for %llu ms: mapped %llu bytes, heap live %llu, "
-                  "marked %llu at gc %u, goal %llu, GC CPU limiter engaged %llu times; aborting",
-                  (long long)limit, (unsigned long long)((now_ns - lim.over_since) / 1000000),
-                  (unsigned long long)mapped_ready, (unsigned long long)atomic_load(&gmi_gc.heap_live),
-                  (unsigned long long)gmi_gc.heap_marked, gmi_gc.num_gc,
-                  (unsigned long long)gmi_gc.pacer.heap_goal,
-                  (unsigned long long)atomic_load(&lim.engagements));
+        gmi_error(
+            "memory limit %lld bytes exceeded for %llu ms: mapped %llu bytes, heap live %llu, "
+            "marked %llu at gc %u, goal %llu, GC CPU limiter engaged %llu times; aborting",
+            (long long)limit, (unsigned long long)((now_ns - lim.over_since) / 1000000),
+            (unsigned long long)mapped_ready, (unsigned long long)atomic_load(&gmi_gc.heap_live),
+            (unsigned long long)gmi_gc.heap_marked, gmi_gc.num_gc,
+            (unsigned long long)gmi_gc.pacer.heap_goal,
+            (unsigned long long)atomic_load(&lim.engagements));
         abort();
     }
 }

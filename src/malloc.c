@@ -85,7 +85,6 @@
 
 _Atomic int gmi_initialized GMI_STATE;
 
-
 #define SIGNAL_FENCE() atomic_signal_fence(memory_order_seq_cst)
 
 /* Set one bit in a bitmap word with a single instruction (see the essay). */
@@ -117,8 +116,10 @@ GMI_INLINE void zero_small(void *p, size_t n) {
     const gmi_v16u z = {0, 0};
     char *q = p;
     if (n <= 16) {
-        if (n == 16) *(gmi_v16u *)q = z;
-        else *(uint64_t *)q = 0;
+        if (n == 16)
+            *(gmi_v16u *)q = z;
+        else
+            *(uint64_t *)q = 0;
         return;
     }
     for (; n > 32; q += 32, n -= 32) {
@@ -144,7 +145,9 @@ GMI_INLINE void *zero_slot(void *p, size_t n) {
  * object) and never an address the program could have stored. */
 uintptr_t gmi_reuse_key GMI_STATE;
 
-GMI_INLINE uintptr_t reuse_tag(uintptr_t p) { return p ^ gmi_reuse_key; }
+GMI_INLINE uintptr_t reuse_tag(uintptr_t p) {
+    return p ^ gmi_reuse_key;
+}
 
 /* reuse_sample records a heap-profile sample for an object taken from a reuse stack,
  * and returns it (a tail call from alloc_reuse, which then needs no frame). */
@@ -162,7 +165,8 @@ uint64_t gmi_reuse_epoch GMI_STATE = 1;
 /* reuse_reset empties every stack of c and makes them valid for epoch. Only the
  * owning thread (or a thread that no longer runs) touches c's stacks. */
 GMI_NOINLINE static void reuse_reset(gmi_thread_cache_t *c, uint64_t epoch) {
-    for (unsigned spc = 0; spc < GMI_REUSE_SPAN_CLASSES; spc++) c->alloc[spc].nreuse = 0;
+    for (unsigned spc = 0; spc < GMI_REUSE_SPAN_CLASSES; spc++)
+        c->alloc[spc].nreuse = 0;
     c->reuse_epoch = epoch;
 }
 
@@ -214,7 +218,7 @@ GMI_INLINE void *alloc_small_bits(gmi_thread_t *t, unsigned spc, size_t size) {
     __atomic_store_n(&e->free_mask, rest, __ATOMIC_RELAXED);
     SIGNAL_FENCE();
     void *p = (void *)(e->base + b * e->elemsize);
-    __asm__ volatile("" : "+r"(p)); /* p exists in a register before the bit is set */
+    __asm__ volatile("" : "+r"(p));          /* p exists in a register before the bit is set */
     set_bit_signal_safe(e->wordp, m ^ rest); /* the slot's bit: m's lowest */
 #if GM_TRACK_VALGRIND
     GMI_TRACK_ALLOC(p, e->elemsize); /* after the bit: the essay's order is unchanged */
@@ -250,7 +254,8 @@ static void charge_word(gmi_thread_t *t, gmi_cache_entry_t *e) {
     /* allocation k+1 of the word is the first that takes the countdown below zero */
     int64_t k = left / size;
     uint64_t held = m;
-    for (int64_t i = 0; i < k; i++) held &= held - 1;
+    for (int64_t i = 0; i < k; i++)
+        held &= held - 1;
     t->cache.next_sample = left - k * size;
     e->held |= held;
     __atomic_store_n(&e->free_mask, m ^ held, __ATOMIC_RELAXED);
@@ -299,7 +304,8 @@ GMI_NOINLINE static slow_result_t malloc_slow_work(gmi_thread_t *t, unsigned spc
         gmi_init_slow();
     gmi_cache_entry_t *e = &t->cache.alloc[spc];
     if (e->held) return (slow_result_t){alloc_held(t, e, spc, size), 1}; /* a sample: deep */
-    if (e->span != NULL && gmi_cache_next_word(e)) return (slow_result_t){take_loaded(t, e, spc, size), 0};
+    if (e->span != NULL && gmi_cache_next_word(e))
+        return (slow_result_t){take_loaded(t, e, spc, size), 0};
     if (!gmi_cache_refill(e, spc)) {
         errno = ENOMEM;
         return (slow_result_t){NULL, 1};
@@ -391,9 +397,12 @@ GMI_NOINLINE void *gmi_malloc_large(gmi_thread_t *t, size_t size, bool noscan) {
 
 GMI_INLINE void *alloc_on(gmi_thread_t *t, size_t size, unsigned noscan) {
     unsigned cls;
-    if (gmi_likely(size <= 1024)) cls = gmi_size_to_class8_a16[(size + 7) >> 3];
-    else if (size <= GMI_MAX_SMALL_SIZE) cls = gmi_size_to_class(size);
-    else return gmi_malloc_large(t, size, noscan != 0);
+    if (gmi_likely(size <= 1024))
+        cls = gmi_size_to_class8_a16[(size + 7) >> 3];
+    else if (size <= GMI_MAX_SMALL_SIZE)
+        cls = gmi_size_to_class(size);
+    else
+        return gmi_malloc_large(t, size, noscan != 0);
     return alloc_small(t, cls << 1 | noscan, size);
 }
 
@@ -601,8 +610,10 @@ static void free_pending(gmi_thread_t *t, gmi_span_t *s, size_t i, const void *p
     /* Counted in this thread's entry of the class, flushed with its own frees: a shared
      * counter here made two threads freeing each other's objects fight over a line. */
     if (counted) {
-        if (gmi_likely(t != NULL)) t->cache.alloc[spc].nfree++;
-        else atomic_fetch_add_explicit(&gmi_gc.frees[spc >> 1], 1, memory_order_relaxed);
+        if (gmi_likely(t != NULL))
+            t->cache.alloc[spc].nfree++;
+        else
+            atomic_fetch_add_explicit(&gmi_gc.frees[spc >> 1], 1, memory_order_relaxed);
     }
     /* Usually already raised: a load keeps the span's line shared. Both sequentially
      * consistent, ordered after the bit's OR, as gmi_span_drain_pending clears the flag
@@ -615,7 +626,8 @@ static void free_pending(gmi_thread_t *t, gmi_span_t *s, size_t i, const void *p
             gmi_heap_live_sub(s->elemsize); /* no struct to batch it in */
         } else {
             t->cache.live_debt += s->elemsize;
-            if (gmi_unlikely(t->cache.live_debt >= GMI_LIVE_DEBT_MAX)) gmi_cache_pay_live_debt(&t->cache);
+            if (gmi_unlikely(t->cache.live_debt >= GMI_LIVE_DEBT_MAX))
+                gmi_cache_pay_live_debt(&t->cache);
         }
         /* Pending bits of an uncached span are drained by whoever caches or sweeps it.
          * Only a full span needs the lock, to become partial and reusable, and not at
@@ -703,8 +715,10 @@ static void free_checked(const char *call, void *p) {
         t = gmi_thread_get();
         errno = saved_errno;
     }
-    if (s->spanclass >> 1) free_small(t, s, i, p);
-    else free_large(t, s, p);
+    if (s->spanclass >> 1)
+        free_small(t, s, i, p);
+    else
+        free_large(t, s, p);
 }
 
 void gmi_free_raw(const char *call, void *p) {
@@ -751,7 +765,8 @@ GMI_INLINE bool free_fast(gmi_thread_t *t, void *p) {
 
 GMI_NOINLINE static void free_slow(void *p) {
     if (p == NULL) return;
-    if (gmi_unlikely(!atomic_load_explicit(&gmi_initialized, memory_order_acquire))) gmi_init_slow();
+    if (gmi_unlikely(!atomic_load_explicit(&gmi_initialized, memory_order_acquire)))
+        gmi_init_slow();
     if (gmi_unlikely(gmi_debug_slow)) {
         gmi_debug_free(p);
         return;
@@ -793,7 +808,8 @@ GM_API void *gm_base(const void *p) {
 
 GM_API void *gm_realloc(void *p, size_t size) {
     if (p == NULL) return gm_alloc(size);
-    if (gmi_unlikely(!atomic_load_explicit(&gmi_initialized, memory_order_acquire))) gmi_init_slow();
+    if (gmi_unlikely(!atomic_load_explicit(&gmi_initialized, memory_order_acquire)))
+        gmi_init_slow();
     if (gmi_unlikely(gmi_debug_slow & GMI_DEBUG_ALLOC))
         return gmi_debug_realloc(p, size, (uintptr_t)__builtin_return_address(0));
     size_t i;

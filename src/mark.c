@@ -48,7 +48,7 @@ typedef struct worker_s {
     int id;
 } worker_t;
 
-size_t gmi_mark_stack_max GMI_STATE; /* 0 = unlimited */
+size_t gmi_mark_stack_max GMI_STATE;         /* 0 = unlimited */
 uint64_t gmi_mark_overflow_passes GMI_STATE; /* heap rescans after an overflow, since start */
 
 static struct {
@@ -58,13 +58,13 @@ static struct {
     pthread_cond_t done_cond;  /* the collector waits for helpers to leave */
     range_t *pool;
     size_t pool_n, pool_cap;
-    int nworkers;     /* workers in this mark */
+    int nworkers; /* workers in this mark */
     int nidle;
     int finished;
     int active_helpers;
-    uint64_t epoch;   /* incremented for every mark */
+    uint64_t epoch; /* incremented for every mark */
     int helpers_started;
-    int parallel;     /* mark bits need atomic updates */
+    int parallel; /* mark bits need atomic updates */
     _Atomic int overflowed;
     worker_t workers[64];
     pthread_t helper_tids[64];
@@ -94,7 +94,6 @@ static bool stack_grow(mark_stack_t *st) {
     st->cap = ncap;
     return true;
 }
-
 
 /* ---------------------------------------------------------------------------------
  * The conservative pointer test and the scan loop
@@ -138,8 +137,7 @@ typedef struct grown_s {
  * returning by value, so the caller's scan_t never has its address taken. */
 __attribute__((noinline)) static grown_t scan_grow(worker_t *w, size_t n) {
     w->stack.n = n;
-    if (!stack_grow(&w->stack))
-        atomic_store_explicit(&mk.overflowed, 1, memory_order_relaxed);
+    if (!stack_grow(&w->stack)) atomic_store_explicit(&mk.overflowed, 1, memory_order_relaxed);
     return (grown_t){w->stack.items, w->stack.cap};
 }
 
@@ -266,7 +264,8 @@ static void share_half_locked(worker_t *w) {
         size_t give = w->stack.n / 2;
         if (mk.pool_n + give > mk.pool_cap) {
             size_t ncap = mk.pool_cap ? mk.pool_cap : 4096;
-            while (ncap < mk.pool_n + give) ncap *= 2;
+            while (ncap < mk.pool_n + give)
+                ncap *= 2;
             range_t *np = gmi_os_reserve(ncap * sizeof(range_t), 4096);
             if (np == NULL) return; /* keep the work: this worker does it */
             if (mk.pool) {
@@ -289,7 +288,7 @@ static void share_half_locked(worker_t *w) {
  * prefetched when they enter it, so the cache miss of loading an object overlaps with
  * the scanning of the few before it (prefetch-on-grey). */
 #define PREFETCH_DEPTH 16 /* a power of two; 8 and 32 measured slower on trees */
-#define SHARE_PERIOD 64  /* objects scanned between looks at idle peers: a power of two */
+#define SHARE_PERIOD   64 /* objects scanned between looks at idle peers: a power of two */
 GMI_INLINE GMI_NO_ASAN void drain_local_as(worker_t *w, const bool parallel) {
     range_t fifo[PREFETCH_DEPTH];
     unsigned k = 0, nf = 0; /* the oldest entry is fifo[k]; nf entries, in order from k */
@@ -417,7 +416,8 @@ static void start_helpers(int want) {
 }
 
 void gmi_mark_init(void) {
-    for (int i = 0; i < 64; i++) mk.workers[i].id = i;
+    for (int i = 0; i < 64; i++)
+        mk.workers[i].id = i;
 }
 
 void gmi_mark_fork_child(void) {
@@ -496,7 +496,8 @@ static void run_workers(int n) {
         pthread_mutex_unlock(&mk.lock);
         drain(w0);
         pthread_mutex_lock(&mk.lock);
-        while (mk.active_helpers > 0) pthread_cond_wait(&mk.done_cond, &mk.lock);
+        while (mk.active_helpers > 0)
+            pthread_cond_wait(&mk.done_cond, &mk.lock);
         mk.parallel = 0;
         mk.nworkers = 1;
         pthread_mutex_unlock(&mk.lock);

@@ -100,10 +100,18 @@ static uint64_t clock_ns(clockid_t id) {
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-uint64_t gmi_os_nanotime(void) { return clock_ns(CLOCK_MONOTONIC); }
-uint64_t gmi_os_walltime(void) { return clock_ns(CLOCK_REALTIME); }
-uint64_t gmi_os_thread_cputime(void) { return clock_ns(CLOCK_THREAD_CPUTIME_ID); }
-uint64_t gmi_os_process_cputime(void) { return clock_ns(CLOCK_PROCESS_CPUTIME_ID); }
+uint64_t gmi_os_nanotime(void) {
+    return clock_ns(CLOCK_MONOTONIC);
+}
+uint64_t gmi_os_walltime(void) {
+    return clock_ns(CLOCK_REALTIME);
+}
+uint64_t gmi_os_thread_cputime(void) {
+    return clock_ns(CLOCK_THREAD_CPUTIME_ID);
+}
+uint64_t gmi_os_process_cputime(void) {
+    return clock_ns(CLOCK_PROCESS_CPUTIME_ID);
+}
 
 int gmi_os_ncpu(void) {
     cpu_set_t set;
@@ -124,9 +132,12 @@ size_t gmi_os_rss(void) {
     buf[n] = 0;
     /* second field: resident pages */
     const char *s = buf;
-    while (*s && *s != ' ') s++;
-    while (*s == ' ') s++;
+    while (*s && *s != ' ')
+        s++;
+    while (*s == ' ')
+        s++;
     size_t pages = 0;
-    while (*s >= '0' && *s <= '9') pages = pages * 10 + (size_t)(*s++ - '0');
+    while (*s >= '0' && *s <= '9')
+        pages = pages * 10 + (size_t)(*s++ - '0');
     return pages * (size_t)sysconf(_SC_PAGESIZE);
 }

@@ -60,8 +60,8 @@ static uint64_t pacer_add_sat(uint64_t a, uint64_t b) {
  * minimum, or UINT64_MAX when GOGC is off. */
 uint64_t gmi_pacer_gogc_goal(const gmi_pacer_t *p) {
     if (p->gc_percent < 0) return UINT64_MAX;
-    uint64_t scannable = pacer_add_sat(pacer_add_sat(p->heap_marked, p->stack_scan),
-                                       p->globals_scan);
+    uint64_t scannable =
+        pacer_add_sat(pacer_add_sat(p->heap_marked, p->stack_scan), p->globals_scan);
     uint64_t goal = pacer_add_sat(p->heap_marked, pacer_scale(scannable, p->gc_percent));
     uint64_t minimum = pacer_scale(GMI_HEAP_MINIMUM, p->gc_percent);
     return goal < minimum ? minimum : goal;

@@ -9,17 +9,17 @@
 
 #pragma GCC visibility push(hidden) /* see internal.h */
 
-#define GMI_HEAP_MINIMUM ((uint64_t)4 << 20)       /* Go's defaultHeapMinimum */
+#define GMI_HEAP_MINIMUM            ((uint64_t)4 << 20) /* Go's defaultHeapMinimum */
 #define GMI_SWEEP_MIN_HEAP_DISTANCE ((uint64_t)1 << 20) /* Go's sweepMinHeapDistance */
-#define GMI_LIMIT_HEADROOM_PERCENT 3               /* memory-limit goal headroom (Go 1.21+) */
-#define GMI_LIMIT_MIN_HEADROOM ((uint64_t)1 << 20) /* and its floor */
-#define GMI_TRIGGER_MIN_64THS 45                   /* trigger lower bound: 45/64 of the runway */
-#define GMI_TRIGGER_MAX_64THS 61                   /* trigger upper bound: 61/64 */
+#define GMI_LIMIT_HEADROOM_PERCENT  3                   /* memory-limit goal headroom (Go 1.21+) */
+#define GMI_LIMIT_MIN_HEADROOM      ((uint64_t)1 << 20) /* and its floor */
+#define GMI_TRIGGER_MIN_64THS       45 /* trigger lower bound: 45/64 of the runway */
+#define GMI_TRIGGER_MAX_64THS       61 /* trigger upper bound: 61/64 */
 
 typedef struct gmi_pacer_s {
     /* settings */
-    int gc_percent;        /* GOGC; < 0 = off */
-    int64_t memory_limit;  /* bytes; INT64_MAX = off */
+    int gc_percent;       /* GOGC; < 0 = off */
+    int64_t memory_limit; /* bytes; INT64_MAX = off */
 
     /* inputs from the last completed cycle */
     uint64_t heap_marked;  /* M: bytes marked live */
@@ -35,9 +35,9 @@ typedef struct gmi_pacer_s {
     uint64_t sweep_dist_min_trigger;
 
     /* outputs (recomputed by gmi_pacer_commit) */
-    uint64_t heap_goal;    /* bytes; UINT64_MAX when no goal */
-    uint64_t trigger;      /* start a cycle when heap_live >= trigger; UINT64_MAX = never */
-    bool limit_bound;      /* the memory-limit goal is the smaller one (in force) */
+    uint64_t heap_goal;      /* bytes; UINT64_MAX when no goal */
+    uint64_t trigger;        /* start a cycle when heap_live >= trigger; UINT64_MAX = never */
+    bool limit_bound;        /* the memory-limit goal is the smaller one (in force) */
     uint64_t last_heap_goal; /* the goal the cycle in progress/last started was paced against */
 } gmi_pacer_t;
 

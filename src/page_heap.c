@@ -77,7 +77,8 @@ static void map_all_pages(gmi_span_t *s) {
         size_t i = page_index(p);
         size_t n = GMI_PAGES_PER_ARENA - i, left = (end - p) >> GMI_PAGE_SHIFT;
         if (n > left) n = left;
-        for (size_t k = 0; k < n; k++) a->spans[i + k] = s;
+        for (size_t k = 0; k < n; k++)
+            a->spans[i + k] = s;
         p += n * GMI_PAGE_SIZE;
     }
 }
@@ -141,8 +142,10 @@ static void free_insert(gmi_span_t *s) {
 }
 
 static void free_remove(gmi_span_t *s) {
-    if (s->prev) s->prev->next = s->next;
-    else *free_list_for(s->npages) = s->next;
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        *free_list_for(s->npages) = s->next;
     if (s->next) s->next->prev = s->prev;
     s->next = s->prev = NULL;
     s->list = GMI_LIST_NONE;
@@ -261,7 +264,8 @@ static bool heap_grow(size_t npages) {
 
 static int bits_bucket(size_t nwords) {
     int b = 0;
-    while (((size_t)1 << b) < nwords) b++;
+    while (((size_t)1 << b) < nwords)
+        b++;
     return b;
 }
 
@@ -496,7 +500,8 @@ void gmi_heap_stats_locked(size_t *sys, size_t *inuse, size_t *released, size_t 
     *span_inuse = heap.span_alloc.inuse;
     *span_sys = heap.span_alloc.sys;
     size_t bits = 0;
-    for (int b = 0; b < 5; b++) bits += heap.bits_alloc[b].sys;
+    for (int b = 0; b < 5; b++)
+        bits += heap.bits_alloc[b].sys;
     *other = bits + heap.arena_meta;
 }
 

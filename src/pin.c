@@ -40,7 +40,8 @@ static size_t find_locked(uintptr_t a) {
 
 static void put_locked(uintptr_t a, uint32_t count) {
     size_t i = pin_index(a, pins.cap);
-    while (pins.keys[i] != 0) i = (i + 1) & (pins.cap - 1);
+    while (pins.keys[i] != 0)
+        i = (i + 1) & (pins.cap - 1);
     pins.keys[i] = a;
     pins.counts[i] = count;
 }
@@ -195,8 +196,8 @@ void gmi_pin_verify_locked(void) {
         total += pins.counts[i];
     }
     if (n != pins.nobj || total != pins.npins)
-        gmi_throw("verify: pin table counts are wrong (%zu/%zu objects, %lu/%lu pins)", n, pins.nobj,
-                  (unsigned long)total, (unsigned long)pins.npins);
+        gmi_throw("verify: pin table counts are wrong (%zu/%zu objects, %lu/%lu pins)", n,
+                  pins.nobj, (unsigned long)total, (unsigned long)pins.npins);
 }
 
 void gmi_pin_stats(uint64_t *objects, uint64_t *npins) {

@@ -21,9 +21,9 @@
 
 #include <string.h>
 
-#define GMI_POOL_SHARDS 16
-#define GMI_POOL_RING 128     /* items per shard */
-#define GMI_POOL_PRIVATE 256  /* pools with a per-thread private slot (ids 0..255) */
+#define GMI_POOL_SHARDS  16
+#define GMI_POOL_RING    128 /* items per shard */
+#define GMI_POOL_PRIVATE 256 /* pools with a per-thread private slot (ids 0..255) */
 
 typedef struct pool_item_s {
     _Atomic uintptr_t ptr;
@@ -40,7 +40,7 @@ struct gm_pool_s {
     void *(*new_fn)(void *arg);
     void *arg;
     uint32_t id;
-    gm_pool_t *next; /* registry */
+    gm_pool_t *next;               /* registry */
     uint64_t gc_objects, gc_bytes; /* held at the last collection */
     pool_shard_t shards[GMI_POOL_SHARDS];
 };
@@ -83,7 +83,8 @@ static void store(pool_item_t *it, uintptr_t p) {
 
 static uintptr_t shard_pop(pool_shard_t *sh) {
     uintptr_t p = 0;
-    while (p == 0 && sh->n > 0) p = take(&sh->ring[--sh->n]);
+    while (p == 0 && sh->n > 0)
+        p = take(&sh->ring[--sh->n]);
     return p;
 }
 
@@ -123,7 +124,8 @@ static pool_table_t *table_of(gmi_thread_t *t) {
         }
     }
     if (tb != NULL) {
-        for (int i = 0; i < GMI_POOL_PRIVATE; i++) atomic_store(&tb->slot[i].ptr, 0);
+        for (int i = 0; i < GMI_POOL_PRIVATE; i++)
+            atomic_store(&tb->slot[i].ptr, 0);
         tb->owner = t;
         tb->next_free = NULL;
         tb->seen = pl.gen;
@@ -137,7 +139,9 @@ static pool_table_t *table_of(gmi_thread_t *t) {
  * The collector's side (world stopped, every lock held)
  * ------------------------------------------------------------------------------- */
 
-void gmi_pool_stw_start(void) { atomic_fetch_add(&pl.epoch, 1); }
+void gmi_pool_stw_start(void) {
+    atomic_fetch_add(&pl.epoch, 1);
+}
 
 static void note_table(gmi_thread_t *t, void *arg) {
     pool_table_t *tb = t->pool_local;
@@ -180,7 +184,8 @@ void gmi_pool_mark(uint64_t *bytes) {
     for (pool_table_t *tb = pl.tables; tb; tb = tb->next_all) {
         if (tb->owner == NULL || tb->seen == gen) continue;
         tb->owner = NULL;
-        for (int i = 0; i < GMI_POOL_PRIVATE; i++) atomic_store(&tb->slot[i].ptr, 0);
+        for (int i = 0; i < GMI_POOL_PRIVATE; i++)
+            atomic_store(&tb->slot[i].ptr, 0);
         tb->next_free = pl.free_tables;
         pl.free_tables = tb;
     }
@@ -226,7 +231,8 @@ void gmi_pool_each_item_locked(void (*fn)(const void *pool, const uintptr_t *cel
 
 void gmi_pool_fork_child(void) {
     for (gm_pool_t *pool = pl.pools; pool; pool = pool->next)
-        for (int i = 0; i < GMI_POOL_SHARDS; i++) pthread_mutex_init(&pool->shards[i].m, NULL);
+        for (int i = 0; i < GMI_POOL_SHARDS; i++)
+            pthread_mutex_init(&pool->shards[i].m, NULL);
 }
 
 /* ---------------------------------------------------------------------------------
@@ -242,7 +248,8 @@ GM_API gm_pool_t *gm_pool_new(void *(*new_fn)(void *arg), void *arg) {
     gm_pool_t *pool = (gm_pool_t *)((raw + align - 1) & ~(align - 1));
     pool->new_fn = new_fn;
     pool->arg = arg;
-    for (int i = 0; i < GMI_POOL_SHARDS; i++) pthread_mutex_init(&pool->shards[i].m, NULL);
+    for (int i = 0; i < GMI_POOL_SHARDS; i++)
+        pthread_mutex_init(&pool->shards[i].m, NULL);
     gmi_lock(&gmi_pool_lock);
     pool->id = pl.next_id++;
     pool->next = pl.pools;
@@ -261,8 +268,10 @@ GM_API void *gm_pool_get(gm_pool_t *pool) {
     for (unsigned k = 0; p == 0 && k < GMI_POOL_SHARDS; k++) {
         pool_shard_t *sh = &pool->shards[(home + k) % GMI_POOL_SHARDS];
         if (__atomic_load_n(&sh->n, __ATOMIC_RELAXED) == 0) continue;
-        if (k == 0) pthread_mutex_lock(&sh->m);
-        else if (pthread_mutex_trylock(&sh->m) != 0) continue;
+        if (k == 0)
+            pthread_mutex_lock(&sh->m);
+        else if (pthread_mutex_trylock(&sh->m) != 0)
+            continue;
         p = shard_pop(sh);
         pthread_mutex_unlock(&sh->m);
     }
@@ -303,7 +312,8 @@ GM_API void gm_pool_stats(gm_pool_t *pool, gm_pool_stats_t *st) {
     for (int i = 0; i < GMI_POOL_SHARDS; i++) {
         pool_shard_t *sh = &pool->shards[i];
         pthread_mutex_lock(&sh->m);
-        for (uint32_t k = 0; k < sh->n; k++) st->objects += count_item(&sh->ring[k], &st->bytes);
+        for (uint32_t k = 0; k < sh->n; k++)
+            st->objects += count_item(&sh->ring[k], &st->bytes);
         pthread_mutex_unlock(&sh->m);
     }
     gmi_lock(&gmi_pool_lock);

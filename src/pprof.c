@@ -115,10 +115,12 @@ static void pb_bytes(gmi_pbuf_t *b, unsigned field, const void *p, size_t n) {
 static void pb_packed(gmi_pbuf_t *b, unsigned field, const uint64_t *v, size_t n) {
     if (n == 0) return;
     size_t len = 0;
-    for (size_t i = 0; i < n; i++) len += varint_len(v[i]);
+    for (size_t i = 0; i < n; i++)
+        len += varint_len(v[i]);
     pb_varint(b, (uint64_t)field << 3 | 2);
     pb_varint(b, len);
-    for (size_t i = 0; i < n; i++) pb_varint(b, v[i]);
+    for (size_t i = 0; i < n; i++)
+        pb_varint(b, v[i]);
 }
 
 /* pb_message appends the message built in msg as field of b and empties msg. */
@@ -129,18 +131,41 @@ static void pb_message(gmi_pbuf_t *b, unsigned field, gmi_pbuf_t *msg) {
 
 /* Field numbers of profile.proto. */
 enum {
-    PROFILE_SAMPLE_TYPE = 1, PROFILE_SAMPLE = 2, PROFILE_MAPPING = 3, PROFILE_LOCATION = 4,
-    PROFILE_FUNCTION = 5, PROFILE_STRING_TABLE = 6, PROFILE_TIME_NANOS = 9,
-    PROFILE_PERIOD_TYPE = 11, PROFILE_PERIOD = 12,
-    VALUETYPE_TYPE = 1, VALUETYPE_UNIT = 2,
-    SAMPLE_LOCATION_ID = 1, SAMPLE_VALUE = 2, SAMPLE_LABEL = 3,
-    LABEL_KEY = 1, LABEL_NUM = 3,
-    MAPPING_ID = 1, MAPPING_START = 2, MAPPING_LIMIT = 3, MAPPING_OFFSET = 4,
-    MAPPING_FILENAME = 5, MAPPING_BUILD_ID = 6, MAPPING_HAS_FUNCTIONS = 7,
-    MAPPING_HAS_FILENAMES = 8, MAPPING_HAS_LINE_NUMBERS = 9,
-    LOCATION_ID = 1, LOCATION_MAPPING_ID = 2, LOCATION_ADDRESS = 3, LOCATION_LINE = 4,
-    LINE_FUNCTION_ID = 1, LINE_LINE = 2,
-    FUNCTION_ID = 1, FUNCTION_NAME = 2, FUNCTION_SYSTEM_NAME = 3, FUNCTION_FILENAME = 4,
+    PROFILE_SAMPLE_TYPE = 1,
+    PROFILE_SAMPLE = 2,
+    PROFILE_MAPPING = 3,
+    PROFILE_LOCATION = 4,
+    PROFILE_FUNCTION = 5,
+    PROFILE_STRING_TABLE = 6,
+    PROFILE_TIME_NANOS = 9,
+    PROFILE_PERIOD_TYPE = 11,
+    PROFILE_PERIOD = 12,
+    VALUETYPE_TYPE = 1,
+    VALUETYPE_UNIT = 2,
+    SAMPLE_LOCATION_ID = 1,
+    SAMPLE_VALUE = 2,
+    SAMPLE_LABEL = 3,
+    LABEL_KEY = 1,
+    LABEL_NUM = 3,
+    MAPPING_ID = 1,
+    MAPPING_START = 2,
+    MAPPING_LIMIT = 3,
+    MAPPING_OFFSET = 4,
+    MAPPING_FILENAME = 5,
+    MAPPING_BUILD_ID = 6,
+    MAPPING_HAS_FUNCTIONS = 7,
+    MAPPING_HAS_FILENAMES = 8,
+    MAPPING_HAS_LINE_NUMBERS = 9,
+    LOCATION_ID = 1,
+    LOCATION_MAPPING_ID = 2,
+    LOCATION_ADDRESS = 3,
+    LOCATION_LINE = 4,
+    LINE_FUNCTION_ID = 1,
+    LINE_LINE = 2,
+    FUNCTION_ID = 1,
+    FUNCTION_NAME = 2,
+    FUNCTION_SYSTEM_NAME = 3,
+    FUNCTION_FILENAME = 4,
     FUNCTION_START_LINE = 5,
 };
 
@@ -150,7 +175,8 @@ enum {
 
 static uint64_t hash_bytes(const char *p, size_t n) {
     uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-    for (size_t i = 0; i < n; i++) h = (h ^ (uint8_t)p[i]) * 1099511628211ULL;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (uint8_t)p[i]) * 1099511628211ULL;
     return h;
 }
 
@@ -183,7 +209,8 @@ static bool strtab_grow(strtab_t *t) {
         const strent_t *e = &t->slots[i];
         if (e->id == 0) continue;
         size_t j = hash_bytes(e->p, e->len) & (cap - 1);
-        while (slots[j].id != 0) j = (j + 1) & (cap - 1);
+        while (slots[j].id != 0)
+            j = (j + 1) & (cap - 1);
         slots[j] = *e;
         order[e->id] = &slots[j];
     }
@@ -232,7 +259,8 @@ typedef struct idmap_s {
 
 static bool idmap_init(idmap_t *m, size_t n) {
     m->cap = 64;
-    while (m->cap < 2 * n + 2) m->cap *= 2;
+    while (m->cap < 2 * n + 2)
+        m->cap *= 2;
     m->keys = gmi_profile_scratch_alloc(m->cap * sizeof *m->keys);
     m->ids = gmi_profile_scratch_alloc(m->cap * sizeof *m->ids);
     return m->keys != NULL && m->ids != NULL;
@@ -241,7 +269,8 @@ static bool idmap_init(idmap_t *m, size_t n) {
 /* idmap_slot returns the slot of key: its id is nonzero when present. */
 static size_t idmap_slot(const idmap_t *m, uint64_t key) {
     size_t j = (size_t)((key * 0x9E3779B97F4A7C15ULL) >> 20) & (m->cap - 1);
-    while (m->ids[j] != 0 && m->keys[j] != key) j = (j + 1) & (m->cap - 1);
+    while (m->ids[j] != 0 && m->keys[j] != key)
+        j = (j + 1) & (m->cap - 1);
     return j;
 }
 
@@ -269,7 +298,8 @@ static void sift_u64(uint64_t *a, size_t i, size_t n) {
 
 static void sort_u64(uint64_t *a, size_t n) {
     if (n < 2) return;
-    for (size_t i = n / 2; i-- > 0;) sift_u64(a, i, n);
+    for (size_t i = n / 2; i-- > 0;)
+        sift_u64(a, i, n);
     for (size_t end = n - 1; end > 0; end--) {
         uint64_t t = a[0];
         a[0] = a[end];
@@ -282,8 +312,10 @@ static size_t find_u64(const uint64_t *a, size_t n, uint64_t v) {
     size_t lo = 0, hi = n;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
-        if (a[mid] < v) lo = mid + 1;
-        else hi = mid;
+        if (a[mid] < v)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
     return lo;
 }
@@ -295,9 +327,9 @@ static size_t find_u64(const uint64_t *a, size_t n, uint64_t v) {
 /* What the writer knows about each executable mapping. */
 typedef struct mapinfo_s {
     const gmi_mapping_t *m;
-    gmi_elf_t *elf;     /* shared by the mappings of one file; NULL when unreadable */
+    gmi_elf_t *elf; /* shared by the mappings of one file; NULL when unreadable */
     bool owns_elf;
-    uint32_t id;        /* profile mapping id, 0 if not emitted */
+    uint32_t id; /* profile mapping id, 0 if not emitted */
     bool all_funcs, all_lines, used;
     char build_id[129]; /* hex */
 } mapinfo_t;
@@ -458,12 +490,14 @@ static int build_profile(writer_t *w, const gmi_profile_record_t *recs, size_t n
 
     /* The distinct addresses, sorted: location id = index + 1. */
     size_t total = 0;
-    for (size_t i = 0; i < n; i++) total += recs[i].depth;
+    for (size_t i = 0; i < n; i++)
+        total += recs[i].depth;
     w->pcs_bytes = (total + 1) * sizeof(uint64_t);
     w->pcs = gmi_profile_scratch_alloc(w->pcs_bytes);
     if (w->pcs == NULL) return -1;
     for (size_t i = 0; i < n; i++)
-        for (uint32_t d = 0; d < recs[i].depth; d++) w->pcs[w->npcs++] = recs[i].stack[d];
+        for (uint32_t d = 0; d < recs[i].depth; d++)
+            w->pcs[w->npcs++] = recs[i].stack[d];
     sort_u64(w->pcs, w->npcs);
     size_t u = 0;
     for (size_t i = 0; i < w->npcs; i++)
@@ -513,11 +547,12 @@ static int build_profile(writer_t *w, const gmi_profile_record_t *recs, size_t n
         const gmi_profile_record_t *r = &recs[i];
         int64_t v[4];
         gmi_profile_unbias(r->alloc_objects, r->alloc_bytes, rate, &v[0], &v[1]);
-        gmi_profile_unbias(r->alloc_objects - r->free_objects, r->alloc_bytes - r->free_bytes,
-                           rate, &v[2], &v[3]);
+        gmi_profile_unbias(r->alloc_objects - r->free_objects, r->alloc_bytes - r->free_bytes, rate,
+                           &v[2], &v[3]);
         if (v[0] == 0 && v[2] == 0) continue;
         uint32_t depth = r->depth < GMI_PROFILE_MAX_DEPTH ? r->depth : GMI_PROFILE_MAX_DEPTH;
-        for (uint32_t d = 0; d < depth; d++) ids[d] = find_u64(w->pcs, w->npcs, r->stack[d]) + 1;
+        for (uint32_t d = 0; d < depth; d++)
+            ids[d] = find_u64(w->pcs, w->npcs, r->stack[d]) + 1;
         pb_packed(&w->msg, SAMPLE_LOCATION_ID, ids, depth);
         uint64_t vals[4] = {(uint64_t)v[0], (uint64_t)v[1], (uint64_t)v[2], (uint64_t)v[3]};
         pb_packed(&w->msg, SAMPLE_VALUE, vals, 4);

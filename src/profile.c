@@ -65,9 +65,9 @@ static struct {
     gmi_profile_bucket_t **table; /* BUCKET_TABLE_SIZE heads, mapped at first sample */
     gmi_profile_bucket_t *all;
     size_t nbuckets;
-    uint64_t buckets_sys; /* metadata bytes of the table and the buckets (BuckHashSys) */
-    uint32_t cycle;   /* C: mark terminations seen */
-    uint32_t flushed; /* future[flushed % 3] was published for cycle == flushed */
+    uint64_t buckets_sys;    /* metadata bytes of the table and the buckets (BuckHashSys) */
+    uint32_t cycle;          /* C: mark terminations seen */
+    uint32_t flushed;        /* future[flushed % 3] was published for cycle == flushed */
     uint32_t cycle_sweepgen; /* gmi_gc.sweepgen when cycle last advanced */
     gmi_fixalloc_t specials;
     bool specials_ready;
@@ -104,8 +104,7 @@ static void flush_pending_locked(void) {
 }
 
 /* bucket_get_locked finds or creates the bucket of (stack, size); NULL on OOM. */
-static gmi_profile_bucket_t *bucket_get_locked(const uintptr_t *stk, uint32_t depth,
-                                               size_t size) {
+static gmi_profile_bucket_t *bucket_get_locked(const uintptr_t *stk, uint32_t depth, size_t size) {
     if (prof.table == NULL) {
         prof.table = gmi_meta_alloc(BUCKET_TABLE_SIZE * sizeof *prof.table);
         if (prof.table == NULL) return NULL;
@@ -211,7 +210,8 @@ static void self_add(uintptr_t lo, uintptr_t hi) {
 static void self_init_static(const gmi_mapping_t *m, uintptr_t here) {
     gmi_elf_t e;
     uint64_t vaddr;
-    if (gmi_elf_load(&e, m->path, false) && gmi_elf_vaddr(&e, here - m->start + m->offset, &vaddr)) {
+    if (gmi_elf_load(&e, m->path, false) &&
+        gmi_elf_vaddr(&e, here - m->start + m->offset, &vaddr)) {
         uintptr_t bias = here - (uintptr_t)vaddr;
         bool open = false;
         uintptr_t lo = 0, hi = 0;
@@ -258,8 +258,10 @@ static bool is_gomem_pc(uintptr_t pc) {
     size_t lo = 0, hi = self.nrange;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
-        if (self.range[mid][1] <= pc) lo = mid + 1;
-        else hi = mid;
+        if (self.range[mid][1] <= pc)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
     return lo < self.nrange && self.range[lo][0] <= pc;
 }
@@ -270,8 +272,10 @@ static bool is_gomem_pc(uintptr_t pc) {
 GMI_NO_ASAN GMI_NOINLINE static uint32_t capture_stack(uintptr_t *out, uint32_t max) {
     gmi_thread_t *t = gmi_tls_thread;
     uintptr_t lo = (uintptr_t)__builtin_frame_address(0), hi;
-    if (t != NULL && t->stack_hi > lo) hi = t->stack_hi;
-    else return 0;
+    if (t != NULL && t->stack_hi > lo)
+        hi = t->stack_hi;
+    else
+        return 0;
     uint32_t n = 0;
     uintptr_t fp = lo;
     while (n < max) {
@@ -288,7 +292,8 @@ GMI_NO_ASAN GMI_NOINLINE static uint32_t capture_stack(uintptr_t *out, uint32_t 
 /* trim_stack returns how many leading frames are gomem's. */
 static uint32_t trim_stack(const uintptr_t *stk, uint32_t depth) {
     uint32_t i = 0;
-    while (i < depth && is_gomem_pc(stk[i])) i++;
+    while (i < depth && is_gomem_pc(stk[i]))
+        i++;
     return i;
 }
 
@@ -314,8 +319,8 @@ void gmi_special_free_locked(gmi_special_t *sp) {
  * may test s->specials != NULL without the lock. */
 bool gmi_special_insert_locked(gmi_span_t *s, gmi_special_t *sp) {
     gmi_special_t **pp = (gmi_special_t **)&s->specials;
-    while (*pp != NULL && ((*pp)->slot < sp->slot ||
-                           ((*pp)->slot == sp->slot && (*pp)->kind < sp->kind)))
+    while (*pp != NULL &&
+           ((*pp)->slot < sp->slot || ((*pp)->slot == sp->slot && (*pp)->kind < sp->kind)))
         pp = &(*pp)->next;
     if (*pp != NULL && (*pp)->slot == sp->slot && (*pp)->kind == sp->kind) return false;
     sp->next = *pp;
@@ -485,7 +490,8 @@ GM_API int gm_write_heap_profile(const char *path) {
     gmi_lock(&gmi_profile_lock);
     flush_pending_locked();
     gmi_profile_bucket_t *b = prof.all;
-    for (size_t skip = prof.nbuckets - cap; skip > 0 && b != NULL; skip--) b = b->all;
+    for (size_t skip = prof.nbuckets - cap; skip > 0 && b != NULL; skip--)
+        b = b->all;
     for (; b != NULL && n < cap; b = b->all, n++) {
         recs[n].alloc_objects = b->active.allocs;
         recs[n].alloc_bytes = b->active.alloc_bytes;
@@ -535,8 +541,10 @@ void gmi_profile_init(void) {
     const char *r = gmi_getenv("GOMEMPROFILERATE");
     if (r != NULL) {
         int64_t v;
-        if (parse_rate(r, &v) == 0) atomic_store(&gmi_profile_rate, v);
-        else gmi_error("profile: malformed GOMEMPROFILERATE=%s ignored", r);
+        if (parse_rate(r, &v) == 0)
+            atomic_store(&gmi_profile_rate, v);
+        else
+            gmi_error("profile: malformed GOMEMPROFILERATE=%s ignored", r);
     }
     const char *p = gmi_getenv("GOMEMPROFILE");
     if (p != NULL && p[0] != 0) {
@@ -550,7 +558,9 @@ void gmi_profile_init(void) {
     }
 }
 
-uint64_t gmi_profile_buckets_sys_locked(void) { return prof.buckets_sys; }
+uint64_t gmi_profile_buckets_sys_locked(void) {
+    return prof.buckets_sys;
+}
 
 /* gmi_profile_alloc_site returns the innermost caller frame recorded when the object in
  * slot of s was sampled, or 0 if it was not (debug_modes.c's write-after-free report). */

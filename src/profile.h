@@ -25,7 +25,7 @@
  * ------------------------------------------------------------------------------- */
 
 #define GMI_PROFILE_DEFAULT_RATE 524288 /* Go's MemProfileRate: 512 KiB */
-#define GMI_PROFILE_MAX_DEPTH 64        /* frames kept per sample */
+#define GMI_PROFILE_MAX_DEPTH    64     /* frames kept per sample */
 
 /* Sampling rate in bytes; 0 = off, 1 = every allocation. Written by
  * gm_set_mem_profile_rate and GOMEMPROFILERATE; read with relaxed loads. */
@@ -202,9 +202,9 @@ typedef struct gmi_elf_s {
     size_t build_id_len;
     gmi_line_row_t *rows; /* sorted by address */
     size_t nrows, rows_bytes;
-    const char **files;   /* file names ("dir/name") of the line table */
+    const char **files; /* file names ("dir/name") of the line table */
     size_t nfiles, files_bytes;
-    char *fnames;         /* storage for files[] */
+    char *fnames; /* storage for files[] */
     size_t fnames_bytes;
 } gmi_elf_t;
 

@@ -53,9 +53,12 @@ static void add_span(gmi_span_t *s, void *arg) {
     e->capacity_bytes += (uint64_t)s->nelems * s->elemsize;
     e->inuse_bytes += n * s->elemsize;
     e->tail_waste_bytes += span_bytes - (uint64_t)s->nelems * s->elemsize;
-    if (n == 0) e->empty_spans++;
-    else if (n < s->nelems) e->partial_spans++;
-    else e->full_spans++;
+    if (n == 0)
+        e->empty_spans++;
+    else if (n < s->nelems)
+        e->partial_spans++;
+    else
+        e->full_spans++;
 }
 
 /* Objects on valid reuse stacks (malloc.c) are freed: free slots here, as pending ones
@@ -92,10 +95,14 @@ GM_API void gm_read_size_classes(gm_size_class_usage_t out[GM_NUM_SIZE_CLASSES])
 }
 
 static void human(char *buf, size_t n, uint64_t b) {
-    if (b >= (10ULL << 30)) snprintf(buf, n, "%lluG", (unsigned long long)(b >> 30));
-    else if (b >= (10ULL << 20)) snprintf(buf, n, "%lluM", (unsigned long long)(b >> 20));
-    else if (b >= (10ULL << 10)) snprintf(buf, n, "%lluK", (unsigned long long)(b >> 10));
-    else snprintf(buf, n, "%llu", (unsigned long long)b);
+    if (b >= (10ULL << 30))
+        snprintf(buf, n, "%lluG", (unsigned long long)(b >> 30));
+    else if (b >= (10ULL << 20))
+        snprintf(buf, n, "%lluM", (unsigned long long)(b >> 20));
+    else if (b >= (10ULL << 10))
+        snprintf(buf, n, "%lluK", (unsigned long long)(b >> 10));
+    else
+        snprintf(buf, n, "%llu", (unsigned long long)b);
 }
 
 GM_API int gm_write_size_class_report(FILE *out) {
@@ -132,10 +139,13 @@ GM_API int gm_write_size_class_report(FILE *out) {
         human(b, sizeof b, e->free_slot_bytes);
         human(d, sizeof d, e->tail_waste_bytes);
         human(f, sizeof f, e->span_bytes);
-        unsigned occ = e->capacity_bytes ? (unsigned)(e->inuse_bytes * 1000 / e->capacity_bytes) : 0;
+        unsigned occ =
+            e->capacity_bytes ? (unsigned)(e->inuse_bytes * 1000 / e->capacity_bytes) : 0;
         char cls[8];
-        if (k) snprintf(cls, sizeof cls, "%d", k);
-        else snprintf(cls, sizeof cls, "large");
+        if (k)
+            snprintf(cls, sizeof cls, "%d", k);
+        else
+            snprintf(cls, sizeof cls, "large");
         fprintf(out, "%5s %6u %7llu %7llu %7llu %10llu %10llu %9s %9s %9s %9s %4u.%u\n", cls,
                 e->size, (unsigned long long)e->spans, (unsigned long long)e->partial_spans,
                 (unsigned long long)e->empty_spans, (unsigned long long)e->objects,
@@ -199,7 +209,8 @@ static size_t fill_metrics(gm_metric_t *m) {
     uint64_t free_ = ms.heap_idle - ms.heap_released;
     uint64_t meta = ms.sys - (ms.heap_sys - ms.heap_released); /* gmi_meta_sys */
     uint64_t mspan_free = ms.mspan_sys - ms.mspan_inuse;
-    uint64_t meta_rest = meta > ms.mspan_sys + ms.mcache_sys ? meta - ms.mspan_sys - ms.mcache_sys : 0;
+    uint64_t meta_rest =
+        meta > ms.mspan_sys + ms.mcache_sys ? meta - ms.mspan_sys - ms.mcache_sys : 0;
     uint64_t mcache = meta - ms.mspan_sys - meta_rest; /* mcache_sys, clamped to meta */
     uint64_t buckets = ms.buck_hash_sys < meta_rest ? ms.buck_hash_sys : meta_rest;
     meta_rest -= buckets;

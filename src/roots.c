@@ -38,7 +38,7 @@ gmi_lock_t gmi_roots_lock = {PTHREAD_MUTEX_INITIALIZER};
 static struct {
     root_range_t *snap; /* writable segments of loaded objects, from the last snapshot */
     size_t nsnap, capsnap;
-    user_root_t *user;  /* gm_add_roots ranges */
+    user_root_t *user; /* gm_add_roots ranges */
     size_t nuser, capuser;
     uint64_t global_bytes; /* sum over snap */
 } roots GMI_STATE;
@@ -120,7 +120,8 @@ void gmi_roots_snapshot(void) {
 
 /* gmi_roots_each: see internal.h. Precondition: gmi_roots_lock held (gmi_lock_all). */
 void gmi_roots_each(void (*push)(uintptr_t lo, uintptr_t hi, void *arg), void *arg) {
-    for (size_t i = 0; i < roots.nsnap; i++) push(roots.snap[i].lo, roots.snap[i].hi, arg);
+    for (size_t i = 0; i < roots.nsnap; i++)
+        push(roots.snap[i].lo, roots.snap[i].hi, arg);
     for (size_t i = 0; i < roots.nuser; i++) {
         if (roots.user[i].lo < roots.user[i].hi) push(roots.user[i].lo, roots.user[i].hi, arg);
     }
@@ -137,7 +138,9 @@ bool gmi_roots_user_key(uintptr_t lo, uintptr_t hi, uintptr_t *key) {
     return false;
 }
 
-uint64_t gmi_roots_global_bytes(void) { return roots.global_bytes; }
+uint64_t gmi_roots_global_bytes(void) {
+    return roots.global_bytes;
+}
 
 /* gmi_roots_init maps the first page of each table so that the first collection and
  * the first gm_add_roots do not have to. Failure is not fatal: they grow on demand. */

@@ -50,23 +50,23 @@
 #include <errno.h>
 #include <time.h>
 
-#define GMI_SCAV_PERIOD_MS 100
-#define GMI_SCAV_BATCH ((size_t)2 << 20)
-#define GMI_SCAV_BULK ((uint64_t)256 << 20) /* excess released at a higher pace */
-#define GMI_SCAV_BULK_PERCENT 10
-#define GMI_SCAV_IDLE_GC_MS 1000
+#define GMI_SCAV_PERIOD_MS      100
+#define GMI_SCAV_BATCH          ((size_t)2 << 20)
+#define GMI_SCAV_BULK           ((uint64_t)256 << 20) /* excess released at a higher pace */
+#define GMI_SCAV_BULK_PERCENT   10
+#define GMI_SCAV_IDLE_GC_MS     1000
 #define GMI_SCAV_IDLE_GC_MAX_MS 120000
-#define GMI_SCAV_IDLE_MIN ((uint64_t)64 << 20) /* retained bytes worth an idle cycle */
+#define GMI_SCAV_IDLE_MIN       ((uint64_t)64 << 20) /* retained bytes worth an idle cycle */
 
 static struct {
     pthread_mutex_t m;
     pthread_cond_t cv;
     bool started, wake;
-    uint32_t seen_gc;     /* num_gc at the last scavtrace line */
+    uint32_t seen_gc;           /* num_gc at the last scavtrace line */
     _Atomic uint64_t bg, eager; /* since the last scavtrace line */
     _Atomic uint64_t total_bg, total_eager;
     _Atomic uint64_t total_assist; /* part of total_eager released by allocations */
-    uint64_t idle_ms;     /* current idle-collection interval */
+    uint64_t idle_ms;              /* current idle-collection interval */
     uint64_t last_gc_seen_ns;
     uint32_t last_num_gc;
 } sc GMI_STATE = {.m = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
@@ -120,7 +120,8 @@ static void trace_line(bool forced) {
 
 static void sleep_ns(uint64_t ns) {
     struct timespec ts = {(time_t)(ns / 1000000000ull), (long)(ns % 1000000000ull)};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
 }
 
 /* One pass: release until the goals hold or nothing is left to release. */
@@ -313,7 +314,8 @@ GM_API size_t gm_free_os_memory(void) {
     uint64_t t0 = gmi_os_nanotime();
     gmi_lock(&gmi_heap_lock);
     size_t total = 0, n;
-    while ((n = gmi_heap_release_locked((size_t)64 << 20)) > 0) total += n;
+    while ((n = gmi_heap_release_locked((size_t)64 << 20)) > 0)
+        total += n;
     gmi_unlock(&gmi_heap_lock);
     if (total) gmi_evtrace_scavenge(t0, gmi_os_nanotime(), total);
     atomic_fetch_add(&sc.eager, total);

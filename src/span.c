@@ -18,7 +18,8 @@
 /* gmi_span_count recomputes alloc_count from the allocation bitmap. */
 void gmi_span_count(gmi_span_t *s) {
     size_t n = 0;
-    for (size_t w = 0; w < s->nwords; w++) n += (size_t)gmi_popcount64(s->alloc_bits[w]);
+    for (size_t w = 0; w < s->nwords; w++)
+        n += (size_t)gmi_popcount64(s->alloc_bits[w]);
     s->alloc_count = (uint16_t)n;
 }
 
@@ -41,8 +42,10 @@ static GMI_NOINLINE size_t tagged_dead(const gmi_span_t *s, size_t w, uint64_t d
 static size_t span_sweep(gmi_span_t *s, bool stw) {
     gmi_span_drain_pending(s);
     if (__atomic_load_n(&s->specials, __ATOMIC_RELAXED) != NULL) {
-        if (stw) gmi_profile_sweep_span_locked(s); /* the collector holds every lock */
-        else gmi_profile_sweep_span(s);
+        if (stw)
+            gmi_profile_sweep_span_locked(s); /* the collector holds every lock */
+        else
+            gmi_profile_sweep_span(s);
     }
     size_t freed = 0, counted_before = 0;
     for (size_t w = 0; w < s->nwords; w++) {
@@ -55,8 +58,8 @@ static size_t span_sweep(gmi_span_t *s, bool stw) {
             if (gmi_unlikely(gmi_config.debug_poison)) gmi_debug_poison_slots(s, w, dead);
 #if GM_TRACK_VALGRIND
             for (uint64_t d = dead; d; d &= d - 1)
-                GMI_TRACK_FREE((void *)(s->start + (w * 64 + (size_t)__builtin_ctzll(d)) *
-                                                       s->elemsize));
+                GMI_TRACK_FREE(
+                    (void *)(s->start + (w * 64 + (size_t)__builtin_ctzll(d)) * s->elemsize));
 #endif
         }
         s->mark_bits[w] = 0;
@@ -67,8 +70,8 @@ static size_t span_sweep(gmi_span_t *s, bool stw) {
         if (freed > counted_before)
             atomic_fetch_add_explicit(&gmi_gc.frees[cls], freed - counted_before,
                                       memory_order_relaxed);
-        if (cls == 0) atomic_fetch_add_explicit(&gmi_gc.large_free_bytes, s->elemsize,
-                                                memory_order_relaxed);
+        if (cls == 0)
+            atomic_fetch_add_explicit(&gmi_gc.large_free_bytes, s->elemsize, memory_order_relaxed);
     }
     gmi_span_count(s);
     return freed;

@@ -17,7 +17,6 @@
 
 #include <string.h>
 
-
 typedef struct unflushed_s {
     uint64_t mallocs[GMI_NUM_CLASSES], frees[GMI_NUM_CLASSES];
 } unflushed_t;
@@ -90,7 +89,8 @@ GM_API void gm_read_memstats(gm_memstats_t *ms) {
     uint64_t meta = atomic_load(&gmi_meta_sys);
     ms->gc_sys = other;
     uint64_t accounted = span_sys + ms->mcache_sys + other;
-    ms->buck_hash_sys = meta > accounted ? (meta - accounted < buckets ? meta - accounted : buckets) : 0;
+    ms->buck_hash_sys =
+        meta > accounted ? (meta - accounted < buckets ? meta - accounted : buckets) : 0;
     accounted += ms->buck_hash_sys;
     ms->other_sys = meta > accounted ? meta - accounted : 0;
     ms->sys = (sys - released) + meta;
@@ -106,7 +106,8 @@ GM_API void gm_read_memstats(gm_memstats_t *ms) {
     ms->enable_gc = gmi_gc.pacer.gc_percent >= 0 || gmi_gc.pacer.memory_limit != INT64_MAX;
     uint64_t elapsed = gmi_os_nanotime() - gmi_gc.start_ns;
     ms->gc_cpu_fraction =
-        elapsed ? (double)gmi_gc.gc_cpu_ns / ((double)elapsed * (gmi_gc.ncpu ? gmi_gc.ncpu : 1)) : 0;
+        elapsed ? (double)gmi_gc.gc_cpu_ns / ((double)elapsed * (gmi_gc.ncpu ? gmi_gc.ncpu : 1))
+                : 0;
     gmi_unlock(&gmi_gc.lock);
     gmi_pin_stats(&ms->pinned_objects, &ms->pins);
 }

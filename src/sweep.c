@@ -20,7 +20,7 @@ static struct {
     pthread_cond_t cond;
     uint64_t requested, done; /* sweep requests (one per cycle) */
     int started;
-    _Atomic unsigned cursor;  /* span class the next gmi_sweep_one starts from */
+    _Atomic unsigned cursor; /* span class the next gmi_sweep_one starts from */
 } sw GMI_STATE = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
 
 bool gmi_sweep_one(void) {
@@ -44,7 +44,8 @@ static void *sweeper_main(void *arg) {
     (void)arg;
     pthread_mutex_lock(&sw.lock);
     for (;;) {
-        while (sw.done == sw.requested) pthread_cond_wait(&sw.cond, &sw.lock);
+        while (sw.done == sw.requested)
+            pthread_cond_wait(&sw.cond, &sw.lock);
         uint64_t target = sw.requested;
         pthread_mutex_unlock(&sw.lock);
         unsigned n = 0;

@@ -24,9 +24,12 @@ static uintptr_t parse_hex(const char **pp) {
     uintptr_t v = 0;
     for (;; p++) {
         char c = *p;
-        if (c >= '0' && c <= '9') v = v * 16 + (uintptr_t)(c - '0');
-        else if (c >= 'a' && c <= 'f') v = v * 16 + (uintptr_t)(c - 'a' + 10);
-        else break;
+        if (c >= '0' && c <= '9')
+            v = v * 16 + (uintptr_t)(c - '0');
+        else if (c >= 'a' && c <= 'f')
+            v = v * 16 + (uintptr_t)(c - 'a' + 10);
+        else
+            break;
     }
     *pp = p;
     return v;
@@ -76,16 +79,22 @@ int gmi_maps_read(gmi_maps_t *m) {
         mp.start = parse_hex(&q);
         if (*q == '-') q++;
         mp.limit = parse_hex(&q);
-        while (*q == ' ') q++;
+        while (*q == ' ')
+            q++;
         mp.exec = q[0] && q[1] && q[2] == 'x';
-        while (*q && *q != ' ') q++;
-        while (*q == ' ') q++;
+        while (*q && *q != ' ')
+            q++;
+        while (*q == ' ')
+            q++;
         mp.offset = parse_hex(&q);
         for (int field = 0; field < 2; field++) { /* dev, inode */
-            while (*q == ' ') q++;
-            while (*q && *q != ' ') q++;
+            while (*q == ' ')
+                q++;
+            while (*q && *q != ' ')
+                q++;
         }
-        while (*q == ' ') q++;
+        while (*q == ' ')
+            q++;
         mp.path = q;
         gmi_pbuf_append(&maps, &mp, sizeof mp);
         p = eol + 1;
@@ -115,8 +124,10 @@ const gmi_mapping_t *gmi_maps_find(const gmi_maps_t *m, uintptr_t addr) {
     size_t lo = 0, hi = m->n;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
-        if (m->map[mid].limit <= addr) lo = mid + 1;
-        else hi = mid;
+        if (m->map[mid].limit <= addr)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
     if (lo < m->n && m->map[lo].start <= addr && addr < m->map[lo].limit) return &m->map[lo];
     return NULL;
@@ -180,7 +191,8 @@ static void sift_down(gmi_elf_sym_t *s, uint8_t *rank, size_t i, size_t n) {
 
 static void sort_syms(gmi_elf_sym_t *s, uint8_t *rank, size_t n) {
     if (n < 2) return;
-    for (size_t i = n / 2; i-- > 0;) sift_down(s, rank, i, n);
+    for (size_t i = n / 2; i-- > 0;)
+        sift_down(s, rank, i, n);
     for (size_t end = n - 1; end > 0; end--) {
         gmi_elf_sym_t t = s[0];
         s[0] = s[end];
@@ -285,8 +297,9 @@ bool gmi_elf_load(gmi_elf_t *e, const char *path, bool want_lines) {
             e->syms[k].size = y->st_size;
             e->syms[k].name = e->strtab + y->st_name;
             e->syms[k].local = bind == STB_LOCAL;
-            rank[k] = (uint8_t)((y->st_size == 0) * 4 +
-                                (bind == STB_GLOBAL ? 0 : bind == STB_WEAK ? 1 : 2));
+            rank[k] = (uint8_t)((y->st_size == 0) * 4 + (bind == STB_GLOBAL ? 0
+                                                         : bind == STB_WEAK ? 1
+                                                                            : 2));
             k++;
         }
         sort_syms(e->syms, rank, k);
@@ -353,8 +366,10 @@ const gmi_elf_sym_t *gmi_elf_lookup(const gmi_elf_t *e, uint64_t vaddr) {
     size_t lo = 0, hi = e->nsyms;
     while (lo < hi) { /* first symbol with addr > vaddr */
         size_t mid = (lo + hi) / 2;
-        if (e->syms[mid].addr <= vaddr) lo = mid + 1;
-        else hi = mid;
+        if (e->syms[mid].addr <= vaddr)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
     if (lo == 0) return NULL;
     const gmi_elf_sym_t *s = &e->syms[lo - 1];
@@ -366,8 +381,10 @@ const gmi_line_row_t *gmi_elf_line(const gmi_elf_t *e, uint64_t vaddr) {
     size_t lo = 0, hi = e->nrows;
     while (lo < hi) { /* first row with addr > vaddr */
         size_t mid = (lo + hi) / 2;
-        if (e->rows[mid].addr <= vaddr) lo = mid + 1;
-        else hi = mid;
+        if (e->rows[mid].addr <= vaddr)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
     if (lo == 0 || lo == e->nrows) return NULL;
     const gmi_line_row_t *r = &e->rows[lo - 1];

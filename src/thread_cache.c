@@ -42,7 +42,8 @@ static void entry_load_word(gmi_cache_entry_t *e, gmi_span_t *s, size_t w) {
     e->elemsize = s->elemsize;
     uint64_t freebits = ~s->alloc_bits[w] & word_valid_mask(s, w);
     SIGNAL_FENCE();
-    e->needzero = s->needzero & (uint8_t)!gmi_config.debug_poison; /* poison: debug_modes.c zeroes */
+    e->needzero =
+        s->needzero & (uint8_t)!gmi_config.debug_poison; /* poison: debug_modes.c zeroes */
     e->nmalloc += gmi_popcount64(freebits);
     SIGNAL_FENCE();
     __atomic_store_n(&e->free_mask, freebits, __ATOMIC_RELAXED);
@@ -113,7 +114,8 @@ bool gmi_cache_refill(gmi_cache_entry_t *e, unsigned spc) {
     /* The pacer counts the whole free part of a cached span as live (Go's heapLive). */
     atomic_fetch_add(&gmi_gc.heap_live, (uint64_t)(s->nelems - s->alloc_count) * s->elemsize);
     size_t w = 0;
-    while (w < s->nwords && !(~s->alloc_bits[w] & word_valid_mask(s, w))) w++;
+    while (w < s->nwords && !(~s->alloc_bits[w] & word_valid_mask(s, w)))
+        w++;
     entry_load_word(e, s, w);
     gmi_unlock(&gmi_central_locks[spc]);
     return true;

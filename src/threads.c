@@ -79,13 +79,13 @@ enum {
     STOP_ACKING = 4, /* the thread is saving its sp; ACKED follows */
 };
 
-#define STOP_RESEND_NS (4u * 1000 * 1000)       /* resend to silent threads after 4 ms */
-#define STOP_CHECK_NS (2ull * 1000 * 1000 * 1000) /* then look for a blocked signal */
-#define DESCRIPTOR_BYTES 2304 /* glibc's struct pthread, rounded up: TLS range slack */
+#define STOP_RESEND_NS    (4u * 1000 * 1000)          /* resend to silent threads after 4 ms */
+#define STOP_CHECK_NS     (2ull * 1000 * 1000 * 1000) /* then look for a blocked signal */
+#define DESCRIPTOR_BYTES  2304 /* glibc's struct pthread, rounded up: TLS range slack */
 #define TLS_SURPLUS_BYTES 2048 /* glibc's static TLS surplus for dlopen'ed modules */
 
 GMI_TLS gmi_thread_t *gmi_tls_thread;
-static GMI_TLS int tls_internal; /* this thread is one of gomem's own workers */
+static GMI_TLS int tls_internal;        /* this thread is one of gomem's own workers */
 static GMI_TLS int tls_register_failed; /* the failure was reported; cleared on success */
 
 _Atomic int gmi_threads_fail_registrations;
@@ -136,7 +136,9 @@ static uint64_t now_ns(void) {
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static pid_t thread_gettid(void) { return (pid_t)syscall(SYS_gettid); }
+static pid_t thread_gettid(void) {
+    return (pid_t)syscall(SYS_gettid);
+}
 
 /* thread_pointer returns the value of the TLS register (fs base on x86-64, tpidr_el0
  * on aarch64), or 0 where unknown. */
@@ -168,9 +170,12 @@ static uintptr_t parse_hex(const char **p) {
     uintptr_t v = 0;
     for (;; (*p)++) {
         char c = **p;
-        if (c >= '0' && c <= '9') v = v * 16 + (uintptr_t)(c - '0');
-        else if (c >= 'a' && c <= 'f') v = v * 16 + (uintptr_t)(c - 'a' + 10);
-        else return v;
+        if (c >= '0' && c <= '9')
+            v = v * 16 + (uintptr_t)(c - '0');
+        else if (c >= 'a' && c <= 'f')
+            v = v * 16 + (uintptr_t)(c - 'a' + 10);
+        else
+            return v;
     }
 }
 
@@ -434,7 +439,9 @@ static void registry_lock(void) {
     }
 }
 
-static void registry_unlock(void) { gmi_unlock(&gmi_threads_lock); }
+static void registry_unlock(void) {
+    gmi_unlock(&gmi_threads_lock);
+}
 
 /* ---------------------------------------------------------------------------------
  * Registration
@@ -459,8 +466,10 @@ static void thread_link_locked(gmi_thread_t *t) {
 }
 
 static void thread_unlink_locked(gmi_thread_t *t) {
-    if (t->prev) t->prev->next = t->next;
-    else threads.head = t->next;
+    if (t->prev)
+        t->prev->next = t->next;
+    else
+        threads.head = t->next;
     if (t->next) t->next->prev = t->prev;
     t->next = t->prev = NULL;
     if (!t->internal) threads.count--;
@@ -532,8 +541,10 @@ static gmi_thread_t *thread_register(int auto_registered) {
     t->internal = tls_internal;
     t->auto_registered = auto_registered;
     t->is_main = tid == getpid();
-    if (t->is_main) thread_bounds_main(t);
-    else thread_bounds_provisional(t);
+    if (t->is_main)
+        thread_bounds_main(t);
+    else
+        thread_bounds_provisional(t);
     thread_link_locked(t);
     gmi_tls_thread = t; /* under the lock: a stop sees either no thread or a whole one */
     registry_unlock();
@@ -568,7 +579,9 @@ static void thread_key_destructor(void *p) {
 }
 
 /* gmi_thread_attach registers a thread gomem has not seen yet (NULL: out of memory). */
-gmi_thread_t *gmi_thread_attach(void) { return thread_register(1); }
+gmi_thread_t *gmi_thread_attach(void) {
+    return thread_register(1);
+}
 
 GM_API int gm_thread_register(void) {
     return thread_register(0) != NULL ? 0 : -1;
@@ -585,11 +598,14 @@ GM_API int gm_thread_unregister(void) {
 /* gmi_threads_each calls fn for every registered thread, internal ones included (their
  * caches need flushing too; fn checks t->internal). Precondition: gmi_threads_lock. */
 void gmi_threads_each(void (*fn)(gmi_thread_t *t, void *arg), void *arg) {
-    for (gmi_thread_t *t = threads.head; t != NULL; t = t->next) fn(t, arg);
+    for (gmi_thread_t *t = threads.head; t != NULL; t = t->next)
+        fn(t, arg);
 }
 
 /* gmi_threads_count returns the number of registered mutator threads (not internal). */
-int gmi_threads_count(void) { return threads.count; }
+int gmi_threads_count(void) {
+    return threads.count;
+}
 
 /* ---------------------------------------------------------------------------------
  * Stop and start the world
@@ -642,7 +658,8 @@ static int signal_blocked(pid_t tid, int sig) {
     const char *p = strstr(buf, "SigBlk:");
     if (p == NULL) return -1;
     p += 7;
-    while (*p == ' ' || *p == '\t') p++;
+    while (*p == ' ' || *p == '\t')
+        p++;
     uint64_t mask = parse_hex(&p);
     return (int)((mask >> (sig - 1)) & 1);
 }
@@ -779,15 +796,15 @@ GMI_NOINLINE uintptr_t gmi_spill_registers(uintptr_t *out) {
  * no frame of its own. The empty asm in the loop keeps the stores, which nothing reads,
  * and keeps the loop from becoming a call to memset; no sanitizer redzones split the
  * array (under ASan the fast paths have frames too, and those are not scrubbed). */
-#define SCRUB_FN(name, bytes)                                                         \
-    GMI_NOINLINE GMI_NO_ASAN void *name(void *p) {                                    \
-        uint64_t buf[(bytes) / 8];                                                    \
-        for (size_t i = 0; i < (bytes) / 8; i += 2) {                                 \
-            buf[i] = 0;                                                               \
-            buf[i + 1] = 0;                                                           \
-            __asm__ volatile("" : : "r"(buf) : "memory");                             \
-        }                                                                             \
-        return p;                                                                     \
+#define SCRUB_FN(name, bytes)                                                                      \
+    GMI_NOINLINE GMI_NO_ASAN void *name(void *p) {                                                 \
+        uint64_t buf[(bytes) / 8];                                                                 \
+        for (size_t i = 0; i < (bytes) / 8; i += 2) {                                              \
+            buf[i] = 0;                                                                            \
+            buf[i + 1] = 0;                                                                        \
+            __asm__ volatile("" : : "r"(buf) : "memory");                                          \
+        }                                                                                          \
+        return p;                                                                                  \
     }
 static void *stack_scrub_gc(void *p); /* internal linkage for the third */
 SCRUB_FN(gmi_stack_scrub_small, GMI_SCRUB_SMALL)
@@ -809,8 +826,10 @@ static size_t stack_room(const gmi_thread_t *t, uintptr_t sp) {
  * refill clears, which the collection's own frames certainly used. */
 GMI_NOINLINE void gmi_stack_scrub_after_gc(gmi_thread_t *t) {
     uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
-    if (t != NULL && stack_room(t, sp) >= GMI_SCRUB_GC + 16384) stack_scrub_gc(NULL);
-    else gmi_stack_scrub_refill(NULL);
+    if (t != NULL && stack_room(t, sp) >= GMI_SCRUB_GC + 16384)
+        stack_scrub_gc(NULL);
+    else
+        gmi_stack_scrub_refill(NULL);
 }
 
 /* scan_copies: where scan_self keeps its copies (threads.orphan_*) */
@@ -826,7 +845,8 @@ _Static_assert(sizeof threads.orphan_spill == sizeof((gmi_thread_t *)0)->spill, 
  * returns, when the frames between its own and this one have been reused; a register
  * value of the mutator may have been saved only there. So the registers (spilled into
  * c->spill) and the top of the stack (copied into c->frames) are pushed as copies in
- * memory that stays put. __builtin_unwind_init makes this frame save every callee-saved register as well. */
+ * memory that stays put. __builtin_unwind_init makes this frame save every callee-saved register as
+ * well. */
 static GMI_NOINLINE GMI_NO_ASAN void scan_self(const scan_copies_t *c, uintptr_t stack_hi,
                                                uintptr_t tls_lo, uintptr_t tls_hi,
                                                void (*push)(uintptr_t, uintptr_t, void *),
@@ -837,7 +857,8 @@ static GMI_NOINLINE GMI_NO_ASAN void scan_self(const scan_copies_t *c, uintptr_t
     if (sp < stack_hi) {
         n = (stack_hi - sp) / sizeof(uintptr_t);
         if (n > c->nframes) n = c->nframes;
-        for (size_t i = 0; i < n; i++) c->frames[i] = ((const uintptr_t *)sp)[i];
+        for (size_t i = 0; i < n; i++)
+            c->frames[i] = ((const uintptr_t *)sp)[i];
     }
     push((uintptr_t)c->spill, (uintptr_t)(c->spill + c->nspill), arg);
     if (n) push((uintptr_t)c->frames, (uintptr_t)(c->frames + n), arg);
@@ -939,22 +960,26 @@ static pthread_create_fn real_pthread_create(void) {
     return fn;
 }
 #else
-static pthread_create_fn real_pthread_create(void) { return pthread_create; }
+static pthread_create_fn real_pthread_create(void) {
+    return pthread_create;
+}
 #endif
 
 static void *thread_start(void *p) {
     start_box_t *box = p;
     void *(*fn)(void *) = box->fn;
     void *arg = box->arg;
-    if (box->internal) tls_internal = 1;
-    else thread_register(0);
+    if (box->internal)
+        tls_internal = 1;
+    else
+        thread_register(0);
     atomic_store_explicit(&box->started, 1, memory_order_release);
     futex_wake(&box->started, 1);
     return fn(arg);
 }
 
-static int thread_create(pthread_t *out, const pthread_attr_t *attr, void *(*fn)(void *),
-                         void *arg, int internal) {
+static int thread_create(pthread_t *out, const pthread_attr_t *attr, void *(*fn)(void *), void *arg,
+                         int internal) {
     pthread_create_fn create = real_pthread_create();
     if (create == NULL) return EAGAIN;
     start_box_t box = {.fn = fn, .arg = arg, .internal = internal};
@@ -992,9 +1017,13 @@ GM_API int pthread_create(pthread_t *restrict out, const pthread_attr_t *restric
  * fork and initialization
  * ------------------------------------------------------------------------------- */
 
-static void fork_prepare(void) { gmi_lock_all(); }
+static void fork_prepare(void) {
+    gmi_lock_all();
+}
 
-static void fork_parent(void) { gmi_unlock_all(); }
+static void fork_parent(void) {
+    gmi_unlock_all();
+}
 
 /* fork_child: only the forking thread exists in the child. Every other thread's cached
  * spans go back to the central lists and its struct is freed. */

@@ -22,21 +22,21 @@
 #if GM_TRACK_VALGRIND
 #include <valgrind/valgrind.h>
 #include <valgrind/memcheck.h>
-#define GMI_TRACK_ALLOC(p, n) VALGRIND_MALLOCLIKE_BLOCK((p), (n), 0, 1)
-#define GMI_TRACK_FREE(p) VALGRIND_FREELIKE_BLOCK((p), 0)
-#define GMI_TRACK_SCAN_BEGIN() VALGRIND_DISABLE_ERROR_REPORTING
-#define GMI_TRACK_SCAN_END() VALGRIND_ENABLE_ERROR_REPORTING
-#define GMI_TRACK_SCAN_WORD(v) VALGRIND_MAKE_MEM_DEFINED(&(v), sizeof(v))
+#define GMI_TRACK_ALLOC(p, n)   VALGRIND_MALLOCLIKE_BLOCK((p), (n), 0, 1)
+#define GMI_TRACK_FREE(p)       VALGRIND_FREELIKE_BLOCK((p), 0)
+#define GMI_TRACK_SCAN_BEGIN()  VALGRIND_DISABLE_ERROR_REPORTING
+#define GMI_TRACK_SCAN_END()    VALGRIND_ENABLE_ERROR_REPORTING
+#define GMI_TRACK_SCAN_WORD(v)  VALGRIND_MAKE_MEM_DEFINED(&(v), sizeof(v))
 #define GMI_TRACK_DEFINED(p, n) VALGRIND_MAKE_MEM_DEFINED_IF_ADDRESSABLE((p), (n))
-#define GMI_TRACK_ACTIVE 1
+#define GMI_TRACK_ACTIVE        1
 #else
-#define GMI_TRACK_ALLOC(p, n) ((void)0)
-#define GMI_TRACK_FREE(p) ((void)0)
-#define GMI_TRACK_SCAN_BEGIN() ((void)0)
-#define GMI_TRACK_SCAN_END() ((void)0)
-#define GMI_TRACK_SCAN_WORD(v) ((void)0)
+#define GMI_TRACK_ALLOC(p, n)   ((void)0)
+#define GMI_TRACK_FREE(p)       ((void)0)
+#define GMI_TRACK_SCAN_BEGIN()  ((void)0)
+#define GMI_TRACK_SCAN_END()    ((void)0)
+#define GMI_TRACK_SCAN_WORD(v)  ((void)0)
 #define GMI_TRACK_DEFINED(p, n) ((void)0)
-#define GMI_TRACK_ACTIVE 0
+#define GMI_TRACK_ACTIVE        0
 #endif
 
 #endif

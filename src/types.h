@@ -82,32 +82,32 @@ typedef struct gmi_span_s gmi_span_t;
 struct gmi_span_s {
     /* First cache line: what gm_free reads (and the marker, but for mark_bits), written
      * only when the span is set up (and reuse_tagged once), so that a free never waits
-     * for a line another thread has just written. The fields that change while the span is in use follow
-     * on the second line. Spans are 128 bytes apart, 64-byte aligned (meta.c). */
-    uintptr_t start;         /* first byte (page aligned) */
-    size_t elemsize;  /* object size; npages * page size for a large span */
-    uintptr_t limit;  /* start + nelems * elemsize: end of the object area */
-    uint32_t divmul;  /* slot index = (offset * divmul) >> 32 (Lemire's fast division) */
-    uint16_t nelems;  /* slots in the span (1 for a large span) */
-    uint16_t nwords;  /* 64-bit words in each bitmap */
-    uint8_t spanclass;    /* size class << 1 | noscan */
-    uint8_t kind;         /* GMI_KIND_*: room for typed objects later */
-    _Atomic uint8_t state;  /* gmi_span_state_t, published last */
-    uint8_t large_zeroed;   /* large span: came from released pages, already zero */
-    uint8_t reuse_tagged;   /* an object of it went on a reuse stack (malloc.c, 7a):
-                               its sweep must not count tagged dead objects again */
-    uint64_t *alloc_bits;   /* nwords words each; the three bitmaps are one block */
+     * for a line another thread has just written. The fields that change while the span is in use
+     * follow on the second line. Spans are 128 bytes apart, 64-byte aligned (meta.c). */
+    uintptr_t start;       /* first byte (page aligned) */
+    size_t elemsize;       /* object size; npages * page size for a large span */
+    uintptr_t limit;       /* start + nelems * elemsize: end of the object area */
+    uint32_t divmul;       /* slot index = (offset * divmul) >> 32 (Lemire's fast division) */
+    uint16_t nelems;       /* slots in the span (1 for a large span) */
+    uint16_t nwords;       /* 64-bit words in each bitmap */
+    uint8_t spanclass;     /* size class << 1 | noscan */
+    uint8_t kind;          /* GMI_KIND_*: room for typed objects later */
+    _Atomic uint8_t state; /* gmi_span_state_t, published last */
+    uint8_t large_zeroed;  /* large span: came from released pages, already zero */
+    uint8_t reuse_tagged;  /* an object of it went on a reuse stack (malloc.c, 7a):
+                              its sweep must not count tagged dead objects again */
+    uint64_t *alloc_bits;  /* nwords words each; the three bitmaps are one block */
     _Atomic uint64_t *pending_bits; /* frees by threads that do not own the span */
-    void *specials;         /* reserved: finalizers, weak handles, profile records */
+    void *specials;                 /* reserved: finalizers, weak handles, profile records */
 
     /* Second cache line */
     gmi_span_t *next, *prev; /* links on a central or page-heap list */
     size_t npages;
     uint64_t *mark_bits;
-    const void *layout;     /* reserved: per-object pointer layout for typed allocation */
-    uint64_t alloc_time;    /* large spans: when allocated (profiling); otherwise 0 */
+    const void *layout;  /* reserved: per-object pointer layout for typed allocation */
+    uint64_t alloc_time; /* large spans: when allocated (profiling); otherwise 0 */
     _Atomic uint32_t sweepgen;
-    uint16_t alloc_count; /* allocated slots; exact when not cached (cached: at cache time) */
+    uint16_t alloc_count;   /* allocated slots; exact when not cached (cached: at cache time) */
     uint8_t list;           /* GMI_LIST_*: which list the span is on */
     uint8_t needzero;       /* free slots may hold garbage and must be zeroed on use */
     _Atomic uint8_t cached; /* 1 while a thread cache allocates from it */
@@ -125,8 +125,8 @@ _Static_assert(sizeof(struct gmi_span_s) <= 128, "gmi_span_t: two lines");
  * its first and last page are guaranteed to map to it; other entries may be stale or
  * NULL, so a lookup always checks that the address lies inside the span it found. */
 typedef struct gmi_arena_s {
-    uintptr_t base;  /* first byte, 64 MiB aligned */
-    size_t mapped;   /* bytes from base handed to the page heap so far */
+    uintptr_t base; /* first byte, 64 MiB aligned */
+    size_t mapped;  /* bytes from base handed to the page heap so far */
     struct gmi_arena_s *next;
     uint64_t released[GMI_PAGES_PER_ARENA / 64]; /* page is released to the OS (or never used) */
     uint64_t lazy[GMI_PAGES_PER_ARENA / 64];     /* released with MADV_FREE: may still hold
@@ -147,30 +147,30 @@ typedef struct gmi_arena_s {
  * free_mask, so a thread stopped anywhere in the fast path resumes consistently
  * (see malloc.c, "The fast path and stopping the world"). */
 typedef struct gmi_cache_entry_s {
-    uint64_t free_mask;   /* accessed with relaxed atomics: see malloc.c */
-    uintptr_t base;       /* address of slot word * 64 */
+    uint64_t free_mask; /* accessed with relaxed atomics: see malloc.c */
+    uintptr_t base;     /* address of slot word * 64 */
     size_t elemsize;
-    uint64_t *wordp;      /* &span->alloc_bits[word] */
-    gmi_span_t *span;     /* NULL when nothing is cached */
-    uint32_t word;        /* current bitmap word */
-    uint8_t needzero;     /* copy of span->needzero at word load */
-    uint8_t rescan;       /* slots behind the current word were freed: rescan on refill */
-    uint16_t nreuse;      /* objects in the thread's reuse stack of this class (malloc.c) */
-    uint64_t held;        /* free slots of the current word kept from the fast path: the
-                             first is the heap profile's next sample (malloc.c) */
-    uint64_t nmalloc;     /* slots loaded into this entry (counted as allocated when
-                             loaded, less those dropped unallocated), not yet flushed */
-    uint64_t nfree;       /* objects freed locally through this entry, not yet flushed */
+    uint64_t *wordp;  /* &span->alloc_bits[word] */
+    gmi_span_t *span; /* NULL when nothing is cached */
+    uint32_t word;    /* current bitmap word */
+    uint8_t needzero; /* copy of span->needzero at word load */
+    uint8_t rescan;   /* slots behind the current word were freed: rescan on refill */
+    uint16_t nreuse;  /* objects in the thread's reuse stack of this class (malloc.c) */
+    uint64_t held;    /* free slots of the current word kept from the fast path: the
+                         first is the heap profile's next sample (malloc.c) */
+    uint64_t nmalloc; /* slots loaded into this entry (counted as allocated when
+                         loaded, less those dropped unallocated), not yet flushed */
+    uint64_t nfree;   /* objects freed locally through this entry, not yet flushed */
 } gmi_cache_entry_t;
 
 typedef struct gmi_thread_cache_s {
     gmi_cache_entry_t alloc[GMI_NUM_SPAN_CLASSES];
-    int64_t next_sample;  /* bytes until the next heap-profile sample, charged a word at a
-                             time (malloc.c, charge_word) */
+    int64_t next_sample; /* bytes until the next heap-profile sample, charged a word at a
+                            time (malloc.c, charge_word) */
     uint64_t nlarge_alloc, nlarge_free; /* not yet flushed */
     uint64_t large_alloc_bytes;
-    uint64_t live_debt; /* bytes freed remotely from uncached spans, not yet taken off
-                           heap_live (malloc.c); void once a cycle recomputes heap_live */
+    uint64_t live_debt;   /* bytes freed remotely from uncached spans, not yet taken off
+                             heap_live (malloc.c); void once a cycle recomputes heap_live */
     uint64_t reuse_epoch; /* gmi_reuse_epoch when the stacks were last emptied: they
                              are valid only while the two are equal (malloc.c, 7a) */
     /* reuse[spc][0 .. alloc[spc].nreuse): objects freed by this thread from spans it

@@ -63,14 +63,17 @@ static void verify_span(gmi_span_t *s, void *arg) {
     }
     if (v->before_mark) {
         for (size_t w = 0; w < words; w++)
-            if (s->mark_bits[w]) fail_span("mark bit set before marking (a span escaped sweeping)", s);
+            if (s->mark_bits[w])
+                fail_span("mark bit set before marking (a span escaped sweeping)", s);
     }
     if (!cached && ssg == sg && s->list != GMI_LIST_NONE) {
         size_t n = 0;
-        for (size_t w = 0; w < words; w++) n += (size_t)__builtin_popcountll(s->alloc_bits[w]);
+        for (size_t w = 0; w < words; w++)
+            n += (size_t)__builtin_popcountll(s->alloc_bits[w]);
         if (n != s->alloc_count) fail_span("alloc_count differs from the allocation bitmap", s);
         int full = s->list == GMI_LIST_FULL0 || s->list == GMI_LIST_FULL1;
-        if (cls && full != (n == s->nelems)) fail_span("span is on the wrong list (full/partial)", s);
+        if (cls && full != (n == s->nelems))
+            fail_span("span is on the wrong list (full/partial)", s);
     }
 }
 
@@ -134,8 +137,10 @@ static void verify_cache(gmi_thread_t *t, void *arg) {
 static void verify_listed(gmi_span_t *s, int swept, void *arg) {
     verify_ctx_t *v = arg;
     (void)swept;
-    if (++v->listed > v->spans) gmi_throw("verify: central list of span class %u is cyclic", v->spc);
-    if (atomic_load(&s->state) != GMI_SPAN_INUSE) fail_span("central list holds a span not in use", s);
+    if (++v->listed > v->spans)
+        gmi_throw("verify: central list of span class %u is cyclic", v->spc);
+    if (atomic_load(&s->state) != GMI_SPAN_INUSE)
+        fail_span("central list holds a span not in use", s);
     if (s->spanclass != v->spc) fail_span("span is on the central list of another class", s);
     if (s->list == GMI_LIST_NONE || s->list > GMI_LIST_FULL1)
         fail_span("listed span's list field says it is not listed", s);
@@ -156,8 +161,8 @@ void gmi_verify_stw(int before_mark) {
         gmi_throw("verify: %zu spans on central lists, but %zu spans say they are listed", v.listed,
                   v.on_list);
     if (v.cached != v.entries)
-        gmi_throw("verify: %zu spans marked cached, but %zu thread cache entries hold one", v.cached,
-                  v.entries);
+        gmi_throw("verify: %zu spans marked cached, but %zu thread cache entries hold one",
+                  v.cached, v.entries);
     gmi_debug_verify_locked();
 }
 

@@ -20,8 +20,8 @@
 #define WEAK_HIDE ((uintptr_t)0x5a5a5a5a5a5a5a5aull)
 
 struct gm_weak_s {
-    uintptr_t hidden;  /* address ^ WEAK_HIDE; 0 once the object died */
-    uint64_t refs;     /* gm_weak_make calls not yet released */
+    uintptr_t hidden;              /* address ^ WEAK_HIDE; 0 once the object died */
+    uint64_t refs;                 /* gm_weak_make calls not yet released */
     struct gm_weak_s *next, *prev; /* live list: handles whose object may be alive */
 };
 
@@ -40,8 +40,10 @@ static void live_link(gm_weak_t *h) {
 }
 
 static void live_unlink(gm_weak_t *h) {
-    if (h->prev) h->prev->next = h->next;
-    else weak.live = h->next;
+    if (h->prev)
+        h->prev->next = h->next;
+    else
+        weak.live = h->next;
     if (h->next) h->next->prev = h->prev;
     h->next = h->prev = NULL;
 }
@@ -68,7 +70,9 @@ void gmi_weak_clear_dead_locked(void) {
     }
 }
 
-uint64_t gmi_weak_count(void) { return __atomic_load_n(&weak.count, __ATOMIC_RELAXED); }
+uint64_t gmi_weak_count(void) {
+    return __atomic_load_n(&weak.count, __ATOMIC_RELAXED);
+}
 
 GM_API gm_weak_t *gm_weak_make(void *obj) {
     if (!atomic_load(&gmi_initialized)) gmi_init_slow();

@@ -10,26 +10,26 @@
 
 static int check_passed_, check_failed_;
 
-#define CHECK(c)                                                                            \
-    do {                                                                                    \
-        if (c) {                                                                            \
-            check_passed_++;                                                                \
-        } else {                                                                            \
-            check_failed_++;                                                                \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #c);           \
-        }                                                                                   \
+#define CHECK(c)                                                                                   \
+    do {                                                                                           \
+        if (c) {                                                                                   \
+            check_passed_++;                                                                       \
+        } else {                                                                                   \
+            check_failed_++;                                                                       \
+            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #c);                  \
+        }                                                                                          \
     } while (0)
 
-#define CHECK_CMP_(a, op, b)                                                                \
-    do {                                                                                    \
-        unsigned long long a_ = (unsigned long long)(a), b_ = (unsigned long long)(b);      \
-        if (a_ op b_) {                                                                     \
-            check_passed_++;                                                                \
-        } else {                                                                            \
-            check_failed_++;                                                                \
-            fprintf(stderr, "%s:%d: check failed: %s %s %s (%llu vs %llu)\n", __FILE__,     \
-                    __LINE__, #a, #op, #b, a_, b_);                                         \
-        }                                                                                   \
+#define CHECK_CMP_(a, op, b)                                                                       \
+    do {                                                                                           \
+        unsigned long long a_ = (unsigned long long)(a), b_ = (unsigned long long)(b);             \
+        if (a_ op b_) {                                                                            \
+            check_passed_++;                                                                       \
+        } else {                                                                                   \
+            check_failed_++;                                                                       \
+            fprintf(stderr, "%s:%d: check failed: %s %s %s (%llu vs %llu)\n", __FILE__, __LINE__,  \
+                    #a, #op, #b, a_, b_);                                                          \
+        }                                                                                          \
     } while (0)
 #define CHECK_EQ(a, b) CHECK_CMP_(a, ==, b)
 #define CHECK_LE(a, b) CHECK_CMP_(a, <=, b)

@@ -12,34 +12,44 @@
  * divides exactly for every offset in every span, then prints the tables with, for each
  * class, bytes/obj, bytes/span, objects and worst-case waste.
  *
- * Build and run: cc -O2 -o mksizeclasses tools/mksizeclasses.c && ./mksizeclasses > src/sizeclass_table.h */
+ * Build and run: cc -O2 -o mksizeclasses tools/mksizeclasses.c && ./mksizeclasses >
+ * src/sizeclass_table.h */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 
-#define PAGE 8192
+#define PAGE      8192
 #define MAX_SMALL 32768
-#define NCLASS 68
+#define NCLASS    68
 
-static int is_pow2(int x) { return (x & (x - 1)) == 0; }
+static int is_pow2(int x) {
+    return (x & (x - 1)) == 0;
+}
 
 int main(void) {
     int size[NCLASS + 8] = {0}, npages[NCLASS + 8] = {0}, n = 1;
     int align = 8;
     for (int sz = align; sz <= MAX_SMALL; sz += align) {
         if (is_pow2(sz)) {
-            if (sz >= 2048) align = 256;
-            else if (sz >= 128) align = sz / 8;
-            else if (sz >= 32) align = 16;
+            if (sz >= 2048)
+                align = 256;
+            else if (sz >= 128)
+                align = sz / 8;
+            else if (sz >= 32)
+                align = 16;
         }
         int alloc = PAGE;
-        while (alloc % sz > alloc / 8) alloc += PAGE;
+        while (alloc % sz > alloc / 8)
+            alloc += PAGE;
         int np = alloc / PAGE;
         if (n > 1 && np == npages[n - 1] && alloc / sz == alloc / size[n - 1]) {
             size[n - 1] = sz;
             continue;
         }
-        if (n >= NCLASS + 8) { fprintf(stderr, "too many classes\n"); return 1; }
+        if (n >= NCLASS + 8) {
+            fprintf(stderr, "too many classes\n");
+            return 1;
+        }
         size[n] = sz;
         npages[n] = np;
         n++;
@@ -49,7 +59,10 @@ int main(void) {
         int ns = (ps / (ps / size[i])) & ~127;
         if (ns > size[i]) size[i] = ns;
     }
-    if (n != NCLASS) { fprintf(stderr, "got %d classes, want %d\n", n, NCLASS); return 1; }
+    if (n != NCLASS) {
+        fprintf(stderr, "got %d classes, want %d\n", n, NCLASS);
+        return 1;
+    }
 
     uint32_t divmul[NCLASS] = {0};
     for (int i = 1; i < n; i++) {
@@ -73,19 +86,24 @@ int main(void) {
     }
     printf("\n#define GMI_SIZECLASS_TABLE_GENERATED 1\n\n");
     printf("const uint16_t gmi_class_to_size[GMI_NUM_CLASSES] = {");
-    for (int i = 0; i < n; i++) printf("%s%d", i ? ", " : "", size[i]);
+    for (int i = 0; i < n; i++)
+        printf("%s%d", i ? ", " : "", size[i]);
     printf("};\nconst uint8_t gmi_class_to_npages[GMI_NUM_CLASSES] = {");
-    for (int i = 0; i < n; i++) printf("%s%d", i ? ", " : "", npages[i]);
+    for (int i = 0; i < n; i++)
+        printf("%s%d", i ? ", " : "", npages[i]);
     printf("};\nconst uint16_t gmi_class_to_nelems[GMI_NUM_CLASSES] = {");
-    for (int i = 0; i < n; i++) printf("%s%d", i ? ", " : "", i ? npages[i] * PAGE / size[i] : 0);
+    for (int i = 0; i < n; i++)
+        printf("%s%d", i ? ", " : "", i ? npages[i] * PAGE / size[i] : 0);
     printf("};\nconst uint32_t gmi_class_to_divmul[GMI_NUM_CLASSES] = {");
-    for (int i = 0; i < n; i++) printf("%s%uu", i ? ", " : "", divmul[i]);
+    for (int i = 0; i < n; i++)
+        printf("%s%uu", i ? ", " : "", divmul[i]);
     printf("};\n");
     /* size -> class tables */
     printf("const uint8_t gmi_size_to_class8[129] = {");
     for (int idx = 0; idx <= 128; idx++) {
         int want = idx * 8, c = 1;
-        while (size[c] < want) c++;
+        while (size[c] < want)
+            c++;
         printf("%s%d", idx ? ", " : "", idx == 0 ? 0 : c);
     }
     /* The table gomem uses: 0 bytes take class 1 and 17..24 bytes take the 32-byte class,
@@ -93,13 +111,15 @@ int main(void) {
     printf("};\nconst uint8_t gmi_size_to_class8_a16[129] = {");
     for (int idx = 0; idx <= 128; idx++) {
         int want = idx * 8, c = 1;
-        while (size[c] < want || (want > 16 && size[c] % 16 != 0)) c++;
+        while (size[c] < want || (want > 16 && size[c] % 16 != 0))
+            c++;
         printf("%s%d", idx ? ", " : "", c);
     }
     printf("};\nconst uint8_t gmi_size_to_class128[249] = {");
     for (int idx = 0; idx <= 248; idx++) {
         int want = 1024 + idx * 128, c = 1;
-        while (size[c] < want) c++;
+        while (size[c] < want)
+            c++;
         printf("%s%d", idx ? ", " : "", c);
     }
     printf("};\n");

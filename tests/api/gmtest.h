@@ -26,8 +26,8 @@
 #include "check.h"
 #include "gomem.h"
 
-#define GMT_NOINLINE __attribute__((noinline, noclone))
-#define GMT_UNUSED __attribute__((unused))
+#define GMT_NOINLINE  __attribute__((noinline, noclone))
+#define GMT_UNUSED    __attribute__((unused))
 #define GMT_HIDE_MASK ((uintptr_t)0x5555555555555555ULL)
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -41,8 +41,12 @@
 #define GMT_ASAN 0
 #endif
 
-GMT_UNUSED static inline uintptr_t gmt_hide(const void *p) { return (uintptr_t)p ^ GMT_HIDE_MASK; }
-GMT_UNUSED static inline void *gmt_unhide(uintptr_t h) { return (void *)(h ^ GMT_HIDE_MASK); }
+GMT_UNUSED static inline uintptr_t gmt_hide(const void *p) {
+    return (uintptr_t)p ^ GMT_HIDE_MASK;
+}
+GMT_UNUSED static inline void *gmt_unhide(uintptr_t h) {
+    return (void *)(h ^ GMT_HIDE_MASK);
+}
 
 /* gmt_clear_scratch_regs zeroes the caller-saved registers that could still hold a
  * stale pointer returned by an earlier call. */
@@ -53,9 +57,9 @@ GMT_UNUSED static inline void gmt_clear_scratch_regs(void) {
                      "xorl %%r9d, %%r9d\n\txorl %%r10d, %%r10d\n\txorl %%r11d, %%r11d\n\t"
                      "pxor %%xmm0, %%xmm0\n\tpxor %%xmm1, %%xmm1\n\tpxor %%xmm2, %%xmm2\n\t"
                      "pxor %%xmm3, %%xmm3\n\tpxor %%xmm4, %%xmm4\n\tpxor %%xmm5, %%xmm5\n\t"
-                     "pxor %%xmm6, %%xmm6\n\tpxor %%xmm7, %%xmm7"
-                     ::: "rax", "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10", "r11", "xmm0",
-                       "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "memory");
+                     "pxor %%xmm6, %%xmm6\n\tpxor %%xmm7, %%xmm7" ::
+                         : "rax", "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10", "r11", "xmm0",
+                           "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "memory");
 #endif
 }
 
@@ -65,7 +69,8 @@ GMT_UNUSED static inline void gmt_clear_scratch_regs(void) {
  * so a memset there is reported although the bytes belong to buf. */
 GMT_NOINLINE GMT_UNUSED __attribute__((no_sanitize("address"))) static void gmt_wipe_stack(void) {
     volatile char buf[16384];
-    for (size_t i = 0; i < sizeof buf; i++) buf[i] = 0;
+    for (size_t i = 0; i < sizeof buf; i++)
+        buf[i] = 0;
     __asm__ volatile("" : : "r"(buf) : "memory");
     gmt_clear_scratch_regs();
 }
@@ -111,7 +116,8 @@ GMT_UNUSED static void gmt_fill(void *p, size_t n, uint64_t seed) {
         x ^= x >> 29;
         memcpy(b + i, &x, 8);
     }
-    for (; i < n; i++) b[i] = gmt_pat(seed, i);
+    for (; i < n; i++)
+        b[i] = gmt_pat(seed, i);
 }
 /* Returns the index of the first wrong byte, or (size_t)-1 if all match. */
 GMT_UNUSED static size_t gmt_verify(const void *p, size_t n, uint64_t seed) {
@@ -293,15 +299,16 @@ GMT_UNUSED static int gmt_contains_ptr(const char *s, const void *p) {
     size_t hl = strlen(hex);
     for (const char *c = s; *c; c++) {
         size_t i = 0;
-        while (i < hl && c[i] && (c[i] == hex[i] || (c[i] >= 'A' && c[i] <= 'F' && c[i] + 32 == hex[i])))
+        while (i < hl && c[i] &&
+               (c[i] == hex[i] || (c[i] >= 'A' && c[i] <= 'F' && c[i] + 32 == hex[i])))
             i++;
         if (i == hl) {
             char next = c[hl];
             int hexnext = (next >= '0' && next <= '9') || (next >= 'a' && next <= 'f') ||
                           (next >= 'A' && next <= 'F');
             char prev = c == s ? ' ' : c[-1];
-            int prevok = prev == 'x' || prev == 'X' || !((prev >= '0' && prev <= '9') ||
-                                                         (prev >= 'a' && prev <= 'f'));
+            int prevok = prev == 'x' || prev == 'X' ||
+                         !((prev >= '0' && prev <= '9') || (prev >= 'a' && prev <= 'f'));
             if (!hexnext && prevok) return 1;
         }
     }

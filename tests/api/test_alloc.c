@@ -7,12 +7,11 @@
 
 /* Go's size classes (runtime/sizeclasses.go), class 1..67. */
 static const uint32_t go_class_size[GM_NUM_SIZE_CLASSES] = {
-    0,     8,     16,    24,    32,    48,    64,    80,    96,    112,   128,   144,
-    160,   176,   192,   208,   224,   240,   256,   288,   320,   352,   384,   416,
-    448,   480,   512,   576,   640,   704,   768,   896,   1024,  1152,  1280,  1408,
-    1536,  1792,  2048,  2304,  2688,  3072,  3200,  3456,  4096,  4864,  5376,  6144,
-    6528,  6784,  6912,  8192,  9472,  9728,  10240, 10880, 12288, 13568, 14336, 16384,
-    18432, 19072, 20480, 21760, 24576, 27264, 28672, 32768};
+    0,     8,     16,    24,    32,    48,    64,    80,    96,    112,   128,   144,  160,   176,
+    192,   208,   224,   240,   256,   288,   320,   352,   384,   416,   448,   480,  512,   576,
+    640,   704,   768,   896,   1024,  1152,  1280,  1408,  1536,  1792,  2048,  2304, 2688,  3072,
+    3200,  3456,  4096,  4864,  5376,  6144,  6528,  6784,  6912,  8192,  9472,  9728, 10240, 10880,
+    12288, 13568, 14336, 16384, 18432, 19072, 20480, 21760, 24576, 27264, 28672, 32768};
 
 static gm_memstats_t ms0, ms1;
 static int global_int = 42;
@@ -96,7 +95,8 @@ static void test_every_small_size(void) {
             keep[k] = NULL;
         }
     }
-    for (int k = 0; k < KEEP; k++) gm_free(keep[k]);
+    for (int k = 0; k < KEEP; k++)
+        gm_free(keep[k]);
     CHECK_EQ(bad_usable, 0);
     CHECK_EQ(bad_align, 0);
     CHECK_EQ(bad_zero, 0);
@@ -138,14 +138,15 @@ static void test_class_boundaries(void) {
                             break;
                         }
                     for (int k = 0; k < N; k++)
-                        if (k != i)
-                            CHECK(objs[k] + want <= objs[i] || objs[i] + want <= objs[k]);
+                        if (k != i) CHECK(objs[k] + want <= objs[i] || objs[i] + want <= objs[k]);
                 }
                 gm_read_memstats(&ms0);
-                for (int i = 0; i < N; i++) gm_free(objs[i]);
+                for (int i = 0; i < N; i++)
+                    gm_free(objs[i]);
                 gm_read_memstats(&ms1);
                 CHECK_EQ(ms1.by_size[wc].frees - ms0.by_size[wc].frees, N);
-                for (int i = 0; i < N; i++) CHECK(gm_base(objs[i]) == NULL);
+                for (int i = 0; i < N; i++)
+                    CHECK(gm_base(objs[i]) == NULL);
             }
         }
     }
@@ -219,13 +220,15 @@ static void test_zero_after_free_reuse(void) {
                 ps[i] = noscan ? gm_alloc_noscan(n) : gm_alloc(n);
                 memset(ps[i], 0xEE, n);
             }
-            for (int i = 0; i < 16; i++) gm_free(ps[i]);
+            for (int i = 0; i < 16; i++)
+                gm_free(ps[i]);
             for (int i = 0; i < 16; i++) {
                 ps[i] = noscan ? gm_alloc_noscan(n) : gm_alloc(n);
                 if (!gmt_all_zero(ps[i], n) && bad++ < 5)
                     fprintf(stderr, "class %d (%zu) not zero after free+reuse\n", c, n);
             }
-            for (int i = 0; i < 16; i++) gm_free(ps[i]);
+            for (int i = 0; i < 16; i++)
+                gm_free(ps[i]);
         }
     }
     CHECK_EQ(bad, 0);
@@ -253,7 +256,8 @@ static void test_zero_after_gc_reuse(void) {
             make_dirty_garbage(n, count, noscan, hidden);
             gmt_collect_clean();
             int dead = 0;
-            for (int i = 0; i < count; i++) dead += gm_base(gmt_unhide(hidden[i])) == NULL;
+            for (int i = 0; i < count; i++)
+                dead += gm_base(gmt_unhide(hidden[i])) == NULL;
             CHECK_GE(dead, count * 8 / 10); /* conservative scanning may keep a few */
             for (int i = 0; i < count; i++) {
                 uint8_t *p = noscan ? gm_alloc_noscan(n) : gm_alloc(n);
@@ -317,7 +321,8 @@ static void test_calloc(void) {
     void **arr = gm_calloc(4, sizeof(void *));
     arr[2] = gm_alloc_noscan(40);
     gmt_fill(arr[2], 40, 99);
-    for (int i = 0; i < 3; i++) gm_collect();
+    for (int i = 0; i < 3; i++)
+        gm_collect();
     CHECK(gmt_is_live(arr[2]));
     CHECK_EQ(gmt_verify(arr[2], 40, 99), GMT_OK);
 }
@@ -421,9 +426,11 @@ static void test_alloc_zero(void) {
     }
     int dup = 0;
     for (int i = 0; i < N; i++)
-        for (int j = i + 1; j < N; j++) dup += ps[i] == ps[j];
+        for (int j = i + 1; j < N; j++)
+            dup += ps[i] == ps[j];
     CHECK_EQ(dup, 0);
-    for (int i = 0; i < N; i++) gm_free(ps[i]);
+    for (int i = 0; i < N; i++)
+        gm_free(ps[i]);
 }
 
 int main(void) {

@@ -16,7 +16,9 @@ struct cell {
 static struct cell *forward_head; /* cell i -> cell i+1, allocated in order */
 static struct cell *reverse_head; /* allocated last first */
 
-static uint64_t cell_value(long i) { return (uint64_t)i * 0x9e3779b97f4a7c15ULL ^ 0x5bd1e995; }
+static uint64_t cell_value(long i) {
+    return (uint64_t)i * 0x9e3779b97f4a7c15ULL ^ 0x5bd1e995;
+}
 
 GMT_NOINLINE static void build_forward(long n) {
     struct cell *tail = NULL;
@@ -27,8 +29,10 @@ GMT_NOINLINE static void build_forward(long n) {
             return;
         }
         c->value = cell_value(i);
-        if (tail) tail->next = c;
-        else forward_head = c;
+        if (tail)
+            tail->next = c;
+        else
+            forward_head = c;
         tail = c;
     }
 }
@@ -69,7 +73,8 @@ static long verify(const struct cell *c, uint64_t x, int check_base) {
 
 static void *collector(void *arg) {
     int n = *(int *)arg;
-    for (int i = 0; i < n; i++) gm_collect();
+    for (int i = 0; i < n; i++)
+        gm_collect();
     return NULL;
 }
 
@@ -126,8 +131,10 @@ int main(void) {
     gm_read_memstats(ms);
     CHECK_LE(ms->heap_objects, 100000);
     CHECK_LE(ms->heap_alloc, 16u << 20);
-    fprintf(stderr, "test_biglist: %ld cells built in %.1f s, collected in %.2f s (2 cycles), total %.1f s\n",
-            n, t1 - t0, t2 - t1, gmt_now() - t0);
+    fprintf(
+        stderr,
+        "test_biglist: %ld cells built in %.1f s, collected in %.2f s (2 cycles), total %.1f s\n",
+        n, t1 - t0, t2 - t1, gmt_now() - t0);
     free(ms);
     return check_done();
 }

@@ -14,7 +14,7 @@ typedef struct link {
     long pad[3];
 } link_t;
 
-void *explain_global_root; /* not static: its symbol is printed */
+void *explain_global_root;                    /* not static: its symbol is printed */
 __thread volatile uintptr_t explain_tls_root; /* not static: the stores must happen */
 static _Atomic int phase;
 
@@ -45,7 +45,8 @@ static GMT_NOINLINE link_t *make_chain(int n, uintptr_t *last_hidden) {
 
 static size_t count_lines(const char *s, const char *prefix) {
     size_t k = 0;
-    for (const char *p = s; (p = strstr(p, prefix)) != NULL; p++) k++;
+    for (const char *p = s; (p = strstr(p, prefix)) != NULL; p++)
+        k++;
     return k;
 }
 
@@ -58,7 +59,8 @@ void *explain_reg_holder(void *arg);
 void *explain_tls_holder(void *arg);
 
 GMT_NOINLINE void *explain_stack_holder(void *arg) {
-    volatile uintptr_t keep = (uintptr_t)gmt_unhide((uintptr_t)arg); /* the only copy: on this stack */
+    volatile uintptr_t keep =
+        (uintptr_t)gmt_unhide((uintptr_t)arg); /* the only copy: on this stack */
     atomic_store(&phase, 1);
     char c;
     while (read(pipes[0], &c, 1) < 0 && errno == EINTR) {
@@ -95,13 +97,15 @@ GMT_NOINLINE void *explain_tls_holder(void *arg) {
     return NULL;
 }
 
-static void with_thread(void *(*fn)(void *), uintptr_t hidden, const char *want1, const char *want2) {
+static void with_thread(void *(*fn)(void *), uintptr_t hidden, const char *want1,
+                        const char *want2) {
     pthread_t th;
     atomic_store(&phase, 0);
     atomic_store(&spin_stop, 0);
     CHECK_EQ(pipe(pipes), 0);
     CHECK_EQ(pthread_create(&th, NULL, fn, (void *)hidden), 0);
-    while (atomic_load(&phase) == 0) usleep(1000);
+    while (atomic_load(&phase) == 0)
+        usleep(1000);
     usleep(20000); /* let it settle in its wait */
     CHECK_EQ(explain_to_buf(hidden), 0);
     CHECK(strstr(outbuf, want1) != NULL);
@@ -136,7 +140,9 @@ static GMT_NOINLINE uintptr_t make_pinned(int n, uintptr_t *last_hidden) {
     return gmt_hide(head);
 }
 
-static GMT_NOINLINE int unpin_hidden(uintptr_t h) { return gm_unpin(gmt_unhide(h)); }
+static GMT_NOINLINE int unpin_hidden(uintptr_t h) {
+    return gm_unpin(gmt_unhide(h));
+}
 
 /* a chain of n links whose head has a finalizer; returns the head, hidden */
 static GMT_NOINLINE uintptr_t make_finalizable(int n, uintptr_t *last_hidden) {
@@ -203,7 +209,8 @@ int main(void) {
 
     /* 3. another thread's stack, with the frame's function */
     make_chain(1, &last);
-    with_thread(explain_stack_holder, last, "root: stack of thread", "frame of explain_stack_holder");
+    with_thread(explain_stack_holder, last, "root: stack of thread",
+                "frame of explain_stack_holder");
 
     /* 4. a register of a stopped thread */
     make_chain(1, &last);
@@ -241,7 +248,8 @@ int main(void) {
     gmt_wipe_stack();
     CHECK_EQ(explain_to_buf(last), 0);
     CHECK(has_obj_text("root: finalizer pending (object %p, reached by no other root, has the "
-                       "finalizer explain_fin_fn+0x0 (", fobj));
+                       "finalizer explain_fin_fn+0x0 (",
+                       fobj));
     CHECK(strstr(outbuf, "word at +0\n") != NULL);
     CHECK(strstr(outbuf, "reachable in 2 hops") != NULL);
     gmt_wipe_stack();
@@ -252,7 +260,8 @@ int main(void) {
     gmt_wipe_stack();
     CHECK_EQ(explain_to_buf(last), 0);
     CHECK(has_obj_text("root: finalizer queue (object %p awaiting its finalizer "
-                       "explain_fin_fn+0x0 (", fobj));
+                       "explain_fin_fn+0x0 (",
+                       fobj));
     CHECK(strstr(outbuf, "reachable in 3 hops") != NULL);
     CHECK(has_obj_text("  -> %p (32 bytes)", fobj));
     CHECK_EQ(explain_to_buf(fobj), 0);
@@ -270,7 +279,8 @@ int main(void) {
     gmt_wipe_stack();
     CHECK_EQ(explain_to_buf(last), 0);
     CHECK(has_obj_text("root: argument of the finalizer explain_fin_fn+0x0 (test_explain) set on "
-                       "object %p\n", gmt_hide(explain_global_root)));
+                       "object %p\n",
+                       gmt_hide(explain_global_root)));
     CHECK(strstr(outbuf, "reachable in 2 hops") != NULL);
     CHECK_EQ(gm_set_finalizer(explain_global_root, NULL, NULL), 0);
     explain_global_root = NULL;
@@ -291,7 +301,8 @@ int main(void) {
     gmt_wipe_stack();
     CHECK_EQ(explain_to_buf(last), 0);
     CHECK(has_obj_text("root: gm_pool %p (put since the last collection: kept by the next one, "
-                       "dropped by the one after)\n", gmt_hide(pool)));
+                       "dropped by the one after)\n",
+                       gmt_hide(pool)));
     CHECK(strstr(outbuf, "reachable in 2 hops") != NULL);
     gmt_collect_clean();
     gmt_wipe_stack();

@@ -56,7 +56,8 @@ static GMT_NOINLINE void test_once_with_resurrection(void) {
     /* resurrected by the finalizer: alive, and never finalized again */
     CHECK(gmt_is_live(gmt_unhide(g_hidden_a)));
     g_resurrect = NULL;
-    for (int i = 0; i < 3; i++) gmt_collect_clean();
+    for (int i = 0; i < 3; i++)
+        gmt_collect_clean();
     CHECK_EQ(gm_run_finalizers(), 0u);
     CHECK_EQ(fin_calls_a, 1);
     gm_memstats_t *ms = malloc(sizeof *ms);
@@ -151,7 +152,8 @@ static void fin_thread(void *obj, void *arg) {
 }
 
 static GMT_NOINLINE void make_many(int n) {
-    for (int i = 0; i < n; i++) gm_set_finalizer(gm_alloc(64), fin_thread, NULL);
+    for (int i = 0; i < n; i++)
+        gm_set_finalizer(gm_alloc(64), fin_thread, NULL);
 }
 
 static GMT_NOINLINE void test_thread(void) {
@@ -204,7 +206,8 @@ static GMT_NOINLINE void test_fork(void) {
         make_many(100);
         gmt_collect_clean();
         double deadline = gmt_now() + 10;
-        while (thread_fin_done < before + 90 && gmt_now() < deadline) usleep(1000);
+        while (thread_fin_done < before + 90 && gmt_now() < deadline)
+            usleep(1000);
         gm_pool_t *pool = gm_pool_new(pool_new, NULL);
         void *p = gm_pool_get(pool);
         gm_pool_put(pool, p);

@@ -17,7 +17,7 @@ static const char *gctrace_re =
     ") MB goal, " INT " MB stacks, " INT " MB globals, (" INT ") P( \\(forced\\))?$";
 
 #define FORCED_FIRST 3
-#define FORCED_LAST 2
+#define FORCED_LAST  2
 
 /* The child: forced cycles, then automatic ones driven by allocation, then forced
  * again. Reports the counters on stdout (which the parent does not capture). */
@@ -36,7 +36,8 @@ static int child(void) {
         memset(p, 1, 64);
         keep[8 + i % 32] = gm_alloc(1000);
     }
-    for (int i = 0; i < FORCED_LAST; i++) gm_collect();
+    for (int i = 0; i < FORCED_LAST; i++)
+        gm_collect();
     gm_read_memstats(ms);
     printf("%u %u %u\n", after_first, ms->num_gc, ms->num_forced_gc);
     fflush(stdout);
@@ -65,10 +66,13 @@ int main(int argc, char **argv) {
 
     /* sanity of the expression itself on lines Go prints */
     static const char *go_lines[] = {
-        "gc 1 @0.012s 2%: 0.026+0.39+0.10 ms clock, 0.21+0.88/0.52/0+0.84 ms cpu, 4->4->0 MB, 4 MB goal, 0 MB stacks, 0 MB globals, 8 P",
-        "gc 12 @3.456s 0%: 0.010+1.2+0.003 ms clock, 0.040+0/2.3/4.5+0.012 ms cpu, 10->11->5 MB, 11 MB goal, 0 MB stacks, 1 MB globals, 4 P (forced)",
+        "gc 1 @0.012s 2%: 0.026+0.39+0.10 ms clock, 0.21+0.88/0.52/0+0.84 ms cpu, 4->4->0 MB, 4 MB "
+        "goal, 0 MB stacks, 0 MB globals, 8 P",
+        "gc 12 @3.456s 0%: 0.010+1.2+0.003 ms clock, 0.040+0/2.3/4.5+0.012 ms cpu, 10->11->5 MB, "
+        "11 MB goal, 0 MB stacks, 1 MB globals, 4 P (forced)",
     };
-    for (int i = 0; i < 2; i++) CHECK_EQ(regexec(&re, go_lines[i], 0, NULL, 0), 0);
+    for (int i = 0; i < 2; i++)
+        CHECK_EQ(regexec(&re, go_lines[i], 0, NULL, 0), 0);
     CHECK(regexec(&re, "gc 1 @0.012s 2%: 0.026+0.39+0.10 ms clock, 4->4->0 MB", 0, NULL, 0) != 0);
 
     static char out[1 << 20];
@@ -103,7 +107,8 @@ int main(int argc, char **argv) {
     for (char *line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
         regmatch_t m[20];
         if (regexec(&re, line, 20, m, 0) != 0) {
-            if (bad++ < 10) fprintf(stderr, "gctrace: line does not match Go's format: '%s'\n", line);
+            if (bad++ < 10)
+                fprintf(stderr, "gctrace: line does not match Go's format: '%s'\n", line);
             continue;
         }
         unsigned n = (unsigned)strtoul(line + m[1].rm_so, NULL, 10);
@@ -122,7 +127,8 @@ int main(int argc, char **argv) {
         int want_forced = n <= FORCED_FIRST || n > num_gc - FORCED_LAST;
         if (forced != want_forced) {
             if (bad++ < 10)
-                fprintf(stderr, "gctrace: cycle %u should%s be forced: '%s'\n", n, want_forced ? "" : " not", line);
+                fprintf(stderr, "gctrace: cycle %u should%s be forced: '%s'\n", n,
+                        want_forced ? "" : " not", line);
         }
         /* the goal is at least the 4 MB heap minimum */
         unsigned goal = (unsigned)strtoul(line + m[15].rm_so, NULL, 10);

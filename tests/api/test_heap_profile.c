@@ -7,7 +7,7 @@
 #pragma GCC optimize("no-omit-frame-pointer") /* stacks are walked by frame pointers */
 #include "gmtest.h"
 
-#define MiB ((size_t)1 << 20)
+#define MiB        ((size_t)1 << 20)
 #define SITE_BYTES (256 * MiB) /* ~512 samples at 512 KiB: relative error ~4.4% */
 
 static char dir[] = "/tmp/gomem_heapprof_XXXXXX";
@@ -16,25 +16,32 @@ static void *kept[64]; /* a root: site_kept's objects stay in use */
 
 /* The sites. Slot sizes are size classes, so slot bytes = requested bytes. */
 GMT_NOINLINE static void site_small(void) { /* 64 B objects, garbage */
-    for (size_t i = 0; i < SITE_BYTES / 64; i++) sink = gm_alloc(64);
+    for (size_t i = 0; i < SITE_BYTES / 64; i++)
+        sink = gm_alloc(64);
 }
 GMT_NOINLINE static void site_medium(void) { /* 4 KiB pointer-free objects, garbage */
-    for (size_t i = 0; i < SITE_BYTES / 4096; i++) sink = gm_alloc_noscan(4096);
+    for (size_t i = 0; i < SITE_BYTES / 4096; i++)
+        sink = gm_alloc_noscan(4096);
 }
 GMT_NOINLINE static void site_large(void) { /* 1 MiB large objects, garbage */
-    for (size_t i = 0; i < SITE_BYTES / MiB; i++) sink = gm_alloc(MiB);
+    for (size_t i = 0; i < SITE_BYTES / MiB; i++)
+        sink = gm_alloc(MiB);
 }
 GMT_NOINLINE static void site_freed(void) { /* 256 B objects freed at once */
-    for (size_t i = 0; i < SITE_BYTES / 256; i++) gm_free(gm_alloc(256));
+    for (size_t i = 0; i < SITE_BYTES / 256; i++)
+        gm_free(gm_alloc(256));
 }
 GMT_NOINLINE static void site_kept(void) { /* 64 x 2 MiB kept: 128 MiB in use */
-    for (size_t i = 0; i < 64; i++) kept[i] = gm_alloc_noscan(2 * MiB);
+    for (size_t i = 0; i < 64; i++)
+        kept[i] = gm_alloc_noscan(2 * MiB);
 }
 GMT_NOINLINE static void site_exact(void) { /* 1000 x 128 B at rate 1 */
-    for (size_t i = 0; i < 1000; i++) sink = gm_alloc(128);
+    for (size_t i = 0; i < 1000; i++)
+        sink = gm_alloc(128);
 }
 GMT_NOINLINE static void site_child(void) {
-    for (size_t i = 0; i < 64 * MiB / 1024; i++) sink = gm_alloc(1024);
+    for (size_t i = 0; i < 64 * MiB / 1024; i++)
+        sink = gm_alloc(1024);
 }
 
 /* ---------------------------------------------------------------------------------
@@ -130,7 +137,8 @@ int main(int argc, char **argv) {
     gm_collect();
     gm_collect();
     int live = 0;
-    for (int i = 0; i < 64; i++) live += gm_usable_size(kept[i]) != 0;
+    for (int i = 0; i < 64; i++)
+        live += gm_usable_size(kept[i]) != 0;
     CHECK_EQ(live, 64); /* the collector kept them, so the profile must show them */
     snprintf(path, sizeof path, "%s/heap.pb.gz", dir);
     CHECK_EQ(gm_write_heap_profile(path), 0);
@@ -168,8 +176,8 @@ int main(int argc, char **argv) {
     CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 
     char cmd[1400];
-    snprintf(cmd, sizeof cmd, "gzip -t %s && gzip -t %s && gzip -t %s && gzip -t %s", path,
-             path1, exit_path, rate0_path);
+    snprintf(cmd, sizeof cmd, "gzip -t %s && gzip -t %s && gzip -t %s && gzip -t %s", path, path1,
+             exit_path, rate0_path);
     CHECK_EQ(system(cmd), 0);
 
     if (!have_go()) {
@@ -187,8 +195,8 @@ int main(int argc, char **argv) {
         CHECK(within(v, (double)SITE_BYTES, 0.20));
     }
     CHECK(within(flat(out, "site_kept"), 128.0 * MiB, 0.20));
-    CHECK(strstr(out, "main") != NULL);            /* the callers are there too */
-    CHECK(strstr(out, "gm_alloc") == NULL);        /* gomem's own frames are not */
+    CHECK(strstr(out, "main") != NULL);     /* the callers are there too */
+    CHECK(strstr(out, "gm_alloc") == NULL); /* gomem's own frames are not */
     CHECK(strstr(out, "gmi_") == NULL);
 
     /* alloc_objects: counts unbiased as well. */

@@ -106,10 +106,12 @@ static int child_policy(void) {
     CHECK_EQ(gm_set_limit_policy(7, 0, NULL, NULL), -1);
     size_t n = 64 * MiB / 4096;
     live = gm_alloc(n * sizeof(void *));
-    for (size_t i = 0; i < n; i++) live[i] = gm_alloc_noscan(4096);
+    for (size_t i = 0; i < n; i++)
+        live[i] = gm_alloc_noscan(4096);
     double dl = gmt_now() + 10;
     while (cb_calls == 0 && gmt_now() < dl) {
-        for (int i = 0; i < 100; i++) gm_keep_alive(gm_alloc_noscan(4096));
+        for (int i = 0; i < 100; i++)
+            gm_keep_alive(gm_alloc_noscan(4096));
         usleep(1000);
     }
     printf("policy: calls=%d\n", cb_calls);
@@ -145,7 +147,8 @@ int main(int argc, char **argv) {
     run("hold", "GOMEMLIMIT=256MiB", NULL, "hold:");
     run("hold", "GOMEMLIMIT=256MiB", "GOGC=off", "hold:");
     /* the limiter caps the collections the pacer asks for; gcstress forces its own */
-    if (!gmt_gcstress()) run("over", "GOMEMLIMIT=48MiB", "GODEBUG=gctrace=1", "GC CPU limiter engaged");
+    if (!gmt_gcstress())
+        run("over", "GOMEMLIMIT=48MiB", "GODEBUG=gctrace=1", "GC CPU limiter engaged");
     run("policy", "GOMEMLIMIT=32MiB", NULL, "policy: calls=1");
     return check_done();
 }

@@ -48,7 +48,8 @@ int main(void) {
     gmt_stats(&ms);
     CHECK_EQ(ms.pinned_objects, 1);
     CHECK_EQ(ms.pins, 2);
-    for (int i = 0; i < 3; i++) gmt_collect_clean();
+    for (int i = 0; i < 3; i++)
+        gmt_collect_clean();
     CHECK(live_h(h));
     uintptr_t hc = child_of(h);
     CHECK(live_h(hc));
@@ -94,7 +95,8 @@ int main(void) {
     }
     gmt_stats(&ms);
     CHECK_EQ(ms.pinned_objects, 3000);
-    for (int i = 0; i < 3000; i++) gm_unpin(objs[i]);
+    for (int i = 0; i < 3000; i++)
+        gm_unpin(objs[i]);
     gmt_stats(&ms);
     CHECK_EQ(ms.pins, 0);
     return check_done();

@@ -24,7 +24,8 @@ static GMT_NOINLINE void fill(int n) {
 
 static GMT_NOINLINE int count_alive(int n) {
     int k = 0;
-    for (int i = 0; i < n; i++) k += gm_weak_get(wh[i]) != NULL;
+    for (int i = 0; i < n; i++)
+        k += gm_weak_get(wh[i]) != NULL;
     return k;
 }
 
@@ -85,12 +86,14 @@ int main(void) {
 
     /* threads */
     pthread_t th[4];
-    for (int i = 0; i < 4; i++) pthread_create(&th[i], NULL, worker, NULL);
+    for (int i = 0; i < 4; i++)
+        pthread_create(&th[i], NULL, worker, NULL);
     for (int k = 0; k < 5; k++) {
         usleep(5000);
         gm_collect();
     }
-    for (int i = 0; i < 4; i++) pthread_join(th[i], NULL);
+    for (int i = 0; i < 4; i++)
+        pthread_join(th[i], NULL);
     gm_pool_put(pool, gm_alloc(256));
     gm_pool_stats(pool, &st);
     CHECK(st.objects > 0);

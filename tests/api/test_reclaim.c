@@ -5,10 +5,10 @@
  * freeing reachable objects. */
 #include "api/gmtest.h"
 
-#define TOTAL ((uint64_t)10 << 30)
+#define TOTAL    ((uint64_t)10 << 30)
 #define LIVE_MAX ((size_t)64 << 20)
-#define RSS_MAX ((size_t)512 << 20)
-#define NSLOTS 4096
+#define RSS_MAX  ((size_t)512 << 20)
+#define NSLOTS   4096
 
 static void **slots; /* scanned array: the live set */
 static size_t *slot_size;
@@ -61,7 +61,8 @@ int main(void) {
         size_t n = random_size();
         int i = (int)(check_rand(&rng) % NSLOTS);
         drop(i, check_rand(&rng) % 8 == 0);
-        while (live_bytes + n > LIVE_MAX) drop((int)(check_rand(&rng) % NSLOTS), 0);
+        while (live_bytes + n > LIVE_MAX)
+            drop((int)(check_rand(&rng) % NSLOTS), 0);
         int noscan = (check_rand(&rng) & 1) != 0;
         void *p = noscan ? gm_alloc_noscan(n) : gm_alloc(n);
         if (!p) {
@@ -89,7 +90,8 @@ int main(void) {
             /* verify a sample of the live set */
             for (int k = 0; k < 64; k++) {
                 int j = (int)(check_rand(&rng) % NSLOTS);
-                if (slots[j] && !(gm_base(slots[j]) == slots[j] && stamp_ok(slots[j], slot_size[j], slot_seed[j])))
+                if (slots[j] && !(gm_base(slots[j]) == slots[j] &&
+                                  stamp_ok(slots[j], slot_size[j], slot_seed[j])))
                     bad++;
             }
         }
@@ -128,14 +130,16 @@ int main(void) {
     CHECK_LE(objs, (uint64_t)live + 2000);
 
     /* drop everything: the heap empties */
-    for (int i = 0; i < NSLOTS; i++) slots[i] = NULL;
+    for (int i = 0; i < NSLOTS; i++)
+        slots[i] = NULL;
     gmt_collect_clean();
     gm_read_memstats(ms);
     CHECK_LE(ms->heap_alloc, 4u << 20);
     CHECK_EQ(ms->mallocs - ms->frees, ms->heap_objects);
     size_t rss_end = gmt_rss();
     fprintf(stderr,
-            "test_reclaim: %llu MiB allocated in %.1f s, %u collections, RSS start %zu MiB peak %zu MiB "
+            "test_reclaim: %llu MiB allocated in %.1f s, %u collections, RSS start %zu MiB peak "
+            "%zu MiB "
             "end %zu MiB, heap_sys %llu MiB\n",
             (unsigned long long)(total >> 20), gmt_now() - t0, ngc, rss0 >> 20, rss_peak >> 20,
             rss_end >> 20, (unsigned long long)(ms->heap_sys >> 20));

@@ -18,8 +18,10 @@ int main(void) {
     gm_read_size_classes(before);
     unsigned c = class_of(96, before);
     CHECK_EQ(before[c].size, 96);
-    for (int i = 0; i < N; i++) objs[i] = gm_alloc(96);
-    for (int i = 0; i < 4; i++) bigs[i] = gm_alloc(100000);
+    for (int i = 0; i < N; i++)
+        objs[i] = gm_alloc(96);
+    for (int i = 0; i < 4; i++)
+        bigs[i] = gm_alloc(100000);
     gm_read_size_classes(after);
     CHECK_GE(after[c].objects - before[c].objects, N);
     CHECK_GE(after[c].spans, before[c].spans + N * 96 / 8192);
@@ -30,7 +32,8 @@ int main(void) {
     uint64_t free0 = after[c].free_slot_bytes;
 
     /* free every other object: half of each span becomes holes */
-    for (int i = 0; i < N; i += 2) gm_free(objs[i]);
+    for (int i = 0; i < N; i += 2)
+        gm_free(objs[i]);
     gm_read_size_classes(after);
     CHECK_GE(after[c].free_slot_bytes, free0 + (N / 2) * 96);
     CHECK_GE(after[c].partial_spans, N * 96 / 8192 - 1);
@@ -66,8 +69,10 @@ int main(void) {
     for (size_t i = 0; i < nm; i++) {
         printf("%-48s %llu\n", m[i].name, (unsigned long long)m[i].value);
         if (strncmp(m[i].name, "/memory/classes/", 16) == 0) {
-            if (strcmp(m[i].name, "/memory/classes/total:bytes") == 0) total = m[i].value;
-            else if (strcmp(m[i].name, "/memory/classes/heap/released:bytes") != 0) sum += m[i].value;
+            if (strcmp(m[i].name, "/memory/classes/total:bytes") == 0)
+                total = m[i].value;
+            else if (strcmp(m[i].name, "/memory/classes/heap/released:bytes") != 0)
+                sum += m[i].value;
         }
     }
     CHECK_EQ(total, sum);

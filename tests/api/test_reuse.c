@@ -74,7 +74,8 @@ static void take_back(void *const *freed, int n, uint8_t **out) {
         CHECK(out[i] != NULL);
         CHECK(gmt_all_zero(out[i], SIZE));
         CHECK(contains(freed, n, out[i]));
-        for (int j = 0; j < i; j++) CHECK(out[j] != out[i]);
+        for (int j = 0; j < i; j++)
+            CHECK(out[j] != out[i]);
     }
 }
 
@@ -96,7 +97,8 @@ typedef struct job_s {
 
 static void *freer(void *arg) {
     job_t *j = arg;
-    for (int i = 0; i < j->n; i++) gm_free(j->ps[i]);
+    for (int i = 0; i < j->n; i++)
+        gm_free(j->ps[i]);
     if (j->bar) {
         pthread_barrier_wait(j->bar); /* main double-frees meanwhile */
         pthread_barrier_wait(j->bar);
@@ -125,20 +127,22 @@ static uint64_t spans_of_class(int c) {
 static uintptr_t page_hidden[PER_SPAN];
 
 GMT_NOINLINE static void free_page(void) {
-    for (int i = 0; i < PER_SPAN; i++) gm_free(gmt_unhide(page_hidden[i]));
+    for (int i = 0; i < PER_SPAN; i++)
+        gm_free(gmt_unhide(page_hidden[i]));
     gmt_wipe_stack();
     gmt_clear_scratch_regs();
 }
 
 static void *idle_freer(void *arg) {
     job_t *j = arg;
-    free_page(); /* GMI_REUSE_SLOTS to the stack, the rest pending */
+    free_page();                  /* GMI_REUSE_SLOTS to the stack, the rest pending */
     pthread_barrier_wait(j->bar); /* idle while main collects */
     pthread_barrier_wait(j->bar);
     for (int i = 0; i < K; i++) { /* its stale stack is dropped, not taken from */
         j->back[i] = gm_alloc(SIZE);
         CHECK(j->back[i] != NULL && gmt_all_zero(j->back[i], SIZE));
-        for (int k = 0; k < K; k++) CHECK(k == i || j->back[k] != j->back[i]);
+        for (int k = 0; k < K; k++)
+            CHECK(k == i || j->back[k] != j->back[i]);
     }
     return NULL;
 }
@@ -167,7 +171,8 @@ GMT_NOINLINE static int pick_page(void) {
 /* count_lines_with: lines of s that contain what. */
 static int count_lines_with(const char *s, const char *what) {
     int n = 0;
-    for (const char *c = s; (c = strstr(c, what)) != NULL; c += strlen(what)) n++;
+    for (const char *c = s; (c = strstr(c, what)) != NULL; c += strlen(what))
+        n++;
     return n;
 }
 
@@ -200,15 +205,17 @@ static void idle_thread(void) {
     gmt_collect_clean();
     uint64_t s1 = spans_of_class(cls);
     CHECK_EQ(stat_frees() - f0, PER_SPAN); /* the sweep counted the stacked half, once */
-    for (int i = 0; i < PER_SPAN; i++) CHECK(gm_base(gmt_unhide(page_hidden[i])) == NULL);
+    for (int i = 0; i < PER_SPAN; i++)
+        CHECK(gm_base(gmt_unhide(page_hidden[i])) == NULL);
     static char lines[PER_SPAN * 128];
     gmt_capture_begin();
-    for (int i = 0; i < PER_SPAN; i++) gm_free(gmt_unhide(page_hidden[i]));
+    for (int i = 0; i < PER_SPAN; i++)
+        gm_free(gmt_unhide(page_hidden[i]));
     gmt_capture_end(lines, sizeof lines);
     int kept = count_lines_with(lines, "already freed"), reported = gmt_count_lines(lines);
     if (kept > 2 || reported != PER_SPAN || (kept == 0 && s1 + 1 != s0))
-        fprintf(stderr, "idle thread: %d of %d objects still allocated; spans %llu -> %llu\n",
-                kept, reported, (unsigned long long)s0, (unsigned long long)s1);
+        fprintf(stderr, "idle thread: %d of %d objects still allocated; spans %llu -> %llu\n", kept,
+                reported, (unsigned long long)s0, (unsigned long long)s1);
     CHECK(kept <= 2);
     CHECK_EQ(reported, PER_SPAN); /* one line per second free, whatever it says */
     if (kept == 0) CHECK_EQ(s1 + 1, s0);
@@ -284,12 +291,15 @@ static void *racer(void *arg) {
 static void racing(void) {
     pthread_t th[RT];
     atomic_store(&racers_left, RT);
-    for (long i = 0; i < RT; i++) CHECK_EQ(pthread_create(&th[i], NULL, racer, (void *)(intptr_t)i), 0);
+    for (long i = 0; i < RT; i++)
+        CHECK_EQ(pthread_create(&th[i], NULL, racer, (void *)(intptr_t)i), 0);
     gm_memstats_t ms;
     gm_read_memstats(&ms);
     uint32_t gc0 = ms.num_gc;
-    while (atomic_load(&racers_left) > 0) gm_collect();
-    for (int i = 0; i < RT; i++) CHECK_EQ(pthread_join(th[i], NULL), 0);
+    while (atomic_load(&racers_left) > 0)
+        gm_collect();
+    for (int i = 0; i < RT; i++)
+        CHECK_EQ(pthread_join(th[i], NULL), 0);
     gm_collect();
     gm_read_memstats(&ms);
     if (ms.num_gc - gc0 < 20) fprintf(stderr, "racing: only %u collections\n", ms.num_gc - gc0);
@@ -327,11 +337,13 @@ int main(void) {
         gm_free(freed[i]);
     }
     CHECK_EQ(stat_frees() - f0, K);
-    for (int i = 0; i < K; i++) freed_checks(freed[i]);
+    for (int i = 0; i < K; i++)
+        freed_checks(freed[i]);
     CHECK_EQ(stat_frees() - f0, K); /* the rejected second frees count nothing */
     uint8_t *back[K];
     take_back(freed, K, back);
-    for (int i = 0; i < K; i++) gmt_fill(back[i], SIZE, 1000u + (uint64_t)i);
+    for (int i = 0; i < K; i++)
+        gmt_fill(back[i], SIZE, 1000u + (uint64_t)i);
     CHECK(live_ok());
 
     /* 2. on the stack across a collection: collected (the stack is not a root), each
@@ -342,20 +354,24 @@ int main(void) {
         gm_free(back[i]);
     }
     CHECK_EQ(stat_frees() - f0, K);
-    for (int c = 0; c < 3; c++) gm_collect();
+    for (int c = 0; c < 3; c++)
+        gm_collect();
     CHECK_EQ(stat_frees() - f0, K); /* counted by the sweep now, not twice */
-    for (int i = 0; i < K; i++) freed_checks(freed[i]); /* "not allocated (double free?)" */
+    for (int i = 0; i < K; i++)
+        freed_checks(freed[i]); /* "not allocated (double free?)" */
     CHECK_EQ(stat_frees() - f0, K);
     for (int i = 0; i < 2 * K; i++) {
         back2[i] = gm_alloc(SIZE);
         CHECK(back2[i] != NULL && gmt_all_zero(back2[i], SIZE));
-        for (int j = 0; j < i; j++) CHECK(back2[j] != back2[i]);
+        for (int j = 0; j < i; j++)
+            CHECK(back2[j] != back2[i]);
         gmt_fill(back2[i], SIZE, 2000u + (uint64_t)i);
     }
     CHECK_EQ(stat_frees() - f0, K);
     gm_collect();
     CHECK(live_ok());
-    for (int i = 0; i < 2 * K; i++) CHECK(gmt_verify(back2[i], SIZE, 2000u + (uint64_t)i) == GMT_OK);
+    for (int i = 0; i < 2 * K; i++)
+        CHECK(gmt_verify(back2[i], SIZE, 2000u + (uint64_t)i) == GMT_OK);
 
     /* 3. another thread frees and exits: its stack goes back to the spans, and a second
      *    free of one of those objects is still caught */
@@ -395,11 +411,13 @@ int main(void) {
     job_t j2 = {held, K, &bar, {0}};
     CHECK_EQ(pthread_create(&th, NULL, freer, &j2), 0);
     pthread_barrier_wait(&bar);
-    for (int i = 0; i < K; i++) freed_checks(held[i]);
+    for (int i = 0; i < K; i++)
+        freed_checks(held[i]);
     pthread_barrier_wait(&bar);
     CHECK_EQ(pthread_join(th, NULL), 0);
     pthread_barrier_destroy(&bar);
-    for (int i = 0; i < K; i++) CHECK(gm_base(j2.back[i]) == j2.back[i]);
+    for (int i = 0; i < K; i++)
+        CHECK(gm_base(j2.back[i]) == j2.back[i]);
 
     /* 5. the heap still works: fresh objects never alias the live ones */
     static uint8_t *more[4096];
@@ -410,15 +428,19 @@ int main(void) {
     }
     gm_collect();
     CHECK(live_ok());
-    for (int i = 0; i < 4096; i++) CHECK(gmt_verify(more[i], SIZE, 5000u + (uint64_t)i) == GMT_OK);
-    for (int i = 0; i < 2 * K; i++) CHECK(gmt_verify(back2[i], SIZE, 2000u + (uint64_t)i) == GMT_OK);
+    for (int i = 0; i < 4096; i++)
+        CHECK(gmt_verify(more[i], SIZE, 5000u + (uint64_t)i) == GMT_OK);
+    for (int i = 0; i < 2 * K; i++)
+        CHECK(gmt_verify(back2[i], SIZE, 2000u + (uint64_t)i) == GMT_OK);
 
     idle_thread();
     CHECK(live_ok());
-    for (int i = 0; i < 4096; i++) CHECK(gmt_verify(more[i], SIZE, 5000u + (uint64_t)i) == GMT_OK);
+    for (int i = 0; i < 4096; i++)
+        CHECK(gmt_verify(more[i], SIZE, 5000u + (uint64_t)i) == GMT_OK);
 
     racing();
     CHECK(live_ok());
-    for (int i = 0; i < 4096; i++) CHECK(gmt_verify(more[i], SIZE, 5000u + (uint64_t)i) == GMT_OK);
+    for (int i = 0; i < 4096; i++)
+        CHECK(gmt_verify(more[i], SIZE, 5000u + (uint64_t)i) == GMT_OK);
     return check_done();
 }

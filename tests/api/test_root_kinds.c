@@ -8,9 +8,9 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
-#define OBJ_SIZE 1792 /* a class used only by the "survive" objects of this test */
+#define OBJ_SIZE  1792 /* a class used only by the "survive" objects of this test */
 #define DEAD_SIZE 2688 /* a class used only by objects expected to die */
-#define NDEAD 64
+#define NDEAD     64
 
 static uint64_t seed_counter = 1000;
 
@@ -63,7 +63,8 @@ static void *reg_thread(void *arg) {
     atomic_store(&reg_hidden, 0);
     __asm__ volatile("" : "+r"(p));
     atomic_store(&reg_phase, 1);
-    while (atomic_load_explicit(&reg_phase, memory_order_relaxed) != 2) __asm__ volatile("" : "+r"(p));
+    while (atomic_load_explicit(&reg_phase, memory_order_relaxed) != 2)
+        __asm__ volatile("" : "+r"(p));
     atomic_store(&reg_result, obj_ok((void *)p, OBJ_SIZE, reg_seed));
     return NULL;
 }
@@ -80,7 +81,8 @@ static void test_register_thread(void) {
     setup_reg();
     atomic_store(&reg_phase, 0);
     CHECK_EQ(pthread_create(&t, NULL, reg_thread, NULL), 0);
-    while (atomic_load(&reg_phase) != 1) sched_yield();
+    while (atomic_load(&reg_phase) != 1)
+        sched_yield();
     collect_churn(10);
     atomic_store(&reg_phase, 2);
     pthread_join(t, NULL);
@@ -178,9 +180,11 @@ static void *tls_thread(void *arg) {
     pthread_mutex_lock(&tls_mu);
     tls_phase = 1;
     pthread_cond_broadcast(&tls_cv);
-    while (tls_phase != 2) pthread_cond_wait(&tls_cv, &tls_mu);
+    while (tls_phase != 2)
+        pthread_cond_wait(&tls_cv, &tls_mu);
     pthread_mutex_unlock(&tls_mu);
-    tls_result = obj_ok(tls_other[1], OBJ_SIZE, seeds[0]) && obj_ok(tls_other[3], OBJ_SIZE, seeds[1]);
+    tls_result =
+        obj_ok(tls_other[1], OBJ_SIZE, seeds[0]) && obj_ok(tls_other[3], OBJ_SIZE, seeds[1]);
     return NULL;
 }
 
@@ -188,7 +192,8 @@ static void test_tls_thread(void) {
     pthread_t t;
     CHECK_EQ(pthread_create(&t, NULL, tls_thread, NULL), 0);
     pthread_mutex_lock(&tls_mu);
-    while (tls_phase != 1) pthread_cond_wait(&tls_cv, &tls_mu);
+    while (tls_phase != 1)
+        pthread_cond_wait(&tls_cv, &tls_mu);
     pthread_mutex_unlock(&tls_mu);
     collect_churn(10);
     pthread_mutex_lock(&tls_mu);
@@ -206,7 +211,8 @@ static void test_tls_thread(void) {
 static uintptr_t interior_roots[8];
 static void *volatile interior_ptr[8];
 static uint64_t interior_seed[8];
-static const size_t interior_size[8] = {OBJ_SIZE, OBJ_SIZE, OBJ_SIZE, 48, 48, 100000, 100000, 5000000};
+static const size_t interior_size[8] = {OBJ_SIZE, OBJ_SIZE, OBJ_SIZE, 48,
+                                        48,       100000,   100000,   5000000};
 static const size_t interior_off[8] = {1, OBJ_SIZE / 2, OBJ_SIZE - 1, 17, 47, 8, 99999, 4500000};
 
 GMT_NOINLINE static void set_interior(void) {
@@ -224,12 +230,14 @@ static void test_interior(void) {
         char *p = gmt_unhide(interior_roots[i]);
         CHECK(interior_ptr[i] == p + interior_off[i]);
         int ok = obj_ok(p, interior_size[i], interior_seed[i]);
-        if (!ok) fprintf(stderr, "interior pointer %d (size %zu, offset %zu) did not retain\n", i,
-                         interior_size[i], interior_off[i]);
+        if (!ok)
+            fprintf(stderr, "interior pointer %d (size %zu, offset %zu) did not retain\n", i,
+                    interior_size[i], interior_off[i]);
         CHECK(ok);
         CHECK(gm_base(interior_ptr[i]) == p);
     }
-    for (int i = 0; i < 8; i++) interior_ptr[i] = NULL;
+    for (int i = 0; i < 8; i++)
+        interior_ptr[i] = NULL;
 }
 
 /* ---------------------------------------------------------------------------------
@@ -251,7 +259,8 @@ GMT_NOINLINE static void fill_region(void **slots, size_t stride_words) {
 
 static int region_alive(void) {
     int n = 0;
-    for (int i = 0; i < NDEAD; i++) n += obj_ok(gmt_unhide(region_hidden[i]), DEAD_SIZE, region_seed[i]);
+    for (int i = 0; i < NDEAD; i++)
+        n += obj_ok(gmt_unhide(region_hidden[i]), DEAD_SIZE, region_seed[i]);
     return n;
 }
 static int region_dead(void) {
@@ -283,7 +292,8 @@ static void test_add_roots_block(void **block, size_t bytes, const char *what) {
     CHECK_EQ(gm_remove_roots(block), 0);
     collect_churn(3);
     int dead = region_dead();
-    if (dead < NDEAD * 9 / 10) fprintf(stderr, "%s: only %d of %d died after gm_remove_roots\n", what, dead, NDEAD);
+    if (dead < NDEAD * 9 / 10)
+        fprintf(stderr, "%s: only %d of %d died after gm_remove_roots\n", what, dead, NDEAD);
     CHECK_GE(dead, NDEAD * 9 / 10);
 }
 
@@ -332,7 +342,8 @@ static void test_add_roots(void) {
         fill_cells(cells);
         collect_churn(3);
         int dead = region_dead();
-        if (dead < NDEAD * 9 / 10) fprintf(stderr, "unaligned root bounds: %d of %d retained\n", NDEAD - dead, NDEAD);
+        if (dead < NDEAD * 9 / 10)
+            fprintf(stderr, "unaligned root bounds: %d of %d retained\n", NDEAD - dead, NDEAD);
         CHECK_GE(dead, NDEAD * 9 / 10);
         for (int i = 0; i < NDEAD; i++) {
             CHECK_EQ(gm_remove_roots((char *)cells[i] + 1), 0);
@@ -361,7 +372,8 @@ static void test_add_roots(void) {
     }
     collect_churn(3);
     int ok = 0;
-    for (int i = 0; i < NR; i++) ok += obj_ok(gmt_unhide(hid[i]), OBJ_SIZE, seeds[i]);
+    for (int i = 0; i < NR; i++)
+        ok += obj_ok(gmt_unhide(hid[i]), OBJ_SIZE, seeds[i]);
     CHECK_EQ(ok, NR);
     for (int i = 0; i < NR; i++) {
         CHECK_EQ(gm_remove_roots(blocks[i]), 0);
@@ -395,7 +407,8 @@ static void test_noscan_does_not_retain(void) {
     collect_churn(3);
     CHECK(gmt_is_live(noscan_holder));
     int dead = region_dead();
-    if (dead < NDEAD * 9 / 10) fprintf(stderr, "noscan holder retained %d of %d\n", NDEAD - dead, NDEAD);
+    if (dead < NDEAD * 9 / 10)
+        fprintf(stderr, "noscan holder retained %d of %d\n", NDEAD - dead, NDEAD);
     CHECK_GE(dead, NDEAD * 9 / 10);
 
     /* large noscan holder */
@@ -439,8 +452,10 @@ GMT_NOINLINE static void build_chain(int n) {
         c->size = size;
         gmt_fill((char *)c + sizeof *c, size - sizeof *c, c->seed);
         c->sum = c->seed ^ size;
-        if (prev) prev->next_interior = (char *)c + check_rand(&rng) % size;
-        else chain_head = c;
+        if (prev)
+            prev->next_interior = (char *)c + check_rand(&rng) % size;
+        else
+            chain_head = c;
         prev = c;
     }
 }
@@ -482,8 +497,10 @@ static uintptr_t frames_hidden;
 GMT_NOINLINE __attribute__((no_sanitize("address"))) static void dirty_stack(uintptr_t hidden) {
     volatile uintptr_t buf[FRAMES_DIRTY_WORDS + FRAMES_CLEAN_WORDS];
     uintptr_t v = (uintptr_t)gmt_unhide(hidden);
-    for (size_t i = 0; i < FRAMES_DIRTY_WORDS; i++) buf[i] = v; /* the deep end */
-    for (size_t i = FRAMES_DIRTY_WORDS; i < FRAMES_DIRTY_WORDS + FRAMES_CLEAN_WORDS; i++) buf[i] = 0;
+    for (size_t i = 0; i < FRAMES_DIRTY_WORDS; i++)
+        buf[i] = v; /* the deep end */
+    for (size_t i = FRAMES_DIRTY_WORDS; i < FRAMES_DIRTY_WORDS + FRAMES_CLEAN_WORDS; i++)
+        buf[i] = 0;
     __asm__ volatile("" : : "r"(buf) : "memory");
     gmt_clear_scratch_regs();
 }

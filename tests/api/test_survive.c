@@ -8,12 +8,14 @@
 #define ITERATIONS 200
 
 static uint64_t rng = 12345;
-static uint64_t rnd(uint64_t n) { return check_rand(&rng) % n; }
+static uint64_t rnd(uint64_t n) {
+    return check_rand(&rng) % n;
+}
 static int failures_reported;
 
-#define FAIL(...)                                                                           \
-    do {                                                                                    \
-        if (failures_reported++ < 20) fprintf(stderr, __VA_ARGS__);                          \
+#define FAIL(...)                                                                                  \
+    do {                                                                                           \
+        if (failures_reported++ < 20) fprintf(stderr, __VA_ARGS__);                                \
     } while (0)
 
 /* ---------------------------------------------------------------------------------
@@ -27,15 +29,19 @@ struct lnode {
 static struct lnode *list_head, *list_tail;
 static uint64_t list_count, list_sum, list_next_idx;
 
-static uint64_t lval(uint64_t idx) { return idx * 0x9e3779b97f4a7c15ULL + 17; }
+static uint64_t lval(uint64_t idx) {
+    return idx * 0x9e3779b97f4a7c15ULL + 17;
+}
 
 static void list_push(void) {
     struct lnode *n = gm_alloc(sizeof *n);
     n->idx = list_next_idx++;
     n->val = lval(n->idx);
     n->chk = n->idx ^ n->val ^ 0xC0FFEE;
-    if (list_tail) list_tail->next = n;
-    else list_head = n;
+    if (list_tail)
+        list_tail->next = n;
+    else
+        list_head = n;
     list_tail = n;
     list_count++;
     list_sum += n->val;
@@ -81,7 +87,9 @@ static struct tnode *tree_root;
 static uint64_t tree_count, tree_keysum;
 #define KEYSPACE 1000000
 
-static uint64_t tval(uint64_t key) { return key * 2654435761u ^ 0xABCDEF; }
+static uint64_t tval(uint64_t key) {
+    return key * 2654435761u ^ 0xABCDEF;
+}
 
 static struct tnode *tree_insert(struct tnode *t, uint64_t key, int *added) {
     if (!t) {
@@ -93,21 +101,26 @@ static struct tnode *tree_insert(struct tnode *t, uint64_t key, int *added) {
         *added = 1;
         return n;
     }
-    if (key < t->key) t->left = tree_insert(t->left, key, added);
-    else if (key > t->key) t->right = tree_insert(t->right, key, added);
+    if (key < t->key)
+        t->left = tree_insert(t->left, key, added);
+    else if (key > t->key)
+        t->right = tree_insert(t->right, key, added);
     return t;
 }
 
 static struct tnode *tree_delete(struct tnode *t, uint64_t key, int *removed) {
     if (!t) return NULL;
-    if (key < t->key) t->left = tree_delete(t->left, key, removed);
-    else if (key > t->key) t->right = tree_delete(t->right, key, removed);
+    if (key < t->key)
+        t->left = tree_delete(t->left, key, removed);
+    else if (key > t->key)
+        t->right = tree_delete(t->right, key, removed);
     else {
         *removed = 1;
         if (!t->left) return t->right;
         if (!t->right) return t->left;
         struct tnode *m = t->right;
-        while (m->left) m = m->left;
+        while (m->left)
+            m = m->left;
         /* move m's payload into t, then delete m from the right subtree */
         t->key = m->key;
         t->val = m->val;
@@ -171,7 +184,7 @@ static void tree_mutate(int n) {
  * ------------------------------------------------------------------------------- */
 
 #define NBUCKETS 4099
-#define HMAXID 30000
+#define HMAXID   30000
 struct hentry {
     struct hentry *next;
     char *key; /* noscan */
@@ -182,11 +195,13 @@ static unsigned char *present; /* malloc'd: which ids are in the table */
 static uint64_t hcount;
 
 static void hkey(char *buf, size_t n, int id) {
-    snprintf(buf, n, "string-key-%d-%s", id, (id % 7 == 0) ? "with-a-longer-tail-to-vary-sizes-xxxxxxxxxxxxxxxxxxxxxxxxxx" : "s");
+    snprintf(buf, n, "string-key-%d-%s", id,
+             (id % 7 == 0) ? "with-a-longer-tail-to-vary-sizes-xxxxxxxxxxxxxxxxxxxxxxxxxx" : "s");
 }
 static uint64_t hhash(const char *s) {
     uint64_t h = 1469598103934665603ULL;
-    while (*s) h = (h ^ (uint8_t)*s++) * 1099511628211ULL;
+    while (*s)
+        h = (h ^ (uint8_t)*s++) * 1099511628211ULL;
     return h;
 }
 
@@ -210,7 +225,8 @@ static void hash_delete(int id, int free_it) {
     hkey(k, sizeof k, id);
     uint64_t h = hhash(k);
     struct hentry **pp = &buckets[h % NBUCKETS];
-    while (*pp && strcmp((*pp)->key, k) != 0) pp = &(*pp)->next;
+    while (*pp && strcmp((*pp)->key, k) != 0)
+        pp = &(*pp)->next;
     if (!*pp) {
         CHECK(!"hash entry to delete not found");
         return;
@@ -230,7 +246,8 @@ static void hash_verify(int it) {
     int bad = 0;
     for (int b = 0; b < NBUCKETS && !bad; b++)
         for (struct hentry *e = buckets[b]; e && walked <= hcount; e = e->next) {
-            if (gm_base(e) != e || gm_base(e->key) != e->key || hhash(e->key) % NBUCKETS != (uint64_t)b) {
+            if (gm_base(e) != e || gm_base(e->key) != e->key ||
+                hhash(e->key) % NBUCKETS != (uint64_t)b) {
                 bad = 1;
                 break;
             }
@@ -241,7 +258,8 @@ static void hash_verify(int it) {
         hkey(k, sizeof k, id);
         uint64_t h = hhash(k);
         struct hentry *e = buckets[h % NBUCKETS];
-        for (uint64_t steps = 0; e && strcmp(e->key, k) != 0 && steps <= hcount; steps++) e = e->next;
+        for (uint64_t steps = 0; e && strcmp(e->key, k) != 0 && steps <= hcount; steps++)
+            e = e->next;
         if ((e != NULL) != present[id] || (e && e->value != (h ^ (uint64_t)id))) bad = 1;
     }
     if (bad) FAIL("iteration %d: hash table corrupt\n", it);
@@ -300,8 +318,8 @@ static void blobs_verify(int it, int full) {
         if (!full && rnd(20) != 0) continue;
         if (!blob_ok(i)) {
             if (bad++ < 5)
-                FAIL("iteration %d: blob %d (%zu bytes, %s) corrupt or freed\n", it, i, blob_size[i],
-                     blob_noscan[i] ? "noscan" : "scan");
+                FAIL("iteration %d: blob %d (%zu bytes, %s) corrupt or freed\n", it, i,
+                     blob_size[i], blob_noscan[i] ? "noscan" : "scan");
         }
     }
     CHECK_EQ(bad, 0);
@@ -334,11 +352,14 @@ static void blobs_mutate(void) {
              * shrink that returned the object as is leaves its old bytes in place) */
             size_t dirty = blob_dirty[i] > blob_size[i] ? blob_dirty[i] : blob_size[i];
             if (n > dirty && !gmt_all_zero(q + dirty, n - dirty)) {
-                FAIL("realloc %zu -> %zu (%s): tail not zero\n", blob_size[i], n, q == blobs[i] ? "in place" : "moved");
+                FAIL("realloc %zu -> %zu (%s): tail not zero\n", blob_size[i], n,
+                     q == blobs[i] ? "in place" : "moved");
                 CHECK(!"realloc tail not zero");
             }
             if (n > blob_dirty[i]) blob_dirty[i] = n;
-            if (q != blobs[i] && blob_dirty[i] > n) blob_dirty[i] = gm_usable_size(q) < blob_dirty[i] ? gm_usable_size(q) : blob_dirty[i];
+            if (q != blobs[i] && blob_dirty[i] > n)
+                blob_dirty[i] =
+                    gm_usable_size(q) < blob_dirty[i] ? gm_usable_size(q) : blob_dirty[i];
             blob_seed[i] = blob_seed_next++;
             blob_size[i] = n;
             gmt_fill(q, n, blob_seed[i]);
@@ -376,17 +397,20 @@ int main(void) {
     gm_read_memstats(ms);
     uint32_t gc0 = ms->num_gc;
 
-    for (int i = 0; i < 20000; i++) list_push();
+    for (int i = 0; i < 20000; i++)
+        list_push();
     tree_mutate(40000);
     buckets = gm_calloc(NBUCKETS, sizeof *buckets);
     present = calloc(HMAXID, 1);
-    for (int id = 0; id < HMAXID; id += 2) hash_insert(id);
+    for (int id = 0; id < HMAXID; id += 2)
+        hash_insert(id);
     blobs = gm_alloc(NBLOBS * sizeof(void *));
     blob_size = malloc(NBLOBS * sizeof *blob_size);
     blob_seed = malloc(NBLOBS * sizeof *blob_seed);
     blob_noscan = malloc(NBLOBS);
     blob_dirty = malloc(NBLOBS * sizeof *blob_dirty);
-    for (int i = 0; i < NBLOBS; i++) blob_new(i);
+    for (int i = 0; i < NBLOBS; i++)
+        blob_new(i);
 
     for (int it = 0; it < ITERATIONS; it++) {
         make_garbage();
@@ -398,8 +422,10 @@ int main(void) {
         tree_mutate(300);
         for (int k = 0; k < 100; k++) {
             int id = (int)rnd(HMAXID);
-            if (present[id]) hash_delete(id, (int)rnd(2));
-            else hash_insert(id);
+            if (present[id])
+                hash_delete(id, (int)rnd(2));
+            else
+                hash_insert(id);
         }
         blobs_mutate();
         make_garbage();

@@ -19,7 +19,8 @@ static char *read_all(const char *path, size_t *len) {
 
 static size_t count(const char *hay, const char *needle) {
     size_t k = 0;
-    for (const char *p = hay; (p = strstr(p, needle)) != NULL; p++) k++;
+    for (const char *p = hay; (p = strstr(p, needle)) != NULL; p++)
+        k++;
     return k;
 }
 
@@ -70,7 +71,8 @@ int main(void) {
         CHECK(strstr(s, "\"ph\":\"C\"") != NULL);
         CHECK(strstr(s, "droppedRecords\":\"0\"") != NULL);
         const char *end = s + len;
-        while (end > s && (end[-1] == '\n' || end[-1] == ' ')) end--;
+        while (end > s && (end[-1] == '\n' || end[-1] == ' '))
+            end--;
         CHECK(end > s && end[-1] == '}');
         free(s);
     }

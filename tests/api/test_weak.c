@@ -16,7 +16,7 @@ static GMT_NOINLINE void make(void) {
     memset(p, 0x5a, 200);
     g_keep = p;
     g_hidden = gmt_hide(p);
-    g_h = gm_weak_make(p + 17); /* interior pointer: the handle of the object */
+    g_h = gm_weak_make(p + 17);    /* interior pointer: the handle of the object */
     CHECK(g_h == gm_weak_make(p)); /* same object, same handle */
     gm_weak_release(g_h);
 }
@@ -47,8 +47,10 @@ static void *reader(void *arg) {
         for (int i = 0; i < NOBJ; i++) {
             uint64_t *p = gm_weak_get(handles[i]);
             if (p == NULL) continue;
-            if (p[0] != (uint64_t)i + 1000 || !gmt_is_live(p)) atomic_fetch_add(&bad_reads, 1);
-            else atomic_fetch_add(&good_reads, 1);
+            if (p[0] != (uint64_t)i + 1000 || !gmt_is_live(p))
+                atomic_fetch_add(&bad_reads, 1);
+            else
+                atomic_fetch_add(&good_reads, 1);
         }
     }
     return NULL;
@@ -65,7 +67,8 @@ static GMT_NOINLINE void make_set(void) {
 }
 
 static GMT_NOINLINE void drop_half(void) {
-    for (int i = 0; i < NOBJ; i += 2) live_set[i] = NULL;
+    for (int i = 0; i < NOBJ; i += 2)
+        live_set[i] = NULL;
 }
 
 int main(void) {
@@ -79,7 +82,8 @@ int main(void) {
     gmt_collect_clean();
     CHECK(gm_weak_get(g_h) == NULL);
     CHECK(!gmt_is_live(gmt_unhide(g_hidden)));
-    for (int i = 0; i < 50; i++) gm_keep_alive(gm_alloc(200)); /* reuse the slot: still NULL */
+    for (int i = 0; i < 50; i++)
+        gm_keep_alive(gm_alloc(200)); /* reuse the slot: still NULL */
     CHECK(gm_weak_get(g_h) == NULL);
     gm_weak_release(g_h);
     CHECK(gm_weak_make(&g_hidden) == NULL); /* not a heap object */
@@ -93,21 +97,27 @@ int main(void) {
 
     make_set();
     pthread_t th[2];
-    for (int i = 0; i < 2; i++) pthread_create(&th[i], NULL, reader, NULL);
+    for (int i = 0; i < 2; i++)
+        pthread_create(&th[i], NULL, reader, NULL);
     usleep(20000);
     drop_half();
-    for (int k = 0; k < 5; k++) gmt_collect_clean();
-    for (int k = 0; k < 200; k++) gm_keep_alive(gm_alloc(48));
+    for (int k = 0; k < 5; k++)
+        gmt_collect_clean();
+    for (int k = 0; k < 200; k++)
+        gm_keep_alive(gm_alloc(48));
     usleep(20000);
     stop_readers = 1;
-    for (int i = 0; i < 2; i++) pthread_join(th[i], NULL);
+    for (int i = 0; i < 2; i++)
+        pthread_join(th[i], NULL);
     CHECK_EQ(atomic_load(&bad_reads), 0);
     CHECK(atomic_load(&good_reads) > 0);
     int cleared = 0, kept = 0;
     for (int i = 0; i < NOBJ; i++) {
         void *p = gm_weak_get(handles[i]);
-        if (i % 2 == 0) cleared += p == NULL;
-        else kept += p == live_set[i];
+        if (i % 2 == 0)
+            cleared += p == NULL;
+        else
+            kept += p == live_set[i];
     }
     CHECK_EQ(kept, NOBJ / 2);
     CHECK_GE(cleared, NOBJ / 2 - 8); /* a few may be pinned by stale words */

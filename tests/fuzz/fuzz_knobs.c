@@ -39,7 +39,8 @@ static long long oracle_gogc(const char *s) {
     if (*d == '\0') return -2;
     for (const char *q = d; *q; q++)
         if (*q < '0' || *q > '9') return -2;
-    while (d[0] == '0' && d[1] != '\0') d++; /* leading zeros */
+    while (d[0] == '0' && d[1] != '\0')
+        d++; /* leading zeros */
     if (strlen(d) > 12) return -2;
     long long v = strtoll(d, NULL, 10);
     if (s[0] == '-') v = -v;
@@ -99,9 +100,9 @@ static void check_config(const gmi_config_t *c, const gmi_config_t *before, cons
     if (c->gc_percent != before->gc_percent || c->memory_limit != before->memory_limit ||
         c->stop_signal != before->stop_signal || c->mark_workers != before->mark_workers)
         fuzz_fail("list parser touched a field it does not own", in);
-    const int *fields[] = {&c->gctrace,        &c->scavtrace,      &c->debug_abort,
-                           &c->debug_verify,   &c->debug_poison,   &c->debug_gcstress,
-                           &c->debug_checkptr, &c->fail_mmap,      &c->fail_madvise};
+    const int *fields[] = {&c->gctrace,        &c->scavtrace,    &c->debug_abort,
+                           &c->debug_verify,   &c->debug_poison, &c->debug_gcstress,
+                           &c->debug_checkptr, &c->fail_mmap,    &c->fail_madvise};
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
         if (*fields[i] < 0) fuzz_fail("negative setting", in);
     if (c->debug_abort > 1 || c->debug_poison > 1 || c->debug_checkptr > 1)

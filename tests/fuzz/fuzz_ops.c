@@ -38,12 +38,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define NO_COVERAGE
 #endif
 
-#define NSLOT 64
-#define NUROOT 8
-#define MAX_STEPS 256
-#define MAX_SIZE ((size_t)1 << 20)
+#define NSLOT        64
+#define NUROOT       8
+#define MAX_STEPS    256
+#define MAX_SIZE     ((size_t)1 << 20)
 #define MAX_COLLECTS 2 /* per input: a collection scans libFuzzer's 10 MB .bss (~3 ms) */
-#define HIDE_MASK ((uintptr_t)0xa5a5a5a5a5a5a5a5u)
+#define HIDE_MASK    ((uintptr_t)0xa5a5a5a5a5a5a5a5u)
 
 typedef struct {
     uintptr_t hidden; /* object base ^ HIDE_MASK; 0 = slot empty */
@@ -67,15 +67,24 @@ static void fail(const char *what, int slot) {
     abort();
 }
 
-static inline uint8_t *obj(int i) { return (uint8_t *)(slots[i].hidden ^ HIDE_MASK); }
-static inline int live(int i) { return slots[i].hidden != 0; }
-static inline uint8_t pat(uint8_t seed, size_t k) { return (uint8_t)(seed + k * 131u + (k >> 8)); }
+static inline uint8_t *obj(int i) {
+    return (uint8_t *)(slots[i].hidden ^ HIDE_MASK);
+}
+static inline int live(int i) {
+    return slots[i].hidden != 0;
+}
+static inline uint8_t pat(uint8_t seed, size_t k) {
+    return (uint8_t)(seed + k * 131u + (k >> 8));
+}
 /* first byte covered by the pattern: word 0 of a scanned object is its link word */
-static inline size_t pat_start(int i) { return (!slots[i].noscan && slots[i].size >= 8) ? 8 : 0; }
+static inline size_t pat_start(int i) {
+    return (!slots[i].noscan && slots[i].size >= 8) ? 8 : 0;
+}
 
 NO_COVERAGE static void fill(int i, uint8_t seed) {
     uint8_t *p = obj(i);
-    for (size_t k = pat_start(i); k < slots[i].size; k++) p[k] = pat(seed, k);
+    for (size_t k = pat_start(i); k < slots[i].size; k++)
+        p[k] = pat(seed, k);
     slots[i].seed = seed;
     slots[i].filled = slots[i].size;
 }
@@ -93,11 +102,15 @@ NO_COVERAGE static void check_byte(int i, size_t k) {
 NO_COVERAGE static void check_obj(int i) {
     size_t n = slots[i].size, k0 = pat_start(i);
     if (n - k0 <= 4096) {
-        for (size_t k = k0; k < n; k++) check_byte(i, k);
+        for (size_t k = k0; k < n; k++)
+            check_byte(i, k);
     } else {
-        for (size_t k = k0; k < k0 + 256; k++) check_byte(i, k);
-        for (size_t k = n - 256; k < n; k++) check_byte(i, k);
-        for (size_t k = k0; k < n; k += 509) check_byte(i, k);
+        for (size_t k = k0; k < k0 + 256; k++)
+            check_byte(i, k);
+        for (size_t k = n - 256; k < n; k++)
+            check_byte(i, k);
+        for (size_t k = k0; k < n; k += 509)
+            check_byte(i, k);
         if (slots[i].filled > k0 && slots[i].filled < n) check_byte(i, slots[i].filled);
     }
     if (k0 == 8) {
@@ -162,11 +175,16 @@ static void sweep_unreachable(void) {
 static size_t decode_size(uint8_t a, uint8_t b, uint8_t c) {
     unsigned sel = a & 15;
     size_t n;
-    if (sel == 0) n = 0;
-    else if (sel <= 8) n = 1 + b;
-    else if (sel <= 12) n = 1 + (((size_t)b << 4) | (c & 15));
-    else if (sel <= 14) n = 1 + (((size_t)b << 8) | c);
-    else n = 32768 + 1 + (((size_t)b << 8) | c) * 15;
+    if (sel == 0)
+        n = 0;
+    else if (sel <= 8)
+        n = 1 + b;
+    else if (sel <= 12)
+        n = 1 + (((size_t)b << 4) | (c & 15));
+    else if (sel <= 14)
+        n = 1 + (((size_t)b << 8) | c);
+    else
+        n = 32768 + 1 + (((size_t)b << 8) | c) * 15;
     return n > MAX_SIZE ? MAX_SIZE : n;
 }
 
@@ -199,7 +217,8 @@ static void do_realloc(int i, size_t n) {
         slots[i].link = -1;
         slots[i].filled = 0;
         /* bytes [0, n) held part of a pointer; rewrite them as pattern */
-        for (size_t k = 0; k < n; k++) obj(i)[k] = pat(slots[i].seed, k);
+        for (size_t k = 0; k < n; k++)
+            obj(i)[k] = pat(slots[i].seed, k);
         slots[i].filled = n;
     } else if (k0 == 0 && !slots[i].noscan && n >= 8) {
         /* grew past one word: word 0 becomes the link word, holding pattern bytes */
@@ -230,7 +249,8 @@ static void *thr_main(void *argp) {
         uint8_t *p = gm_alloc(a->size);
         if (p == NULL) return NULL;
         memcpy(p, &head, sizeof head);
-        for (size_t k = 8; k < a->size; k++) p[k] = (uint8_t)(n + k);
+        for (size_t k = 8; k < a->size; k++)
+            p[k] = (uint8_t)(n + k);
         head = p;
     }
     if (a->collect) gm_collect();
@@ -282,7 +302,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         slots[i].link = -1;
         held[i] = NULL;
     }
-    for (int k = 0; k < NUROOT; k++) uroot_slot[k] = -1, uroots[k] = NULL;
+    for (int k = 0; k < NUROOT; k++)
+        uroot_slot[k] = -1, uroots[k] = NULL;
     uroots_on = 0;
     collects = MAX_COLLECTS;
 
@@ -291,9 +312,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         uint8_t op = s[0], a = s[1], b = s[2], c = s[3];
         int i = a % NSLOT, j = b % NSLOT;
         switch (op % 13) {
-        case 0: do_alloc(i, decode_size(b, c, (uint8_t)(a ^ c)), 0, c); break;
-        case 1: do_alloc(i, decode_size(b, c, (uint8_t)(a ^ c)), 1, c); break;
-        case 2: do_realloc(i, decode_size(b, c, (uint8_t)(a ^ c))); break;
+        case 0:
+            do_alloc(i, decode_size(b, c, (uint8_t)(a ^ c)), 0, c);
+            break;
+        case 1:
+            do_alloc(i, decode_size(b, c, (uint8_t)(a ^ c)), 1, c);
+            break;
+        case 2:
+            do_realloc(i, decode_size(b, c, (uint8_t)(a ^ c)));
+            break;
         case 3:
             if (live(i)) {
                 void *p = obj(i);
@@ -312,16 +339,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             if (uroots_on && gm_remove_roots(uroots) != 0) fail("gm_remove_roots", -1);
             uroots_on = 0;
             /* stale words stay in uroots; the harness no longer counts them */
-            for (int k = 0; k < NUROOT; k++) uroot_slot[k] = -1;
+            for (int k = 0; k < NUROOT; k++)
+                uroot_slot[k] = -1;
             break;
-        case 7: do_link(i, j); break;
+        case 7:
+            do_link(i, j);
+            break;
         case 8:
             if (live(j)) {
                 uroots[a % NUROOT] = obj(j);
                 uroot_slot[a % NUROOT] = j;
             }
             break;
-        case 9: held[i] = NULL; break;
+        case 9:
+            held[i] = NULL;
+            break;
         case 10:
             if (live(i) && pat_start(i) == 8) {
                 memset(obj(i), 0, sizeof(void *));
@@ -333,7 +365,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 if (pat_start(i) == 0 || slots[i].size > 8) fill(i, c);
             }
             break;
-        case 12: do_threads(a, b); break;
+        case 12:
+            do_threads(a, b);
+            break;
         }
         sweep_unreachable();
         for (int k = 0; k < NSLOT; k++)
@@ -341,8 +375,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         gmi_verify_heap();
     }
     /* drop everything; the next input starts from an empty table */
-    for (int i = 0; i < NSLOT; i++) held[i] = NULL;
-    for (int k = 0; k < NUROOT; k++) uroots[k] = NULL;
+    for (int i = 0; i < NSLOT; i++)
+        held[i] = NULL;
+    for (int k = 0; k < NUROOT; k++)
+        uroots[k] = NULL;
     if (uroots_on) gm_remove_roots(uroots);
     return 0;
 }

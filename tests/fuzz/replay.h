@@ -27,7 +27,8 @@ static int fuzz_replay_main(const char *name, int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         DIR *d = opendir(argv[i]);
         if (d == NULL) {
-            if (replay_file(argv[i]) == 0) count++;
+            if (replay_file(argv[i]) == 0)
+                count++;
             else {
                 fprintf(stderr, "%s: cannot read %s\n", name, argv[i]);
                 failed++;

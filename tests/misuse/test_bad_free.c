@@ -37,7 +37,8 @@ static void build_live(void) {
 static int live_ok(void) {
     long n = 0;
     for (struct rec *r = live; r && n <= nlive; r = r->next, n++)
-        if (gm_base(r) != r || gm_base(r->data) != r->data || gmt_verify(r->data, r->len, r->seed) != GMT_OK)
+        if (gm_base(r) != r || gm_base(r->data) != r->data ||
+            gmt_verify(r->data, r->len, r->seed) != GMT_OK)
             return 0;
     return n == nlive;
 }
@@ -54,7 +55,8 @@ static int heap_works(void) {
     gm_collect();
     for (int i = 0; i < 100; i++)
         if (gmt_verify(ps[i], 1 + (size_t)i * 397, (uint64_t)i) != GMT_OK) return 0;
-    for (int i = 0; i < 100; i += 2) gm_free(ps[i]);
+    for (int i = 0; i < 100; i += 2)
+        gm_free(ps[i]);
     gm_collect();
     return live_ok();
 }
@@ -66,8 +68,10 @@ static void expect_one_line(const char *out, const char *call, const void *p, co
     int names = strstr(out, call) != NULL;
     int ptr = gmt_contains_ptr(out, p);
     if (lines != 1 || !names || !ptr)
-        fprintf(stderr, "%s(%s %p): expected one line naming the call and the pointer, got %d line(s): '%s'\n",
-                call, what, p, lines, out);
+        fprintf(
+            stderr,
+            "%s(%s %p): expected one line naming the call and the pointer, got %d line(s): '%s'\n",
+            call, what, p, lines, out);
     CHECK_EQ(lines, 1);
     CHECK(names);
     CHECK(ptr);
@@ -167,8 +171,10 @@ static void test_bad_pointers(void) {
             bad_realloc(dead, "collected object");
             ncollected++;
         } else {
-            fprintf(stderr, "note: object of %zu bytes expected to be collected was retained "
-                            "(conservative)\n", collected_sizes[k]);
+            fprintf(stderr,
+                    "note: object of %zu bytes expected to be collected was retained "
+                    "(conservative)\n",
+                    collected_sizes[k]);
         }
     }
     CHECK(ncollected >= 3); /* a stale word may keep one or two, not most */
@@ -190,7 +196,10 @@ static void test_bad_pointers(void) {
 static void test_overflow(void) {
     struct {
         size_t n, size;
-    } calls[] = {{SIZE_MAX / 2, 3}, {SIZE_MAX, 2}, {SIZE_MAX, SIZE_MAX}, {((size_t)1 << 32) + 1, (size_t)1 << 32},
+    } calls[] = {{SIZE_MAX / 2, 3},
+                 {SIZE_MAX, 2},
+                 {SIZE_MAX, SIZE_MAX},
+                 {((size_t)1 << 32) + 1, (size_t)1 << 32},
                  {(size_t)1 << 63, 2}};
     for (size_t i = 0; i < sizeof calls / sizeof calls[0]; i++) {
         errno = 0;
@@ -198,8 +207,8 @@ static void test_overflow(void) {
         CHECK(p == NULL);
         CHECK_EQ(errno, ENOMEM);
     }
-    size_t sizes[] = {SIZE_MAX, SIZE_MAX - 1, SIZE_MAX - 4096, SIZE_MAX - 8192 + 1, SIZE_MAX / 2,
-                      (size_t)1 << 63, ((size_t)1 << 62) + 3, (size_t)1 << 47};
+    size_t sizes[] = {SIZE_MAX,     SIZE_MAX - 1,    SIZE_MAX - 4096,       SIZE_MAX - 8192 + 1,
+                      SIZE_MAX / 2, (size_t)1 << 63, ((size_t)1 << 62) + 3, (size_t)1 << 47};
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
         errno = 0;
         void *p = gm_alloc(sizes[i]);
@@ -234,11 +243,14 @@ static void test_alloc_zero(void) {
     }
     int dup = 0;
     for (int i = 0; i < N; i++)
-        for (int j = i + 1; j < N; j++) dup += ps[i] == ps[j];
+        for (int j = i + 1; j < N; j++)
+            dup += ps[i] == ps[j];
     CHECK_EQ(dup, 0);
-    for (int i = 0; i < N; i++) CHECK(gm_base(ps[i]) == ps[i]);
+    for (int i = 0; i < N; i++)
+        CHECK(gm_base(ps[i]) == ps[i]);
     gmt_capture_begin();
-    for (int i = 0; i < N; i++) gm_free(ps[i]);
+    for (int i = 0; i < N; i++)
+        gm_free(ps[i]);
     void *z = gm_calloc(0, 16);
     gmt_capture_end(capbuf, sizeof capbuf);
     CHECK_EQ(strlen(capbuf), 0); /* freeing zero-size objects is legal */
@@ -255,9 +267,12 @@ static int child_abort(const char *which) {
     int local = 0;
     void *m = malloc(32);
     uint8_t *p = gm_alloc(100);
-    if (strcmp(which, "stack") == 0) gm_free(&local);
-    else if (strcmp(which, "malloc") == 0) gm_free(m);
-    else if (strcmp(which, "interior") == 0) gm_free(p + 16);
+    if (strcmp(which, "stack") == 0)
+        gm_free(&local);
+    else if (strcmp(which, "malloc") == 0)
+        gm_free(m);
+    else if (strcmp(which, "interior") == 0)
+        gm_free(p + 16);
     else if (strcmp(which, "double") == 0) {
         gm_free(p);
         gm_free(p);
@@ -335,7 +350,8 @@ static int child_exhaust(void) {
     if (i == 4096) return 13; /* never refused */
     if (errno != ENOMEM) return 14;
     /* free half, collect, allocate again */
-    for (int k = 0; k < i; k += 2) keep[k] = NULL;
+    for (int k = 0; k < i; k += 2)
+        keep[k] = NULL;
     gm_collect();
     for (int k = 0; k < i / 4; k++) {
         void *p = gm_alloc_noscan(1 << 20);
@@ -355,7 +371,8 @@ static void test_children(void) {
         snprintf(arg, sizeof arg, "abort-%s", modes[i]);
         int st = gmt_run_self(arg, "GOMEMDEBUG=abort=1", out, sizeof out, 0, 60);
         int ok = WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT;
-        if (!ok) fprintf(stderr, "%s with GOMEMDEBUG=abort=1: status 0x%x, stderr '%s'\n", arg, st, out);
+        if (!ok)
+            fprintf(stderr, "%s with GOMEMDEBUG=abort=1: status 0x%x, stderr '%s'\n", arg, st, out);
         CHECK(ok);
         CHECK(strstr(out, modes[i][0] == 'r' ? "gm_realloc" : "gm_free") != NULL);
         /* without the knob: reported and survived */
@@ -367,11 +384,15 @@ static void test_children(void) {
     if (!GMT_ASAN) {
         int st = gmt_run_self("rlimit", NULL, out, sizeof out, 1, 120);
         int ok = WIFEXITED(st) && WEXITSTATUS(st) == 0;
-        if (!ok) fprintf(stderr, "rlimit child: status 0x%x (exit %d), output '%s'\n", st, WEXITSTATUS(st), out);
+        if (!ok)
+            fprintf(stderr, "rlimit child: status 0x%x (exit %d), output '%s'\n", st,
+                    WEXITSTATUS(st), out);
         CHECK(ok);
         st = gmt_run_self("exhaust", NULL, out, sizeof out, 1, 120);
         ok = WIFEXITED(st) && WEXITSTATUS(st) == 0;
-        if (!ok) fprintf(stderr, "exhaust child: status 0x%x (exit %d), output '%s'\n", st, WEXITSTATUS(st), out);
+        if (!ok)
+            fprintf(stderr, "exhaust child: status 0x%x (exit %d), output '%s'\n", st,
+                    WEXITSTATUS(st), out);
         CHECK(ok);
     }
 }

@@ -11,12 +11,15 @@ static int child(const char *what) {
     uint8_t *p = gm_alloc(100); /* usable size 112 */
     printf("PTR %p\n", (void *)p);
     fflush(stdout);
-    if (!strcmp(what, "free-interior")) gm_free(p + 8);
+    if (!strcmp(what, "free-interior"))
+        gm_free(p + 8);
     else if (!strcmp(what, "realloc-freed")) {
         gm_free(p);
         (void)gm_realloc(p, 10);
-    } else if (!strcmp(what, "usable-interior")) (void)gm_usable_size(p + 1);
-    else if (!strcmp(what, "range-out")) gm_checkptr(p, p + 100, 20);
+    } else if (!strcmp(what, "usable-interior"))
+        (void)gm_usable_size(p + 1);
+    else if (!strcmp(what, "range-out"))
+        gm_checkptr(p, p + 100, 20);
     else if (!strcmp(what, "range-in")) {
         gm_checkptr(p, p, 112);
         gm_checkptr(p, p + 50, 62);
@@ -25,14 +28,17 @@ static int child(const char *what) {
         gm_pin(p);
         gm_free(p);
         gm_collect();
-    } else if (!strcmp(what, "pin-interior")) (void)gm_pin(p + 4);
-    else return 99;
+    } else if (!strcmp(what, "pin-interior"))
+        (void)gm_pin(p + 4);
+    else
+        return 99;
     return 0;
 }
 
 static int lines(const char *s) {
     int n = 0;
-    for (const char *c = s; (c = strstr(c, "gomem:")) != NULL; c++) n++;
+    for (const char *c = s; (c = strstr(c, "gomem:")) != NULL; c++)
+        n++;
     return n;
 }
 

@@ -13,7 +13,8 @@ static void *volatile sink, *volatile sink2;
 
 /* Push the quarantine (1024 objects) over by freeing many objects of another size. */
 static void flush_quarantine(void) {
-    for (int i = 0; i < 3000; i++) gm_free(gm_alloc(48));
+    for (int i = 0; i < 3000; i++)
+        gm_free(gm_alloc(48));
 }
 
 /* uaf_after_free: a sampled object of size bytes is freed, written at offset off (the
@@ -30,10 +31,12 @@ GMT_NOINLINE static int uaf_after_free(size_t size, size_t off, void (*flush)(vo
     return 0;
 }
 
-static int child_uaf_free(void) { return uaf_after_free(100, 10, flush_quarantine); }
+static int child_uaf_free(void) {
+    return uaf_after_free(100, 10, flush_quarantine);
+}
 
 GMT_NOINLINE static uintptr_t make_hidden(void) {
-    sink = gm_alloc(6000); /* slot 0: its address is the span's, often found in registers */
+    sink = gm_alloc(6000);       /* slot 0: its address is the span's, often found in registers */
     uint8_t *p = gm_alloc(6000); /* a class nothing else here uses */
     memset(p, 1, 6000);
     return gmt_hide(p);
@@ -46,13 +49,15 @@ GMT_NOINLINE static int child_uaf_gc(void) {
     printf("PTR %p\n", gmt_unhide(h)); /* after the collection: printf's frames keep copies */
     fflush(stdout);
     ((volatile uint8_t *)gmt_unhide(h))[100] = 0x55; /* the bug: the collector freed it */
-    for (int i = 0; i < 64; i++) sink2 = gm_alloc(6000); /* the slot is handed out again */
+    for (int i = 0; i < 64; i++)
+        sink2 = gm_alloc(6000); /* the slot is handed out again */
     return 0;
 }
 
 /* Push the large quarantine (16 MiB) over with 1 MiB objects freed at once. */
 static void flush_large_quarantine(void) {
-    for (int i = 0; i < 40; i++) gm_free(gm_alloc(1 << 20));
+    for (int i = 0; i < 40; i++)
+        gm_free(gm_alloc(1 << 20));
 }
 
 /* 100000 bytes: 13 pages, 106496 bytes */
@@ -119,7 +124,8 @@ static void *child_ptr(const char *s) {
 
 static int report_lines(const char *s) {
     int n = 0;
-    for (const char *c = s; (c = strstr(c, "gomem:")) != NULL; c++) n++;
+    for (const char *c = s; (c = strstr(c, "gomem:")) != NULL; c++)
+        n++;
     return n;
 }
 
@@ -172,7 +178,8 @@ int main(int argc, char **argv) {
               "byte 150000 is 0x55", 1);
     check_double_free("double-free-large", "double free; it is in the poison quarantine");
 
-    int st = gmt_run_self("clean", "GOMEMDEBUG=poison=1,verify=1,gcstress=10", out, sizeof out, 1, 120);
+    int st =
+        gmt_run_self("clean", "GOMEMDEBUG=poison=1,verify=1,gcstress=10", out, sizeof out, 1, 120);
     CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
     CHECK_EQ(report_lines(out), 0);
     if (check_failed_) fprintf(stderr, "output: %s\n", out);

@@ -23,9 +23,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#define NSLOTS 8192
+#define NSLOTS   8192
 #define NWORKERS 6
-#define MAGIC 0x50414b53u
+#define MAGIC    0x50414b53u
 
 typedef struct buf {
     uint32_t magic, len;
@@ -51,7 +51,8 @@ static uint64_t rng(uint64_t *s) {
 
 static uint64_t checksum(const unsigned char *p, size_t n) {
     uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 1099511628211ull;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ p[i]) * 1099511628211ull;
     return h;
 }
 
@@ -123,8 +124,10 @@ static buf_t *realloc_buf(buf_t *b, uint64_t *s) {
     uint64_t pre = b == NULL ? 0 : checksum(b->data, keep);
     buf_t *r = gm_realloc(b, sizeof *r + n);
     if (r == NULL) return b;
-    if (b == NULL) atomic_fetch_add(&n_objects, 1);
-    else if (checksum(r->data, keep) != pre) error("realloc lost data", r);
+    if (b == NULL)
+        atomic_fetch_add(&n_objects, 1);
+    else if (checksum(r->data, keep) != pre)
+        error("realloc lost data", r);
     if (n > keep) fill(r->data + keep, n - keep, s);
     r->magic = MAGIC;
     r->len = (uint32_t)n;
@@ -184,7 +187,8 @@ static void fork_check(void) {
     if (pid == 0) {
         uint64_t s = 12345;
         unsigned long bad = verify_table();
-        for (int k = 0; k < 2000; k++) atomic_store(&slots[rng(&s) % NSLOTS], new_node(&s));
+        for (int k = 0; k < 2000; k++)
+            atomic_store(&slots[rng(&s) % NSLOTS], new_node(&s));
         gm_collect();
         bad += verify_table();
         _exit(bad ? 1 : 0);
@@ -229,8 +233,8 @@ int main(int argc, char **argv) {
     clock_gettime(CLOCK_MONOTONIC, &t);
     printf("soak: %.1f s, %u cycles, %lu objects, %lu frees, %lu reallocs, %lu threads, "
            "%lu forks, heap_alloc %llu, errors %lu\n",
-           (double)(t.tv_sec - t0.tv_sec) + (double)(t.tv_nsec - t0.tv_nsec) / 1e9,
-           ms.num_gc, atomic_load(&n_objects), atomic_load(&n_frees), atomic_load(&n_reallocs),
+           (double)(t.tv_sec - t0.tv_sec) + (double)(t.tv_nsec - t0.tv_nsec) / 1e9, ms.num_gc,
+           atomic_load(&n_objects), atomic_load(&n_frees), atomic_load(&n_reallocs),
            atomic_load(&n_threads), atomic_load(&n_forks), (unsigned long long)ms.heap_alloc,
            atomic_load(&n_errors) + bad);
     return atomic_load(&n_errors) + bad ? 1 : 0;

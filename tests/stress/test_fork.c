@@ -9,7 +9,7 @@
 #include <stdatomic.h>
 
 #define NALLOC_THREADS 4
-#define NFORKS 12
+#define NFORKS         12
 
 struct node {
     struct node *next;
@@ -117,7 +117,8 @@ static void *forker(void *arg) {
         int status = 0;
         double deadline = gmt_now() + 90;
         pid_t w;
-        while ((w = waitpid(pid, &status, WNOHANG)) == 0 && gmt_now() < deadline) usleep(5000);
+        while ((w = waitpid(pid, &status, WNOHANG)) == 0 && gmt_now() < deadline)
+            usleep(5000);
         if (w == 0) {
             kill(pid, SIGKILL);
             waitpid(pid, &status, 0);
@@ -128,9 +129,11 @@ static void *forker(void *arg) {
         } else {
             atomic_fetch_add(&children_bad, 1);
             if (WIFSIGNALED(status))
-                fprintf(stderr, "fork round %d: child killed by signal %d\n", round, WTERMSIG(status));
+                fprintf(stderr, "fork round %d: child killed by signal %d\n", round,
+                        WTERMSIG(status));
             else
-                fprintf(stderr, "fork round %d: child exit status %d\n", round, WEXITSTATUS(status));
+                fprintf(stderr, "fork round %d: child exit status %d\n", round,
+                        WEXITSTATUS(status));
         }
         /* the parent keeps working */
         if (!verify(shared_list, shared_len, 1)) atomic_fetch_add(&thread_errors, 1);
@@ -149,7 +152,8 @@ int main(void) {
     CHECK_EQ(pthread_create(&f, NULL, forker, NULL), 0);
     pthread_join(f, NULL);
     atomic_store(&stop, 1);
-    for (int i = 0; i < NALLOC_THREADS; i++) pthread_join(th[i], NULL);
+    for (int i = 0; i < NALLOC_THREADS; i++)
+        pthread_join(th[i], NULL);
     gm_collect();
     CHECK(verify(shared_list, shared_len, 1));
     long ok = atomic_load(&children_ok), bad = atomic_load(&children_bad);

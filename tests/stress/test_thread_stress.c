@@ -10,7 +10,7 @@
 #include <stdatomic.h>
 
 #define NWORKERS 10
-#define QCAP 4096
+#define QCAP     4096
 
 struct msg {
     uint64_t magic;
@@ -62,7 +62,8 @@ static void msg_check(const struct msg *m, const char *where) {
     if (msg_ok(m)) {
         atomic_fetch_add(&verified, 1);
     } else {
-        if (atomic_fetch_add(&corrupt, 1) < 10) fprintf(stderr, "corrupt message %p (%s)\n", (void *)m, where);
+        if (atomic_fetch_add(&corrupt, 1) < 10)
+            fprintf(stderr, "corrupt message %p (%s)\n", (void *)m, where);
     }
 }
 
@@ -162,7 +163,8 @@ static void *worker(void *arg) {
             long cnt = 0;
             uint64_t s = 0;
             int bad = 0;
-            for (struct pnode *q = plist; q && cnt <= plen; q = q->next) { /* bounded: a corrupt list may cycle */
+            for (struct pnode *q = plist; q && cnt <= plen;
+                 q = q->next) { /* bounded: a corrupt list may cycle */
                 char want[16];
                 snprintf(want, sizeof want, "%llx", (unsigned long long)(q->v & 0xffffffffff));
                 if (gm_base(q) != q || strcmp(q->label, want) != 0) bad = 1;
@@ -184,7 +186,8 @@ static void *worker(void *arg) {
             for (int k = 0; k < 64; k++)
                 if (keep[k]) msg_check(keep[k], "kept");
             if (!msg_ok(tls_msg) || tls_msg->seed != tls_seed_check) {
-                if (atomic_fetch_add(&corrupt, 1) < 10) fprintf(stderr, "thread-local message corrupt\n");
+                if (atomic_fetch_add(&corrupt, 1) < 10)
+                    fprintf(stderr, "thread-local message corrupt\n");
             }
         }
     }
@@ -198,9 +201,11 @@ static void *worker(void *arg) {
 static void *short_lived(void *arg) {
     uint64_t rng = (uint64_t)(uintptr_t)arg;
     struct msg *mine[8];
-    for (int i = 0; i < 8; i++) mine[i] = msg_new(&rng);
+    for (int i = 0; i < 8; i++)
+        mine[i] = msg_new(&rng);
     if (check_rand(&rng) % 4 == 0) gm_collect();
-    for (int i = 0; i < 8; i++) msg_check(mine[i], "short-lived");
+    for (int i = 0; i < 8; i++)
+        msg_check(mine[i], "short-lived");
     struct msg *d = q_push(mine[0]);
     (void)d; /* dropped: garbage */
     atomic_fetch_add(&churned, 1);
@@ -214,8 +219,10 @@ static void *churner(void *arg) {
         pthread_t t[4];
         int n = 0;
         for (int i = 0; i < 4; i++)
-            if (pthread_create(&t[n], NULL, short_lived, (void *)(uintptr_t)(k++ * 104729)) == 0) n++;
-        for (int i = 0; i < n; i++) pthread_join(t[i], NULL);
+            if (pthread_create(&t[n], NULL, short_lived, (void *)(uintptr_t)(k++ * 104729)) == 0)
+                n++;
+        for (int i = 0; i < n; i++)
+            pthread_join(t[i], NULL);
         /* a detached one too */
         pthread_t dt;
         if (pthread_create(&dt, NULL, short_lived, (void *)(uintptr_t)(k++ * 104729)) == 0)
@@ -232,14 +239,17 @@ static void *reader(void *arg) {
     int idx = (int)(uintptr_t)arg;
     uint64_t rng = 555 + (uint64_t)idx;
     struct msg *mine[16];
-    for (int i = 0; i < 16; i++) mine[i] = msg_new(&rng);
+    for (int i = 0; i < 16; i++)
+        mine[i] = msg_new(&rng);
     atomic_fetch_add(&readers_ready, 1);
     char c;
     ssize_t r;
-    do r = read(pipes[idx][0], &c, 1);
+    do
+        r = read(pipes[idx][0], &c, 1);
     while (r < 0 && errno == EINTR);
     if (r != 1) atomic_fetch_add(&corrupt, 1);
-    for (int i = 0; i < 16; i++) msg_check(mine[i], "reader");
+    for (int i = 0; i < 16; i++)
+        msg_check(mine[i], "reader");
     return NULL;
 }
 
@@ -254,16 +264,19 @@ int main(int argc, char **argv) {
         CHECK_EQ(pipe(pipes[i]), 0);
         CHECK_EQ(pthread_create(&readers[i], NULL, reader, (void *)(uintptr_t)i), 0);
     }
-    while (atomic_load(&readers_ready) < 2) usleep(1000);
+    while (atomic_load(&readers_ready) < 2)
+        usleep(1000);
     CHECK_EQ(pthread_create(&churn_t, NULL, churner, NULL), 0);
     for (int i = 0; i < NWORKERS; i++)
         CHECK_EQ(pthread_create(&workers[i], NULL, worker, (void *)(uintptr_t)(i + 1)), 0);
-    for (int i = 0; i < NWORKERS; i++) pthread_join(workers[i], NULL);
+    for (int i = 0; i < NWORKERS; i++)
+        pthread_join(workers[i], NULL);
     atomic_store(&stop_churn, 1);
     pthread_join(churn_t, NULL);
     gm_collect();
     /* the queue's remaining messages */
-    for (struct msg *m; (m = q_pop()) != NULL;) msg_check(m, "queue at end");
+    for (struct msg *m; (m = q_pop()) != NULL;)
+        msg_check(m, "queue at end");
     for (int i = 0; i < 2; i++) {
         CHECK_EQ(write(pipes[i][1], "x", 1), 1);
         pthread_join(readers[i], NULL);
@@ -285,10 +298,12 @@ int main(int argc, char **argv) {
         CHECK_LE(auto_cycles, ms->total_alloc / (1u << 20) + 20);
     CHECK_EQ(ms->mallocs - ms->frees, ms->heap_objects);
     fprintf(stderr,
-            "test_thread_stress: %.1f s, sent %ld received %ld verified %ld freed-remote %ld, %ld explicit "
+            "test_thread_stress: %.1f s, sent %ld received %ld verified %ld freed-remote %ld, %ld "
+            "explicit "
             "collections, %u cycles, %ld short-lived threads\n",
             gmt_now() - t0, atomic_load(&sent), atomic_load(&received), atomic_load(&verified),
-            atomic_load(&freed_remote), atomic_load(&collections), ms->num_gc, atomic_load(&churned));
+            atomic_load(&freed_remote), atomic_load(&collections), ms->num_gc,
+            atomic_load(&churned));
     free(ms);
     return check_done();
 }

@@ -36,7 +36,8 @@ static int capture_end(void) {
     captured[len] = '\0';
     close(pipe_rd);
     int lines = 0;
-    for (size_t i = 0; i < len; i++) lines += captured[i] == '\n';
+    for (size_t i = 0; i < len; i++)
+        lines += captured[i] == '\n';
     return lines;
 }
 
@@ -47,12 +48,27 @@ static void test_gogc(void) {
         const char *in;
         int rc, out;
     } cases[] = {
-        {"100", 0, 100}, {"0", 0, 0},     {"50", 0, 50},     {"200", 0, 200},
-        {"off", 0, -1},  {"-1", 0, -1},   {"-500", 0, -1},   {"007", 0, 7},
-        {"2147483647", 0, 2147483647},    {"-2147483648", 0, -1},
-        {"2147483648", -1, 0},            {"", -1, 0},       {"OFF", -1, 0},
-        {"+50", -1, 0},  {" 50", -1, 0},  {"50 ", -1, 0},    {"50%", -1, 0},
-        {"1e3", -1, 0},  {"-", -1, 0},    {"0x10", -1, 0},   {"offf", -1, 0},
+        {"100", 0, 100},
+        {"0", 0, 0},
+        {"50", 0, 50},
+        {"200", 0, 200},
+        {"off", 0, -1},
+        {"-1", 0, -1},
+        {"-500", 0, -1},
+        {"007", 0, 7},
+        {"2147483647", 0, 2147483647},
+        {"-2147483648", 0, -1},
+        {"2147483648", -1, 0},
+        {"", -1, 0},
+        {"OFF", -1, 0},
+        {"+50", -1, 0},
+        {" 50", -1, 0},
+        {"50 ", -1, 0},
+        {"50%", -1, 0},
+        {"1e3", -1, 0},
+        {"-", -1, 0},
+        {"0x10", -1, 0},
+        {"offf", -1, 0},
         {"99999999999999999999999", -1, 0},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -61,8 +77,10 @@ static void test_gogc(void) {
         if (rc != cases[i].rc || (rc == 0 && out != cases[i].out) || (rc != 0 && out != 12345))
             fprintf(stderr, "GOGC case \"%s\": rc %d out %d\n", cases[i].in, rc, out);
         CHECK_EQ(rc, cases[i].rc);
-        if (rc == 0) CHECK_EQ(out, cases[i].out);
-        else CHECK_EQ(out, 12345);
+        if (rc == 0)
+            CHECK_EQ(out, cases[i].out);
+        else
+            CHECK_EQ(out, 12345);
     }
 }
 
@@ -89,7 +107,7 @@ static void test_memlimit(void) {
         {"8388607TiB", 0, (int64_t)8388607 << 40},
         {"off", 0, INT64_MAX},
         {"auto", 0, GMI_MEMLIMIT_AUTO},
-        {"-0", 0, 0},       /* Go's atoi64 accepts "-0" */
+        {"-0", 0, 0}, /* Go's atoi64 accepts "-0" */
         {"-0MiB", 0, 0},
         {"9223372036854775808", -1, 0},
         {"8388608TiB", -1, 0},
@@ -133,8 +151,10 @@ static void test_memlimit(void) {
             fprintf(stderr, "GOMEMLIMIT case \"%s\": rc %d out %lld\n", cases[i].in, rc,
                     (long long)out);
         CHECK_EQ(rc, cases[i].rc);
-        if (rc == 0) CHECK(out == cases[i].out);
-        else CHECK(out == 777);
+        if (rc == 0)
+            CHECK(out == cases[i].out);
+        else
+            CHECK(out == 777);
     }
     int64_t a = gmi_memlimit_auto();
     CHECK(a > 0);
@@ -193,8 +213,10 @@ static void test_godebug(void) {
     gmi_parse_godebug("gctrace=x,scavtrace=1", &c);
     lines = capture_end();
     CHECK_EQ(lines, 1);
-    CHECK(strcmp(captured,
-                 "gomem: malformed GODEBUG=\"gctrace=x\": value must be a non-negative integer\n") == 0);
+    CHECK(
+        strcmp(captured,
+               "gomem: malformed GODEBUG=\"gctrace=x\": value must be a non-negative integer\n") ==
+        0);
     CHECK_EQ(c.gctrace, 1); /* unchanged */
     CHECK_EQ(c.scavtrace, 1);
 
@@ -230,7 +252,8 @@ static void test_gomemdebug(void) {
     gmi_parse_gomemdebug("abort=2,posion=1,failmmap,gcstress=1", &c);
     lines = capture_end();
     CHECK_EQ(lines, 3);
-    CHECK(strstr(captured, "gomem: malformed GOMEMDEBUG=\"abort=2\": value must be 0 or 1\n") != NULL);
+    CHECK(strstr(captured, "gomem: malformed GOMEMDEBUG=\"abort=2\": value must be 0 or 1\n") !=
+          NULL);
     CHECK(strstr(captured, "gomem: malformed GOMEMDEBUG=\"posion=1\": unknown setting\n") != NULL);
     CHECK(strstr(captured, "gomem: malformed GOMEMDEBUG=\"failmmap\": setting needs =N\n") != NULL);
     CHECK_EQ(c.debug_abort, 0);
@@ -311,7 +334,8 @@ static void test_env_init(void) {
     gmi_env_init();
     lines = capture_end();
     CHECK_EQ(lines, 4);
-    CHECK(strstr(captured, "gomem: malformed GOGC=\"fast\": want an integer percentage or off\n") != NULL);
+    CHECK(strstr(captured, "gomem: malformed GOGC=\"fast\": want an integer percentage or off\n") !=
+          NULL);
     CHECK(strstr(captured, "gomem: malformed GOMEMLIMIT=\"100MB\": decimal units are not "
                            "accepted, use KiB, MiB, GiB or TiB\n") != NULL);
     CHECK(strstr(captured, "gomem: malformed GOMEMSIGNAL=\"9\"") != NULL);

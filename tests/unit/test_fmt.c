@@ -14,36 +14,35 @@
 
 /* Compare gmi_snprintf with libc for the same format and arguments, in a large
  * buffer and in every truncating size from 0 to the full length. */
-#define SAME(...)                                                                           \
-    do {                                                                                    \
-        char want_[256], got_[256];                                                         \
-        int wr_ = snprintf(want_, sizeof want_, __VA_ARGS__);                               \
-        int gr_ = gmi_snprintf(got_, sizeof got_, __VA_ARGS__);                             \
-        CHECK_EQ(gr_, wr_);                                                                 \
-        if (strcmp(got_, want_) != 0) {                                                     \
-            fprintf(stderr, "%s:%d: got \"%s\" want \"%s\"\n", __FILE__, __LINE__, got_,   \
-                    want_);                                                                 \
-            check_failed_++;                                                                \
-        } else {                                                                            \
-            check_passed_++;                                                                \
-        }                                                                                   \
-        for (int n_ = 0; n_ <= wr_ + 1; n_++) {                                             \
-            char t_[256];                                                                   \
-            memset(t_, 'Z', sizeof t_);                                                     \
-            int tr_ = gmi_snprintf(t_, (size_t)n_, __VA_ARGS__);                            \
-            int ok_ = tr_ == wr_ && t_[n_] == 'Z';                                          \
-            if (n_ > 0) {                                                                   \
-                size_t keep_ = (size_t)(n_ - 1 < wr_ ? n_ - 1 : wr_);                       \
-                ok_ = ok_ && memcmp(t_, want_, keep_) == 0 && t_[keep_] == '\0';            \
-            } else {                                                                        \
-                ok_ = ok_ && t_[0] == 'Z';                                                  \
-            }                                                                               \
-            if (!ok_) {                                                                     \
-                fprintf(stderr, "%s:%d: truncation to %d wrong\n", __FILE__, __LINE__, n_); \
-                check_failed_++;                                                            \
-                break;                                                                      \
-            }                                                                               \
-        }                                                                                   \
+#define SAME(...)                                                                                  \
+    do {                                                                                           \
+        char want_[256], got_[256];                                                                \
+        int wr_ = snprintf(want_, sizeof want_, __VA_ARGS__);                                      \
+        int gr_ = gmi_snprintf(got_, sizeof got_, __VA_ARGS__);                                    \
+        CHECK_EQ(gr_, wr_);                                                                        \
+        if (strcmp(got_, want_) != 0) {                                                            \
+            fprintf(stderr, "%s:%d: got \"%s\" want \"%s\"\n", __FILE__, __LINE__, got_, want_);   \
+            check_failed_++;                                                                       \
+        } else {                                                                                   \
+            check_passed_++;                                                                       \
+        }                                                                                          \
+        for (int n_ = 0; n_ <= wr_ + 1; n_++) {                                                    \
+            char t_[256];                                                                          \
+            memset(t_, 'Z', sizeof t_);                                                            \
+            int tr_ = gmi_snprintf(t_, (size_t)n_, __VA_ARGS__);                                   \
+            int ok_ = tr_ == wr_ && t_[n_] == 'Z';                                                 \
+            if (n_ > 0) {                                                                          \
+                size_t keep_ = (size_t)(n_ - 1 < wr_ ? n_ - 1 : wr_);                              \
+                ok_ = ok_ && memcmp(t_, want_, keep_) == 0 && t_[keep_] == '\0';                   \
+            } else {                                                                               \
+                ok_ = ok_ && t_[0] == 'Z';                                                         \
+            }                                                                                      \
+            if (!ok_) {                                                                            \
+                fprintf(stderr, "%s:%d: truncation to %d wrong\n", __FILE__, __LINE__, n_);        \
+                check_failed_++;                                                                   \
+                break;                                                                             \
+            }                                                                                      \
+        }                                                                                          \
     } while (0)
 
 static void test_against_libc(void) {
@@ -110,16 +109,23 @@ static int capture(void (*fn)(void), char *out, size_t cap, int *status) {
     close(pfd[1]);
     size_t len = 0;
     ssize_t r;
-    while (len + 1 < cap && (r = read(pfd[0], out + len, cap - 1 - len)) > 0) len += (size_t)r;
+    while (len + 1 < cap && (r = read(pfd[0], out + len, cap - 1 - len)) > 0)
+        len += (size_t)r;
     out[len] = '\0';
     close(pfd[0]);
     waitpid(pid, status, 0);
     return (int)len;
 }
 
-static void do_error(void) { gmi_error("malformed %s=\"%s\": %s", "GOGC", "abc", "bad"); }
-static void do_throw(void) { gmi_throw("central: span %d has no free objects", 7); }
-static void do_fdprintf(void) { gmi_fdprintf(2, "x=%d y=%s\n", 3, "z"); }
+static void do_error(void) {
+    gmi_error("malformed %s=\"%s\": %s", "GOGC", "abc", "bad");
+}
+static void do_throw(void) {
+    gmi_throw("central: span %d has no free objects", 7);
+}
+static void do_fdprintf(void) {
+    gmi_fdprintf(2, "x=%d y=%s\n", 3, "z");
+}
 static void do_long_error(void) {
     char big[3000];
     memset(big, 'a', sizeof big - 1);

@@ -24,17 +24,17 @@ static const char *ms(uint64_t ns) {
 
 static void test_ms_rules(void) {
     CHECK_STR(ms(0), "0");
-    CHECK_STR(ms(999), "0");            /* under 1 us */
+    CHECK_STR(ms(999), "0"); /* under 1 us */
     CHECK_STR(ms(1000), "0.001");
-    CHECK_STR(ms(5000), "0.005");       /* 5 us */
-    CHECK_STR(ms(5999), "0.005");       /* truncated to whole us */
-    CHECK_STR(ms(10000), "0.010");      /* trailing zero kept */
+    CHECK_STR(ms(5000), "0.005");  /* 5 us */
+    CHECK_STR(ms(5999), "0.005");  /* truncated to whole us */
+    CHECK_STR(ms(10000), "0.010"); /* trailing zero kept */
     CHECK_STR(ms(12000), "0.012");
     CHECK_STR(ms(41000), "0.041");
     CHECK_STR(ms(99999), "0.099");
     CHECK_STR(ms(100000), "0.10");
     CHECK_STR(ms(150000), "0.15");
-    CHECK_STR(ms(328000), "0.32");      /* 0.041 x 8: two significant digits */
+    CHECK_STR(ms(328000), "0.32"); /* 0.041 x 8: two significant digits */
     CHECK_STR(ms(408000), "0.40");
     CHECK_STR(ms(999999), "0.99");
     CHECK_STR(ms(1000000), "1.0");
@@ -42,7 +42,7 @@ static void test_ms_rules(void) {
     CHECK_STR(ms(3200000), "3.2");
     CHECK_STR(ms(9999999), "9.9");
     CHECK_STR(ms(10000000), "10");
-    CHECK_STR(ms(12340000), "12");      /* 12.34 ms -> whole ms */
+    CHECK_STR(ms(12340000), "12"); /* 12.34 ms -> whole ms */
     CHECK_STR(ms(12999999), "12");
     CHECK_STR(ms(1234567890123ULL), "1234567");
     CHECK_STR(ms(UINT64_MAX), "18446744073709");
@@ -121,7 +121,8 @@ static int lit(const char **p, const char *s) {
 
 static int digits(const char **p) {
     const char *s = *p;
-    while (**p >= '0' && **p <= '9') (*p)++;
+    while (**p >= '0' && **p <= '9')
+        (*p)++;
     return *p > s;
 }
 
@@ -165,9 +166,10 @@ static void test_gomem_shape(void) {
                    "4 MB goal, 0 MB stacks, 0 MB globals, 4 P\n");
 
     /* The longest possible line fits the documented buffer. */
-    gmi_gc_cycle_t big = {UINT32_MAX, UINT64_MAX, 1e300, UINT64_MAX, UINT64_MAX, UINT64_MAX,
-                          UINT64_MAX, UINT64_MAX, UINT64_MAX, 2147483647, UINT64_MAX, UINT64_MAX,
-                          UINT64_MAX, UINT64_MAX, UINT64_MAX, UINT64_MAX, -2147483647 - 1, true};
+    gmi_gc_cycle_t big = {UINT32_MAX, UINT64_MAX,      1e300,      UINT64_MAX, UINT64_MAX,
+                          UINT64_MAX, UINT64_MAX,      UINT64_MAX, UINT64_MAX, 2147483647,
+                          UINT64_MAX, UINT64_MAX,      UINT64_MAX, UINT64_MAX, UINT64_MAX,
+                          UINT64_MAX, -2147483647 - 1, true};
     CHECK_LT(gmi_gctrace_format(NULL, 0, &big), GMI_GCTRACE_LINE_MAX);
 
     /* Shape check over many random cycles: a hand-written matcher for
@@ -233,7 +235,8 @@ static void test_scavtrace(void) {
     CHECK_STR(buf, "scav 0 KiB work (bg), 2048 KiB work (eager), 118784 KiB now, 87% util\n");
     gmi_scav_cycle_t f = {0, 186944 * KiB, 208704 * KiB, 9 * MiB, 91 * MiB - 1, true};
     gmi_scavtrace_format(buf, sizeof buf, &f);
-    CHECK_STR(buf, "scav 0 KiB work (bg), 186944 KiB work (eager), 208704 KiB now, 9% util (forced)\n");
+    CHECK_STR(buf,
+              "scav 0 KiB work (bg), 186944 KiB work (eager), 208704 KiB now, 9% util (forced)\n");
     gmi_scav_cycle_t z = {1023, 1024, 0, 0, 0, false};
     gmi_scavtrace_format(buf, sizeof buf, &z);
     CHECK_STR(buf, "scav 0 KiB work (bg), 1 KiB work (eager), 0 KiB now, 0% util\n");

@@ -29,7 +29,8 @@ static tnode *build(int depth, uint64_t *seed) {
     n->check = n->value * 0x9e3779b97f4a7c15ULL;
     built++;
     if (depth > 0)
-        for (int i = 0; i < FANOUT; i++) n->kid[i] = build(depth - 1, seed);
+        for (int i = 0; i < FANOUT; i++)
+            n->kid[i] = build(depth - 1, seed);
     return n;
 }
 
@@ -37,7 +38,8 @@ static size_t verify(const tnode *n, int *bad) {
     if (n == NULL) return 0;
     if (gm_base(n) != n || n->check != n->value * 0x9e3779b97f4a7c15ULL) (*bad)++;
     size_t c = 1;
-    for (int i = 0; i < FANOUT; i++) c += verify(n->kid[i], bad);
+    for (int i = 0; i < FANOUT; i++)
+        c += verify(n->kid[i], bad);
     return c;
 }
 

@@ -7,10 +7,10 @@
 #include "check.h"
 #include "pacer.h"
 
-#define KiB ((uint64_t)1 << 10)
-#define MiB ((uint64_t)1 << 20)
-#define GiB ((uint64_t)1 << 30)
-#define NONE UINT64_MAX
+#define KiB     ((uint64_t)1 << 10)
+#define MiB     ((uint64_t)1 << 20)
+#define GiB     ((uint64_t)1 << 30)
+#define NONE    UINT64_MAX
 #define NOLIMIT INT64_MAX
 
 typedef struct scenario_s {
@@ -36,25 +36,69 @@ static const scenario_t scenarios[] = {
     /* gctrace example line 1 (§6.2): its GOAL 104 MB came from the cycle before, which
      * found M = 51.5 MiB (printed "51") and S = 1 MiB: 51.5 + (51.5 + 1 + 0) = 104 MiB.
      * Trigger: 51.5 MiB + (52.5 MiB / 64) x 61 = 54001664 + 860160 x 61. */
-    {"gctrace line 1 goal", 100, NOLIMIT, 54001664, 1 * MiB, 0, 0, {0, 0, 0}, 104 * MiB,
-     106471424, 0},
+    {"gctrace line 1 goal",
+     100,
+     NOLIMIT,
+     54001664,
+     1 * MiB,
+     0,
+     0,
+     {0, 0, 0},
+     104 * MiB,
+     106471424,
+     0},
     /* Line 2's GOAL 105 MB: after line 1, M = 52 MiB, S = 1 MiB: 52 + 53 = 105 MiB.
      * Trigger: 52 MiB + (53 MiB / 64) x 61 = 54525952 + 52969472. */
-    {"gctrace line 2 goal", 100, NOLIMIT, 52 * MiB, 1 * MiB, 0, 0, {0, 0, 0}, 105 * MiB,
-     107495424, 0},
+    {"gctrace line 2 goal",
+     100,
+     NOLIMIT,
+     52 * MiB,
+     1 * MiB,
+     0,
+     0,
+     {0, 0, 0},
+     105 * MiB,
+     107495424,
+     0},
     /* And the goal after line 2: 12 + (12 + 1) = 25 MiB; trigger 12 MiB + 13 MiB/64*61. */
-    {"after gctrace line 2", 100, NOLIMIT, 12 * MiB, 1 * MiB, 0, 0, {0, 0, 0}, 25 * MiB,
-     25575424, 0},
+    {"after gctrace line 2",
+     100,
+     NOLIMIT,
+     12 * MiB,
+     1 * MiB,
+     0,
+     0,
+     {0, 0, 0},
+     25 * MiB,
+     25575424,
+     0},
     /* Large heap: 1000 + 1000 = 2000 MiB. 61/64 point = 2048000000 < goal - 4 MiB. */
-    {"large heap: goal - 4 MiB", 100, NOLIMIT, 1000 * MiB, 0, 0, 0, {0, 0, 0}, 2000 * MiB,
-     2000 * MiB - 4 * MiB, 0},
+    {"large heap: goal - 4 MiB",
+     100,
+     NOLIMIT,
+     1000 * MiB,
+     0,
+     0,
+     0,
+     {0, 0, 0},
+     2000 * MiB,
+     2000 * MiB - 4 * MiB,
+     0},
     /* GOGC=50 with stacks and globals: 100 + (100 + 2 + 2) x 0.5 = 152 MiB;
      * trigger 100 MiB + (52 MiB / 64) x 61 = 104857600 + 51970048. */
-    {"GOGC=50 stacks+globals", 50, NOLIMIT, 100 * MiB, 2 * MiB, 2 * MiB, 0, {0, 0, 0},
-     152 * MiB, 156827648, 0},
+    {"GOGC=50 stacks+globals",
+     50,
+     NOLIMIT,
+     100 * MiB,
+     2 * MiB,
+     2 * MiB,
+     0,
+     {0, 0, 0},
+     152 * MiB,
+     156827648,
+     0},
     /* GOGC=200: 10 + (10 + 0 + 1) x 2 = 32 MiB; trigger 10 MiB + (22 MiB/64) x 61. */
-    {"GOGC=200 globals", 200, NOLIMIT, 10 * MiB, 0, 1 * MiB, 0, {0, 0, 0}, 32 * MiB,
-     32473088, 0},
+    {"GOGC=200 globals", 200, NOLIMIT, 10 * MiB, 0, 1 * MiB, 0, {0, 0, 0}, 32 * MiB, 32473088, 0},
     /* Small heaps hit the minimum: 1 + 1 = 2 MiB < 4 MiB; trigger 1 MiB + (3 MiB/64)*61. */
     {"minimum GOGC=100", 100, NOLIMIT, 1 * MiB, 0, 0, 0, {0, 0, 0}, 4 * MiB, 4046848, 0},
     /* 512 KiB + 256 KiB < 2 MiB minimum; trigger 512 KiB + (1.5 MiB/64) x 61. */
@@ -68,19 +112,55 @@ static const scenario_t scenarios[] = {
     {"limit binds", 100, 100 * MiB, 50 * MiB, 0, 0, 0, {0, 0, 0}, 97 * MiB, 99401728, 1},
     /* Limit 200 MiB, mapped 150, free 20, alloc 100: non-heap 30 MiB, g = 170 MiB,
      * headroom 178257920/100*3 = 5347737, limit goal 172910183 > GOGC goal 160 MiB. */
-    {"limit above GOGC goal", 100, 200 * MiB, 80 * MiB, 0, 0, 1,
-     {150 * MiB, 20 * MiB, 100 * MiB}, 160 * MiB, 163840000, 0},
+    {"limit above GOGC goal",
+     100,
+     200 * MiB,
+     80 * MiB,
+     0,
+     0,
+     1,
+     {150 * MiB, 20 * MiB, 100 * MiB},
+     160 * MiB,
+     163840000,
+     0},
     /* Limit below the live heap: non-heap 5 MiB, overage 56 MiB, g = 3 MiB, headroom
      * 1 MiB -> 2 MiB, raised to M = 100 MiB; M >= goal -> trigger = goal. */
-    {"limit below live heap", 100, 64 * MiB, 100 * MiB, 0, 0, 1,
-     {120 * MiB, 10 * MiB, 105 * MiB}, 100 * MiB, 100 * MiB, 1},
+    {"limit below live heap",
+     100,
+     64 * MiB,
+     100 * MiB,
+     0,
+     0,
+     1,
+     {120 * MiB, 10 * MiB, 105 * MiB},
+     100 * MiB,
+     100 * MiB,
+     1},
     /* Non-heap + overage exceed the limit: goal = M. */
-    {"limit exhausted", 100, 64 * MiB, 100 * MiB, 0, 0, 1, {200 * MiB, 10 * MiB, 105 * MiB},
-     100 * MiB, 100 * MiB, 1},
+    {"limit exhausted",
+     100,
+     64 * MiB,
+     100 * MiB,
+     0,
+     0,
+     1,
+     {200 * MiB, 10 * MiB, 105 * MiB},
+     100 * MiB,
+     100 * MiB,
+     1},
     /* GOGC off with a 1 GiB limit: g = 1 GiB - 1073741824/100*3 = 1041529570.
      * Trigger: goal - 4 MiB (larger than 100 MiB + 936671970/64*61 = 997623039). */
-    {"GOGC=off + limit", -1, (int64_t)GiB, 100 * MiB, 0, 0, 0, {0, 0, 0}, 1041529570,
-     1041529570 - 4 * MiB, 1},
+    {"GOGC=off + limit",
+     -1,
+     (int64_t)GiB,
+     100 * MiB,
+     0,
+     0,
+     0,
+     {0, 0, 0},
+     1041529570,
+     1041529570 - 4 * MiB,
+     1},
     /* A limit of 1.5 MiB: g - 1 MiB headroom < headroom, so goal = headroom = 1 MiB. */
     {"tiny limit", 100, 3 * (int64_t)MiB / 2, 0, 0, 0, 0, {0, 0, 0}, 1 * MiB, 999424, 1},
     /* Limit of 0: nothing fits; goal = M. */
@@ -98,8 +178,7 @@ static void test_scenarios(void) {
                  p.limit_bound == (sc->want_limit_bound != 0);
         if (!ok)
             fprintf(stderr, "scenario \"%s\": goal %llu trigger %llu bound %d\n", sc->name,
-                    (unsigned long long)p.heap_goal, (unsigned long long)p.trigger,
-                    p.limit_bound);
+                    (unsigned long long)p.heap_goal, (unsigned long long)p.trigger, p.limit_bound);
         CHECK_EQ(p.heap_goal, sc->want_goal);
         CHECK_EQ(p.trigger, sc->want_trigger);
         CHECK_EQ(p.limit_bound, sc->want_limit_bound);
@@ -204,13 +283,22 @@ static void test_invariants(void) {
         gmi_pacer_t p;
         int gogc;
         switch (check_rand(&seed) % 5) {
-        case 0: gogc = -1; break;
-        case 1: gogc = 0; break;
-        case 2: gogc = 2147483647; break;
-        default: gogc = (int)(check_rand(&seed) % 1000); break;
+        case 0:
+            gogc = -1;
+            break;
+        case 1:
+            gogc = 0;
+            break;
+        case 2:
+            gogc = 2147483647;
+            break;
+        default:
+            gogc = (int)(check_rand(&seed) % 1000);
+            break;
         }
-        int64_t limit = check_rand(&seed) % 3 ? INT64_MAX
-                                              : (int64_t)(check_rand(&seed) >> (1 + check_rand(&seed) % 63));
+        int64_t limit = check_rand(&seed) % 3
+                            ? INT64_MAX
+                            : (int64_t)(check_rand(&seed) >> (1 + check_rand(&seed) % 63));
         gmi_pacer_init(&p, gogc, limit);
         uint64_t shift = check_rand(&seed) % 64;
         uint64_t m = check_rand(&seed) >> shift;
@@ -228,7 +316,8 @@ static void test_invariants(void) {
             /* No goal: both knobs off, or the GOGC goal saturated past 2^64. */
             ok = ok && p.trigger == NONE && limit == INT64_MAX;
         }
-        if (gogc >= 0 && !p.limit_bound) ok = ok && p.heap_goal >= GMI_HEAP_MINIMUM * (uint64_t)gogc / 100;
+        if (gogc >= 0 && !p.limit_bound)
+            ok = ok && p.heap_goal >= GMI_HEAP_MINIMUM * (uint64_t)gogc / 100;
         if (!ok) {
             CHECK(ok);
             fprintf(stderr, "gogc %d limit %lld m %llu s %llu g %llu -> goal %llu trig %llu\n",

@@ -35,13 +35,15 @@ static double ref_exp_neg(double x) {
         k++;
     }
     double r = 1 - x + x * x / 2 - x * x * x / 6 + x * x * x * x / 24;
-    while (k-- > 0) r *= r;
+    while (k-- > 0)
+        r *= r;
     return r;
 }
 
 static double ref_sqrt(double v) {
     double r = v > 1 ? v : 1;
-    for (int i = 0; i < 200; i++) r = (r + v / r) / 2;
+    for (int i = 0; i < 200; i++)
+        r = (r + v / r) / 2;
     return r;
 }
 
@@ -58,10 +60,12 @@ __attribute__((noinline)) void unit_site_alpha(int *p);
 __attribute__((noinline)) void unit_site_beta(int *p);
 enum { ALPHA_LINE = __LINE__ };
 __attribute__((noinline)) void unit_site_alpha(int *p) {
-    for (int i = 0; i < 16; i++) p[i] = i * 3;
+    for (int i = 0; i < 16; i++)
+        p[i] = i * 3;
 }
 __attribute__((noinline)) void unit_site_beta(int *p) {
-    for (int i = 0; i < 16; i++) p[i] = i * 5;
+    for (int i = 0; i < 16; i++)
+        p[i] = i * 5;
 }
 
 static void test_crc_and_gzip(void) {
@@ -75,9 +79,12 @@ static void test_crc_and_gzip(void) {
     uint64_t rs = 42;
     for (size_t i = 0; i < n; i++) {
         uint64_t r = check_rand(&rs);
-        if (i > 40000 && (r & 3) == 0) in[i] = in[i - 1 - (r >> 8) % 40000];
-        else if ((r & 3) == 1) in[i] = (uint8_t)"profile"[i % 7];
-        else in[i] = (uint8_t)(r >> 16);
+        if (i > 40000 && (r & 3) == 0)
+            in[i] = in[i - 1 - (r >> 8) % 40000];
+        else if ((r & 3) == 1)
+            in[i] = (uint8_t) "profile"[i % 7];
+        else
+            in[i] = (uint8_t)(r >> 16);
     }
     gmi_pbuf_t gz = {0};
     gmi_gzip(&gz, in, n);
@@ -232,10 +239,20 @@ static void test_profile_file(void) {
                          (uintptr_t)&main + 6};
     uintptr_t st_b[2] = {(uintptr_t)&unit_site_beta + 6, (uintptr_t)&main + 6};
     gmi_profile_record_t recs[3] = {
-        {.alloc_objects = 1000, .alloc_bytes = 1000 * 4096, .free_objects = 600,
-         .free_bytes = 600 * 4096, .size = 4096, .stack = st_a, .depth = 3},
-        {.alloc_objects = 50, .alloc_bytes = 50 * 65536, .free_objects = 0, .free_bytes = 0,
-         .size = 65536, .stack = st_b, .depth = 2},
+        {.alloc_objects = 1000,
+         .alloc_bytes = 1000 * 4096,
+         .free_objects = 600,
+         .free_bytes = 600 * 4096,
+         .size = 4096,
+         .stack = st_a,
+         .depth = 3},
+        {.alloc_objects = 50,
+         .alloc_bytes = 50 * 65536,
+         .free_objects = 0,
+         .free_bytes = 0,
+         .size = 65536,
+         .stack = st_b,
+         .depth = 2},
         {.alloc_objects = 0, .size = 8, .stack = st_b, .depth = 2}, /* empty: left out */
     };
     char path[256], cmd[1024];
@@ -254,13 +271,11 @@ static void test_profile_file(void) {
     }
     static char out[65536];
     /* rate 1: the values are the raw counts. */
-    snprintf(cmd, sizeof cmd, "go tool pprof -top -unit=B -sample_index=alloc_space %s 2>&1",
-             path);
+    snprintf(cmd, sizeof cmd, "go tool pprof -top -unit=B -sample_index=alloc_space %s 2>&1", path);
     CHECK_EQ(run(cmd, out, sizeof out), 0);
     CHECK_EQ(pprof_value(out, "unit_site_alpha"), 1000 * 4096);
     CHECK_EQ(pprof_value(out, "unit_site_beta"), 50 * 65536);
-    snprintf(cmd, sizeof cmd, "go tool pprof -top -unit=B -sample_index=inuse_space %s 2>&1",
-             path);
+    snprintf(cmd, sizeof cmd, "go tool pprof -top -unit=B -sample_index=inuse_space %s 2>&1", path);
     CHECK_EQ(run(cmd, out, sizeof out), 0);
     CHECK_EQ(pprof_value(out, "unit_site_alpha"), 400 * 4096);
     snprintf(cmd, sizeof cmd, "go tool pprof -top -sample_index=alloc_objects %s 2>&1", path);

@@ -35,7 +35,8 @@ int main(void) {
         /* the magic division is exact for every object start and every byte */
         int bad = 0;
         for (size_t off = 0; off < span; off++)
-            if ((((uint64_t)off * gmi_class_to_divmul[c]) >> 32) != off / gmi_class_to_size[c]) bad++;
+            if ((((uint64_t)off * gmi_class_to_divmul[c]) >> 32) != off / gmi_class_to_size[c])
+                bad++;
         CHECK_EQ(bad, 0);
     }
     /* size -> class: smallest class that fits, 16-byte alignment for sizes >= 16 */

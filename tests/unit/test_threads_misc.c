@@ -13,8 +13,16 @@
 static __thread void *tls_var;
 static __thread char tls_big[5000];
 static _Atomic int usr1, usr2, quit;
-static void on_usr1(int s) { (void)s; usr1++; }
-static void on_usr2(int s, siginfo_t *si, void *uc) { (void)s; (void)si; (void)uc; usr2++; }
+static void on_usr1(int s) {
+    (void)s;
+    usr1++;
+}
+static void on_usr2(int s, siginfo_t *si, void *uc) {
+    (void)s;
+    (void)si;
+    (void)uc;
+    usr2++;
+}
 
 static int in_range(gmi_thread_t *t, void *p) {
     return (uintptr_t)p >= t->tls_lo && (uintptr_t)p + 8 <= t->tls_hi;
@@ -42,13 +50,27 @@ static void *tls_thread(void *p) {
 static void *usr_thread(void *p) {
     (void)p;
     gm_thread_register();
-    while (!quit) { struct timespec ts = {0, 100000}; nanosleep(&ts, NULL); }
+    while (!quit) {
+        struct timespec ts = {0, 100000};
+        nanosleep(&ts, NULL);
+    }
     return NULL;
 }
 
 static _Atomic int fork_status = -1;
-static void *worker(void *p) { (void)p; gm_thread_register(); while (!quit) usleep(1000); return NULL; }
-static void *child_thread(void *p) { (void)p; gm_thread_register(); usleep(5000); return NULL; }
+static void *worker(void *p) {
+    (void)p;
+    gm_thread_register();
+    while (!quit)
+        usleep(1000);
+    return NULL;
+}
+static void *child_thread(void *p) {
+    (void)p;
+    gm_thread_register();
+    usleep(5000);
+    return NULL;
+}
 static void *forker(void *p) {
     (void)p;
     gm_thread_register();
@@ -62,7 +84,8 @@ static void *forker(void *p) {
         pthread_create(&b, NULL, child_thread, NULL);
         usleep(1000);
 #endif
-        for (int i = 0; i < 50; i++) stop_cycle();
+        for (int i = 0; i < 50; i++)
+            stop_cycle();
 #if !defined(__SANITIZE_THREAD__)
         pthread_join(a, NULL);
         pthread_join(b, NULL);
@@ -105,18 +128,23 @@ int main(void) {
         stop_cycle();
         /* a second SIGUSR1 sent before the first is delivered would merge with it */
         int waited = 0;
-        while (usr1 + usr2 == before && waited++ < 1000) usleep(1000);
+        while (usr1 + usr2 == before && waited++ < 1000)
+            usleep(1000);
         if (usr1 + usr2 != before + 1) lost++;
     }
     CHECK_EQ(lost, 0);
     CHECK(usr1 > 0 && usr2 > 0);
     CHECK_EQ(usr1 + usr2, 100);
     /* unsolicited stop signals are ignored */
-    for (int i = 0; i < 20; i++) { pthread_kill(u[0], SIGRTMIN + 6); kill(getpid(), SIGRTMIN + 6); }
+    for (int i = 0; i < 20; i++) {
+        pthread_kill(u[0], SIGRTMIN + 6);
+        kill(getpid(), SIGRTMIN + 6);
+    }
     usleep(5000);
     stop_cycle();
     quit = 1;
-    pthread_join(u[0], NULL); pthread_join(u[1], NULL);
+    pthread_join(u[0], NULL);
+    pthread_join(u[1], NULL);
     quit = 0;
 
     /* fork from a non-main thread in a 4-thread program */
@@ -127,7 +155,8 @@ int main(void) {
     pthread_join(f, NULL);
     CHECK_EQ(fork_status, 0);
     quit = 1;
-    pthread_join(w[0], NULL); pthread_join(w[1], NULL);
+    pthread_join(w[0], NULL);
+    pthread_join(w[1], NULL);
     stop_cycle();
     CHECK_EQ(gmi_threads_count(), 1);
     return check_done();

@@ -42,7 +42,8 @@ static GMT_NOINLINE void make_objects(void) {
 static GMT_NOINLINE int hold_and_collect(void) {
     unsigned char *volatile k = kept_p;
     kept_p = NULL;
-    for (int i = 0; i < 3; i++) gmt_collect_clean();
+    for (int i = 0; i < 3; i++)
+        gmt_collect_clean();
     int ok = gm_base(k) == k && pattern_ok(k, 4000, 0x6b);
     gm_keep_alive(k);
     k = NULL;

@@ -7,18 +7,27 @@
 #include <dlfcn.h>
 #include <sys/mman.h>
 
-static void *data_var = &data_var;      /* .data */
-static void *bss_var;                   /* .bss */
-static void *state_var GMI_STATE;       /* excluded */
+static void *data_var = &data_var;               /* .data */
+static void *bss_var;                            /* .bss */
+static void *state_var GMI_STATE;                /* excluded */
 static const void *const relro_var = &relro_var; /* .data.rel.ro in a PIE */
-typedef struct { uintptr_t addr; int hits; uint64_t bytes; int n; } q_t;
+typedef struct {
+    uintptr_t addr;
+    int hits;
+    uint64_t bytes;
+    int n;
+} q_t;
 static void push(uintptr_t lo, uintptr_t hi, void *arg) {
-    q_t *q = arg; q->n++; q->bytes += hi - lo;
+    q_t *q = arg;
+    q->n++;
+    q->bytes += hi - lo;
     if (q->addr >= lo && q->addr < hi) q->hits++;
 }
 static int find(void *p) {
     q_t q = {.addr = (uintptr_t)p};
-    gmi_lock_all(); gmi_roots_each(push, &q); gmi_unlock_all();
+    gmi_lock_all();
+    gmi_roots_each(push, &q);
+    gmi_unlock_all();
     return q.hits;
 }
 int main(void) {
@@ -39,9 +48,10 @@ int main(void) {
     CHECK(find(m + 64) == 0);
     CHECK(gm_add_roots(m + 3, m + 4096 + 5) == 0);
     CHECK_EQ(find(m + 8), 1);
-    CHECK_EQ(find(m), 0);  /* rounded inward */
+    CHECK_EQ(find(m), 0); /* rounded inward */
     CHECK_EQ(find(m + 4096), 0);
-    for (int i = 0; i < 3000; i++) CHECK(gm_add_roots(m + 8192 + i * 16, m + 8192 + i * 16 + 8) == 0);
+    for (int i = 0; i < 3000; i++)
+        CHECK(gm_add_roots(m + 8192 + i * 16, m + 8192 + i * 16 + 8) == 0);
     CHECK_EQ(find(m + 8192 + 2999 * 16), 1);
     CHECK(gm_add_roots(m + 3, m + 16) == 0);
     CHECK(gm_remove_roots(m + 3) == 0);

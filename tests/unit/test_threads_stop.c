@@ -41,7 +41,10 @@ static void *reader(void *p) {
     char c;
     for (;;) {
         ssize_t n = read(pipefd[0], &c, 1);
-        if (n < 0 && errno == EINTR) { read_eintr++; continue; }
+        if (n < 0 && errno == EINTR) {
+            read_eintr++;
+            continue;
+        }
         if (n == 1) break;
     }
     read_done++;
@@ -53,7 +56,10 @@ static void *sleeper(void *p) {
     nstarted++;
     while (!quit) {
         struct timespec ts = {0, 2000000}, rem;
-        while (nanosleep(&ts, &rem) != 0 && errno == EINTR) { sleep_eintr++; ts = rem; }
+        while (nanosleep(&ts, &rem) != 0 && errno == EINTR) {
+            sleep_eintr++;
+            ts = rem;
+        }
     }
     return NULL;
 }
@@ -62,7 +68,8 @@ static void *condwaiter(void *p) {
     gm_thread_register();
     nstarted++;
     pthread_mutex_lock(&mu);
-    while (!quit) pthread_cond_wait(&cv, &mu);
+    while (!quit)
+        pthread_cond_wait(&cv, &mu);
     pthread_mutex_unlock(&mu);
     return NULL;
 }
@@ -70,7 +77,7 @@ static void *shortlived(void *p) {
     (void)p;
     gm_thread_register();
     tls_var = &tls_var;
-    return NULL;  /* unregistered by the key destructor */
+    return NULL; /* unregistered by the key destructor */
 }
 static void *churner(void *p) {
     (void)p;
@@ -78,8 +85,10 @@ static void *churner(void *p) {
     nstarted++;
     while (!quit) {
         pthread_t th[4];
-        for (int i = 0; i < 4; i++) pthread_create(&th[i], NULL, shortlived, NULL);
-        for (int i = 0; i < 4; i++) pthread_join(th[i], NULL);
+        for (int i = 0; i < 4; i++)
+            pthread_create(&th[i], NULL, shortlived, NULL);
+        for (int i = 0; i < 4; i++)
+            pthread_join(th[i], NULL);
         churn_created += 4;
         /* also: register/unregister explicitly */
         gm_thread_unregister();
@@ -89,11 +98,16 @@ static void *churner(void *p) {
 }
 static void *internal_worker(void *p) {
     (void)p;
-    while (!quit) internal_count++;
+    while (!quit)
+        internal_count++;
     return NULL;
 }
 
-typedef struct { int n; uint64_t bytes; int bad; } push_acc_t;
+typedef struct {
+    int n;
+    uint64_t bytes;
+    int bad;
+} push_acc_t;
 GMI_NO_ASAN static void push_cb(uintptr_t lo, uintptr_t hi, void *arg) {
     push_acc_t *a = arg;
     a->n++;
@@ -101,7 +115,8 @@ GMI_NO_ASAN static void push_cb(uintptr_t lo, uintptr_t hi, void *arg) {
     a->bytes += hi - lo;
     /* touch the range: must be readable */
     volatile uintptr_t s = 0;
-    for (uintptr_t q = lo; q < hi; q += 4096) s += *(volatile uintptr_t *)q;
+    for (uintptr_t q = lo; q < hi; q += 4096)
+        s += *(volatile uintptr_t *)q;
     s += *(volatile uintptr_t *)(hi - 8);
 }
 static gmi_thread_t *me;
@@ -109,7 +124,10 @@ static int nstopped, nbadsp;
 static push_acc_t acc;
 static void each_cb(gmi_thread_t *t, void *arg) {
     (void)arg;
-    if (t == me || t->internal) { gmi_thread_scan_ranges(t, push_cb, &acc); return; }
+    if (t == me || t->internal) {
+        gmi_thread_scan_ranges(t, push_cb, &acc);
+        return;
+    }
     int st = atomic_load(&t->stop_state);
     if (st == 2) {
         nstopped++;
@@ -129,7 +147,8 @@ int main(void) {
     CHECK((uintptr_t)&local < me->stack_hi);
     CHECK(pipe(pipefd) == 0);
     pthread_t th[9];
-    for (int i = 0; i < 3; i++) pthread_create(&th[i], NULL, spinner, (void *)(intptr_t)i);
+    for (int i = 0; i < 3; i++)
+        pthread_create(&th[i], NULL, spinner, (void *)(intptr_t)i);
     pthread_create(&th[3], NULL, reader, NULL);
     pthread_create(&th[4], NULL, reader, NULL);
     pthread_create(&th[5], NULL, sleeper, NULL);
@@ -137,7 +156,8 @@ int main(void) {
     pthread_create(&th[7], NULL, churner, NULL);
     pthread_t iw;
     CHECK(gmi_thread_spawn_internal(&iw, internal_worker, NULL) == 0);
-    while (nstarted < 8) usleep(1000); /* all registered */
+    while (nstarted < 8)
+        usleep(1000); /* all registered */
     int frozen_fail = 0, internal_ran = 0, min_stopped = 1000;
     uint64_t t0 = gmi_os_nanotime(), maxstop = 0;
     for (int it = 0; it < 1000; it++) {
@@ -151,7 +171,10 @@ int main(void) {
         memset(&acc, 0, sizeof acc);
         gmi_threads_each(each_cb, NULL);
         if (nstopped < min_stopped) min_stopped = nstopped;
-        if (it % 100 == 0) { struct timespec ts = {0, 200000}; nanosleep(&ts, NULL); }
+        if (it % 100 == 0) {
+            struct timespec ts = {0, 200000};
+            nanosleep(&ts, NULL);
+        }
         uint64_t c1 = spin_count[0] + spin_count[1] + spin_count[2];
         if (c1 != c0) frozen_fail++;
         if (internal_count != i0) internal_ran++;
@@ -159,22 +182,31 @@ int main(void) {
         if (acc.bad) CHECK_EQ(acc.bad, 0);
         gmi_world_start();
         gmi_unlock_all();
-        if (it == 500) { char c = 'x'; CHECK(write(pipefd[1], &c, 1) == 1); }
+        if (it == 500) {
+            char c = 'x';
+            CHECK(write(pipefd[1], &c, 1) == 1);
+        }
     }
     uint64_t t1 = gmi_os_nanotime();
     CHECK_EQ(frozen_fail, 0);
     CHECK(internal_ran > 0);
     CHECK_GE(min_stopped, 6);
     quit = 1;
-    pthread_mutex_lock(&mu); pthread_cond_broadcast(&cv); pthread_mutex_unlock(&mu);
+    pthread_mutex_lock(&mu);
+    pthread_cond_broadcast(&cv);
+    pthread_mutex_unlock(&mu);
     char c = 'y';
     CHECK(write(pipefd[1], &c, 1) == 1);
-    for (int i = 0; i < 8; i++) pthread_join(th[i], NULL);
+    for (int i = 0; i < 8; i++)
+        pthread_join(th[i], NULL);
     pthread_join(iw, NULL);
     CHECK_EQ(read_done, 2);
     CHECK_EQ(read_eintr, 0);
-    fprintf(stderr, "1000 stops in %.1f ms, max stop %.1f us, churned %llu threads, nanosleep EINTR %d, min stopped %d, registered now %d\n",
-            (t1 - t0) / 1e6, maxstop / 1e3, (unsigned long long)churn_created, (int)sleep_eintr, min_stopped, gmi_threads_count());
+    fprintf(stderr,
+            "1000 stops in %.1f ms, max stop %.1f us, churned %llu threads, nanosleep EINTR %d, "
+            "min stopped %d, registered now %d\n",
+            (t1 - t0) / 1e6, maxstop / 1e3, (unsigned long long)churn_created, (int)sleep_eintr,
+            min_stopped, gmi_threads_count());
     CHECK_EQ(gmi_threads_count(), 1);
     return check_done();
 }

@@ -21,7 +21,8 @@ static void *volatile handoff[N];
 
 static void *remote_free(void *arg) {
     (void)arg;
-    for (int i = 0; i < N; i += 2) gm_free(handoff[i]), handoff[i] = NULL;
+    for (int i = 0; i < N; i += 2)
+        gm_free(handoff[i]), handoff[i] = NULL;
     return NULL;
 }
 
@@ -43,13 +44,15 @@ static void *spinner(void *arg) {
     for (size_t round = 0; !atomic_load_explicit(&spin_stop, memory_order_relaxed); round++)
         for (int i = 0; i < 16; i++)
             bad += mine[i][round % (64 + (size_t)i * 100)] != (unsigned char)(0x40 + i);
-    for (int i = 0; i < 16; i++) gm_free(mine[i]);
+    for (int i = 0; i < 16; i++)
+        gm_free(mine[i]);
     return (void *)bad;
 }
 
 static unsigned sum(const unsigned char *p, size_t n) {
     unsigned s = 0;
-    for (size_t i = 0; i < n; i++) s += p[i];
+    for (size_t i = 0; i < n; i++)
+        s += p[i];
     return s;
 }
 
@@ -59,7 +62,8 @@ int main(int argc, char **argv) {
     unsigned bad = 0;
     pthread_t spin;
     pthread_create(&spin, NULL, spinner, NULL);
-    while (!atomic_load(&spin_ready)) sched_yield();
+    while (!atomic_load(&spin_ready))
+        sched_yield();
     for (int round = 0; round < 4; round++) {
         for (int i = 0; i < N; i++) {
             size_t n = 8 + (size_t)(i * 37 % 500);
@@ -69,15 +73,19 @@ int main(int argc, char **argv) {
             keep[i] = p;
         }
         /* local frees */
-        for (int i = 0; i < N; i += 3) gm_free(keep[i]), keep[i] = NULL;
+        for (int i = 0; i < N; i += 3)
+            gm_free(keep[i]), keep[i] = NULL;
         /* dropped: the collector frees them */
-        for (int i = 1; i < N; i += 3) keep[i] = NULL;
+        for (int i = 1; i < N; i += 3)
+            keep[i] = NULL;
         /* remote frees from another thread */
-        for (int i = 0; i < N; i++) handoff[i] = gm_alloc(48);
+        for (int i = 0; i < N; i++)
+            handoff[i] = gm_alloc(48);
         pthread_t th;
         pthread_create(&th, NULL, remote_free, NULL);
         pthread_join(th, NULL);
-        for (int i = 1; i < N; i += 2) gm_free(handoff[i]), handoff[i] = NULL;
+        for (int i = 1; i < N; i += 2)
+            gm_free(handoff[i]), handoff[i] = NULL;
         /* large objects: freed and dropped */
         char *big = gm_alloc(100000);
         bad += sum((unsigned char *)big, 100000) != 0;
@@ -98,7 +106,8 @@ int main(int argc, char **argv) {
         r = gm_realloc(r, 5000);
         bad += strcmp(r, "gomem") != 0;
         gm_free(r);
-        for (int i = 0; i < N; i++) keep[i] = NULL;
+        for (int i = 0; i < N; i++)
+            keep[i] = NULL;
         gm_collect();
     }
     atomic_store(&spin_stop, 1);
