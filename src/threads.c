@@ -67,6 +67,7 @@
 #include <linux/futex.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -303,6 +304,11 @@ static void tls_range_maps(uintptr_t *lo, uintptr_t *hi) {
  * sp in /proc/self/maps (pthread_getattr_np would read the same file with stdio, that
  * is, with malloc). The static TLS block was allocated by the dynamic loader: clamp the
  * estimated range to the readable memory around the thread pointer. */
+/* main_stack_floor: the lowest address the stack scrubbers may write on the initial
+ * thread's stack (which has no recorded bottom): within RLIMIT_STACK, less a 64 KiB
+ * margin, and at most 1 MiB below its top. */
+static uintptr_t main_stack_floor GMI_STATE;
+
 static void thread_bounds_main(gmi_thread_t *t) {
     volatile char here;
     maps_query_t q = {.addr = (uintptr_t)&here};
@@ -318,6 +324,12 @@ static void thread_bounds_main(gmi_thread_t *t) {
         t->stack_hi = (uintptr_t)&here + 65536;
     }
     tls_range_maps(&t->tls_lo, &t->tls_hi);
+    size_t room = (size_t)1 << 20;
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_STACK, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+        rl.rlim_cur < room + 65536)
+        room = rl.rlim_cur > 65536 ? (size_t)rl.rlim_cur - 65536 : 0;
+    main_stack_floor = t->stack_hi > room ? t->stack_hi - room : 0;
 }
 
 /* unregistered_stack_top: the top of the calling thread's stack, for a thread without
@@ -813,11 +825,11 @@ SCRUB_FN(stack_scrub_gc, GMI_SCRUB_GC)
 
 /* stack_room: bytes of t's stack below sp, or 0 when sp is not on the stack gomem knows
  * (a coroutine's). The initial thread's stack grows on demand with no bottom recorded:
- * within its first MiB, assume room (RLIMIT_STACK is 8 MiB by default). */
+ * down to main_stack_floor. */
 static size_t stack_room(const gmi_thread_t *t, uintptr_t sp) {
     if (sp > t->stack_hi) return 0;
     if (t->stack_lo != 0) return sp > t->stack_lo ? sp - t->stack_lo : 0;
-    if (t->is_main && t->stack_hi - sp < ((uintptr_t)1 << 20)) return (size_t)1 << 20;
+    if (t->is_main && sp > main_stack_floor) return sp - main_stack_floor;
     return 0;
 }
 
