@@ -232,12 +232,14 @@ static void self_init_static(const gmi_mapping_t *m, uintptr_t here) {
     gmi_elf_free(&e);
 }
 
+/* self_init runs once (pthread_once), on whichever thread takes the first sample, so
+ * its path buffer is static: 4 KiB less on the stack of a thread that may have little. */
 static void self_init(void) {
+    static char exe[4096];
     gmi_maps_t maps;
     if (gmi_maps_read(&maps) != 0) return;
     uintptr_t here = (uintptr_t)&gmi_profile_record_alloc;
     const gmi_mapping_t *m = gmi_maps_find(&maps, here);
-    char exe[4096];
     ssize_t k = readlink("/proc/self/exe", exe, sizeof exe - 1);
     exe[k > 0 ? k : 0] = 0;
     if (m != NULL && m->path[0] == '/' && strcmp(m->path, exe) != 0) {
