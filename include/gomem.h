@@ -21,7 +21,9 @@
  * pthread_create are registered automatically when the program links libgomem.so;
  * with the static library, or for threads made by other means, gomem registers a
  * thread on its first allocation or collection request, and gm_thread_register makes
- * it visible to the collector before that. */
+ * it visible to the collector before that. Allocation, gm_free and gm_collect run on
+ * the caller's stack and need at most 8 KiB of it (tests/stress/test_small_stacks.c);
+ * gm_explain and the profile and trace writers need more. */
 #ifndef GOMEM_H
 #define GOMEM_H
 
