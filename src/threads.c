@@ -300,15 +300,15 @@ static void tls_range_maps(uintptr_t *lo, uintptr_t *hi) {
     }
 }
 
-/* thread_bounds_main: the initial thread's stack is the mapping holding the current
- * sp in /proc/self/maps (pthread_getattr_np would read the same file with stdio, that
- * is, with malloc). The static TLS block was allocated by the dynamic loader: clamp the
- * estimated range to the readable memory around the thread pointer. */
 /* main_stack_floor: the lowest address the stack scrubbers may write on the initial
  * thread's stack (which has no recorded bottom): within RLIMIT_STACK, less a 64 KiB
  * margin, and at most 1 MiB below its top. */
 static uintptr_t main_stack_floor GMI_STATE;
 
+/* thread_bounds_main: the initial thread's stack is the mapping holding the current
+ * sp in /proc/self/maps (pthread_getattr_np would read the same file with stdio, that
+ * is, with malloc). The static TLS block was allocated by the dynamic loader: clamp the
+ * estimated range to the readable memory around the thread pointer. */
 static void thread_bounds_main(gmi_thread_t *t) {
     volatile char here;
     maps_query_t q = {.addr = (uintptr_t)&here};
