@@ -125,23 +125,8 @@ static void report_write_after_free(const void *obj, size_t size, size_t off, co
 
 static void report_modes(void) {
     char buf[256];
-    int n = 0;
-    const gmi_config_t *c = &gmi_config;
-    if (c->debug_abort)
-        n += gmi_snprintf(buf + n, sizeof buf - (size_t)n, " abort=%d", c->debug_abort);
-    if (c->debug_verify)
-        n += gmi_snprintf(buf + n, sizeof buf - (size_t)n, " verify=%d", c->debug_verify);
-    if (c->debug_poison)
-        n += gmi_snprintf(buf + n, sizeof buf - (size_t)n, " poison=%d", c->debug_poison);
-    if (c->debug_gcstress)
-        n += gmi_snprintf(buf + n, sizeof buf - (size_t)n, " gcstress=%d", c->debug_gcstress);
-    if (c->debug_checkptr)
-        n += gmi_snprintf(buf + n, sizeof buf - (size_t)n, " checkptr=%d", c->debug_checkptr);
-    if (c->fail_mmap)
-        n += gmi_snprintf(buf + n, sizeof buf - (size_t)n, " failmmap=%d", c->fail_mmap);
-    if (c->fail_madvise)
-        n += gmi_snprintf(buf + n, sizeof buf - (size_t)n, " failmadvise=%d", c->fail_madvise);
-    if (n > 0) gmi_error("GOMEMDEBUG modes:%s", buf);
+    if (gmi_gomemdebug_format(&gmi_config, buf, sizeof buf) > 0)
+        gmi_error("GOMEMDEBUG modes:%s", buf);
 }
 
 void gmi_debug_init(void) {

@@ -350,6 +350,17 @@ void gmi_parse_gomemdebug(const char *s, gmi_config_t *cfg) {
                    sizeof env_gomemdebug_keys / sizeof env_gomemdebug_keys[0], false);
 }
 
+int gmi_gomemdebug_format(const gmi_config_t *cfg, char *buf, size_t n) {
+    int len = 0;
+    for (size_t i = 0; i < sizeof env_gomemdebug_keys / sizeof env_gomemdebug_keys[0]; i++) {
+        const env_key_t *k = &env_gomemdebug_keys[i];
+        int v = *(const int *)((const char *)cfg + k->offset);
+        if (v != 0 && (size_t)len < n)
+            len += gmi_snprintf(buf + len, n - (size_t)len, " %s=%d", k->key, v);
+    }
+    return len;
+}
+
 /* ---------------------------------------------------------------------------------
  * GOMEMSIGNAL, GOMEMMARKWORKERS
  * ------------------------------------------------------------------------------- */

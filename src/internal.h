@@ -399,6 +399,10 @@ int gmi_parse_mark_workers(const char *s, int *out); /* GOMEMMARKWORKERS */
  * leave the field as it was. */
 void gmi_parse_godebug(const char *s, gmi_config_t *cfg);
 void gmi_parse_gomemdebug(const char *s, gmi_config_t *cfg);
+/* gmi_gomemdebug_format writes " key=N" into buf for every GOMEMDEBUG setting of cfg
+ * that is not 0, in the parser's order (as gmi_snprintf: truncated, NUL-terminated when
+ * anything is written); returns the length. */
+int gmi_gomemdebug_format(const gmi_config_t *cfg, char *buf, size_t n);
 /* gmi_memlimit_auto: 90% of the cgroup memory limit, or INT64_MAX if there is none. */
 int64_t gmi_memlimit_auto(void);
 /* gmi_env_init reads the environment into gmi_config (without getenv: scans environ).

@@ -242,8 +242,19 @@ static void test_gomemdebug(void) {
     CHECK_EQ(c.debug_checkptr, 1);
     CHECK_EQ(c.fail_mmap, 3);
     CHECK_EQ(c.fail_madvise, 2);
+    /* the start-up report (gctrace) lists what is set, in the parser's order */
+    char buf[256];
+    CHECK_EQ(gmi_gomemdebug_format(&c, buf, sizeof buf),
+             (int)strlen(" abort=1 verify=1 poison=1 gcstress=5 checkptr=1 failmmap=3 "
+                         "failmadvise=2"));
+    CHECK(strcmp(buf, " abort=1 verify=1 poison=1 gcstress=5 checkptr=1 failmmap=3 "
+                      "failmadvise=2") == 0);
+    char small[16];
+    gmi_gomemdebug_format(&c, small, sizeof small); /* truncated, never past the end */
+    CHECK(strcmp(small, " abort=1 verify") == 0);
 
     c = fresh();
+    CHECK_EQ(gmi_gomemdebug_format(&c, buf, sizeof buf), 0);
     gmi_parse_gomemdebug("abort,abort=0", &c);
     CHECK_EQ(c.debug_abort, 0);
 
