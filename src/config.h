@@ -32,6 +32,7 @@
 #define GMI_REUSE_SLOTS        64   /* most objects a thread keeps per span class for reuse */
 #define GMI_REUSE_BYTES        8192 /* ... and most bytes (malloc.c) */
 #define GMI_REUSE_SPAN_CLASSES 66   /* span classes with reuse stacks: sizes up to 1 KiB */
+#define GMI_TRANSFER_STACKS    2    /* a transfer list holds this many full reuse stacks */
 #define GMI_ROOT_BLOCK_BYTES   (128 * 1024) /* root ranges are pushed in blocks of at most this */
 
 #define GMI_CACHE_LINE 64

@@ -262,6 +262,9 @@ GMI_INLINE bool gmi_reuse_fresh(const gmi_thread_cache_t *c) {
 void gmi_reuse_flush(gmi_thread_cache_t *c); /* free every object on c's stacks: no cycle
                                                  may run meanwhile (registry lock held) */
 void gmi_reuse_drop(gmi_thread_cache_t *c);  /* forget them: garbage for the next cycle */
+/* gmi_transfer_objects: the valid objects of span class spc's transfer list (malloc.c,
+ * 7b) in *objs, and their number; with the world stopped (verify.c, report.c). */
+unsigned gmi_transfer_objects(unsigned spc, void *const **objs);
 /* gmi_thread_attach registers the calling thread if gomem has not seen it (a thread
  * started by a library that bypassed the pthread_create interposer) and returns it, or
  * NULL with errno ENOMEM when no memory is left for its struct (one line on stderr);

@@ -55,6 +55,18 @@
  *     each dead object and does not count those holding their tag (span.c). So Frees
  *     moves once per free, whether the object is reused, collected or flushed, even if
  *     a stale pointer keeps it for a few cycles.
+ *  7b. Transfer lists. A thread that frees more objects of a class than it allocates
+ *     (a consumer of objects other threads allocate) fills its stack. The free that
+ *     finds it full moves the older half, under the class's central lock, to the
+ *     class's transfer list (GMI_TRANSFER_STACKS stacks' worth), and a thread whose
+ *     current word runs out takes a stackful from there before the next word of its
+ *     span: the objects go from the thread that frees them to the one that allocates,
+ *     a lock per half stack, as tcmalloc's transfer cache. Only a full list sends a
+ *     free to the pending bitmap: before the lists, a 2-thread churn whose threads ran
+ *     at different speeds sent a quarter of all frees there, one contended atomic OR
+ *     each. A list is stamped with the epoch of its objects, like a stack; a
+ *     collection takes every central lock before it stops the world, so the epoch
+ *     never changes while a list is in use, and a stale list is emptied at its next use.
  *  8. Accounting. Per-entry counters are flushed on refill; heap_live (the pacer's view,
  *     as Go's heapLive) grows when a span is cached (by its free part) or a large object
  *     is allocated, and the slow path compares it with the trigger to start a cycle.
@@ -287,6 +299,100 @@ static void *take_loaded(gmi_thread_t *t, gmi_cache_entry_t *e, unsigned spc, si
     return alloc_small_bits(t, spc, size);
 }
 
+/* ---------------------------------------------------------------------------------
+ * Transfer lists (overview, 7b)
+ * ------------------------------------------------------------------------------- */
+
+/* transfer_t: objects a thread's full reuse stack of one class passed on, for any
+ * thread of the class to take. Everything under the class's central lock, which a
+ * collection holds while the world is stopped: the epoch cannot change while it is
+ * held. */
+typedef struct transfer_s {
+    void **slot;        /* cap entries, from gomem's metadata memory at first use */
+    uint64_t epoch;     /* gmi_reuse_epoch when the objects were put: valid while equal */
+    _Atomic unsigned n; /* objects held (read without the lock only as a hint) */
+    unsigned cap;       /* GMI_TRANSFER_STACKS x the class's stack capacity */
+} transfer_t;
+
+static transfer_t transfers[GMI_REUSE_SPAN_CLASSES] GMI_STATE;
+
+/* transfer_fresh: x's objects, if a cycle has not freed them since they were put. */
+static unsigned transfer_fresh(transfer_t *x) {
+    if (x->epoch != gmi_reuse_epoch_now()) return 0;
+    return atomic_load_explicit(&x->n, memory_order_relaxed);
+}
+
+#if !GM_TRACK_VALGRIND /* Valgrind's builds keep no reuse stacks */
+/* transfer_put moves the older half of the full reuse stack of class spc (entry e of t,
+ * valid for the current epoch when the caller looked) to the class's transfer list,
+ * and returns how many objects the stack holds then: fewer than its capacity, or
+ * unchanged if the list has no room (or no memory). A stack that a cycle made stale
+ * meanwhile is emptied (0). */
+GMI_NOINLINE static unsigned transfer_put(gmi_thread_t *t, gmi_cache_entry_t *e, unsigned spc) {
+    transfer_t *x = &transfers[spc];
+    unsigned cap = gmi_reuse_cap[spc], half = (cap + 1) / 2, n = e->nreuse;
+    gmi_lock(&gmi_central_locks[spc]);
+    uint64_t now = gmi_reuse_epoch_now(); /* stable while the lock is held */
+    if (t->cache.reuse_epoch != now) {
+        reuse_reset(&t->cache, now);
+        n = 0;
+    } else {
+        unsigned have = transfer_fresh(x);
+        if (x->slot == NULL) {
+            x->cap = GMI_TRANSFER_STACKS * cap;
+            x->slot = gmi_meta_alloc(x->cap * sizeof(void *));
+        }
+        if (x->slot != NULL && have + half <= x->cap) {
+            void **stack = t->cache.reuse[spc];
+            memcpy(x->slot + have, stack, half * sizeof(void *));
+            memmove(stack, stack + half, (n - half) * sizeof(void *));
+            n -= half;
+            e->nreuse = (uint16_t)n;
+            x->epoch = now;
+            atomic_store_explicit(&x->n, have + half, memory_order_relaxed);
+        }
+    }
+    gmi_unlock(&gmi_central_locks[spc]);
+    return n;
+}
+#endif
+
+/* transfer_take fills t's reuse stack of class spc (entry e) from the class's transfer
+ * list; false if the list held nothing valid. The stack is then valid for the current
+ * epoch, and its objects are taken by alloc_reuse, which checks the epoch again. */
+GMI_NOINLINE static bool transfer_take(gmi_thread_t *t, gmi_cache_entry_t *e, unsigned spc) {
+    transfer_t *x = &transfers[spc];
+    unsigned k = 0;
+    gmi_lock(&gmi_central_locks[spc]);
+    unsigned have = transfer_fresh(x);
+    if (have == 0) {
+        atomic_store_explicit(&x->n, 0, memory_order_relaxed); /* stale: its objects were freed */
+    } else {
+        uint64_t now = gmi_reuse_epoch_now();
+        if (t->cache.reuse_epoch != now) reuse_reset(&t->cache, now);
+        unsigned n = e->nreuse, room = gmi_reuse_cap[spc] - n;
+        k = have < room ? have : room;
+        memcpy(t->cache.reuse[spc] + n, x->slot + have - k, k * sizeof(void *));
+        e->nreuse = (uint16_t)(n + k);
+        atomic_store_explicit(&x->n, have - k, memory_order_relaxed);
+    }
+    gmi_unlock(&gmi_central_locks[spc]);
+    return k != 0;
+}
+
+/* transfer_hint: the slow path's unlocked look (a stale count only costs a lock). */
+GMI_INLINE bool transfer_hint(unsigned spc) {
+    return spc < GMI_REUSE_SPAN_CLASSES &&
+           atomic_load_explicit(&transfers[spc].n, memory_order_relaxed) != 0;
+}
+
+unsigned gmi_transfer_objects(unsigned spc, void *const **objs) {
+    *objs = NULL;
+    if (spc >= GMI_REUSE_SPAN_CLASSES) return 0;
+    *objs = transfers[spc].slot;
+    return transfer_fresh(&transfers[spc]);
+}
+
 static void gc_hooks_after_refill(void);
 
 /* slow_result_t: an allocation and whether its path went as deep as a refill (two
@@ -304,6 +410,10 @@ GMI_NOINLINE static slow_result_t malloc_slow_work(gmi_thread_t *t, unsigned spc
         gmi_init_slow();
     gmi_cache_entry_t *e = &t->cache.alloc[spc];
     if (e->held) return (slow_result_t){alloc_held(t, e, spc, size), 1}; /* a sample: deep */
+    /* Objects other threads' full reuse stacks passed on (overview, 7b) come before the
+     * span's next word: they are freed memory waiting to be used again. */
+    if (transfer_hint(spc) && transfer_take(t, e, spc))
+        return (slow_result_t){alloc_reuse(t, e, spc, e->nreuse), 1};
     if (e->span != NULL && gmi_cache_next_word(e))
         return (slow_result_t){take_loaded(t, e, spc, size), 0};
     if (!gmi_cache_refill(e, spc)) {
@@ -581,13 +691,18 @@ static void free_small(gmi_thread_t *t, gmi_span_t *s, size_t i, const void *p) 
         return;
     }
 #if !GM_TRACK_VALGRIND
-    if (e != NULL && !gmi_debug_slow && reuse_fits(s, spc, e->nreuse)) {
+    if (e != NULL && !gmi_debug_slow && spc < GMI_REUSE_SPAN_CLASSES &&
+        __atomic_load_n(&s->specials, __ATOMIC_RELAXED) == NULL) {
         /* Onto the reuse stack (overview, 7a; gm_free's fast path, free_fast, takes
-         * most of these). */
+         * most of these); a full stack passes half on to the transfer list (7b). */
         uint64_t epoch = gmi_reuse_epoch_now();
         if (gmi_unlikely(t->cache.reuse_epoch != epoch)) reuse_reset(&t->cache, epoch);
-        reuse_push(t, e, s, spc, (uintptr_t)p, e->nreuse);
-        return;
+        unsigned n = e->nreuse;
+        if (n >= gmi_reuse_cap[spc]) n = transfer_put(t, e, spc);
+        if (n < gmi_reuse_cap[spc]) {
+            reuse_push(t, e, s, spc, (uintptr_t)p, n);
+            return;
+        }
     }
 #endif
     free_pending(t, s, i, p, true);

@@ -46,6 +46,10 @@ static void add_span(gmi_span_t *s, void *arg) {
         if (atomic_load_explicit(&s->has_pending, memory_order_relaxed))
             bits &= ~atomic_load_explicit(&s->pending_bits[w], memory_order_relaxed);
         n += (uint64_t)__builtin_popcountll(bits);
+        /* freed onto a reuse stack or a transfer list (malloc.c, 7a-b): still allocated,
+         * known by the free tag in the first word */
+        for (uint64_t b = s->reuse_tagged ? bits : 0; b; b &= b - 1)
+            n -= gmi_reuse_tagged(s->start + (w * 64 + (uint64_t)__builtin_ctzll(b)) * s->elemsize);
     }
     if (n > s->nelems) n = s->nelems;
     e->objects += n;
@@ -61,20 +65,6 @@ static void add_span(gmi_span_t *s, void *arg) {
         e->full_spans++;
 }
 
-/* Objects on valid reuse stacks (malloc.c) are freed: free slots here, as pending ones
- * are. Those of stale stacks are garbage of the last cycle, swept or not yet. */
-static void sub_reuse(gmi_thread_t *t, void *arg) {
-    gm_size_class_usage_t *u = arg;
-    if (!gmi_reuse_fresh(&t->cache)) return;
-    for (unsigned spc = 2; spc < GMI_REUSE_SPAN_CLASSES; spc++) {
-        uint64_t n = t->cache.alloc[spc].nreuse;
-        gm_size_class_usage_t *e = &u[spc >> 1];
-        if (n == 0 || e->objects < n) continue;
-        e->objects -= n;
-        e->inuse_bytes -= n * gmi_class_to_size[spc >> 1];
-    }
-}
-
 GM_API void gm_read_size_classes(gm_size_class_usage_t out[GM_NUM_SIZE_CLASSES]) {
     if (out == NULL) return;
     if (!atomic_load(&gmi_initialized)) gmi_init_slow();
@@ -84,7 +74,6 @@ GM_API void gm_read_size_classes(gm_size_class_usage_t out[GM_NUM_SIZE_CLASSES])
     gmi_lock_all();
     gmi_world_stop();
     gmi_heap_each_span_locked(add_span, out);
-    gmi_threads_each(sub_reuse, out);
     gmi_world_start();
     gmi_unlock_all();
     gmi_unlock(&gmi_gc.lock);

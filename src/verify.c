@@ -77,32 +77,54 @@ static void verify_span(gmi_span_t *s, void *arg) {
     }
 }
 
-/* verify_reuse: every object on a valid reuse stack (malloc.c) is an allocated, not
- * pending slot base of the stack's class, cleared but for its free tag, and on no
- * other place of the stack. A stale stack's objects were garbage of a cycle since. */
+/* verify_freed: every object of a valid reuse stack or transfer list (malloc.c, 7a and
+ * 7b) of span class spc is an allocated, not pending slot base of the class, cleared
+ * but for its free tag, and on no other place of the same stack or list. */
+static void verify_freed(const char *what, unsigned spc, void *const *objs, unsigned n) {
+    for (unsigned k = 0; k < n; k++) {
+        uintptr_t a = (uintptr_t)objs[k];
+        gmi_span_t *s = gmi_span_of(a);
+        if (s == NULL)
+            gmi_throw("verify: %s holds 0x%lx, not a heap object", what, (unsigned long)a);
+        if (s->spanclass != spc)
+            fail_span("reuse stack or transfer list holds an object of another class", s);
+        size_t i = gmi_span_slot(s, a);
+        if (s->start + i * s->elemsize != a)
+            fail_span("reuse stack or transfer list holds an interior pointer", s);
+        if (!gmi_bit_get(s->alloc_bits, i))
+            fail_span("reuse stack or transfer list holds a free slot", s);
+        if ((atomic_load(&s->pending_bits[i >> 6]) >> (i & 63)) & 1)
+            fail_span("reuse stack or transfer list holds a slot freed again (pending)", s);
+        const uintptr_t *w = (const uintptr_t *)a;
+        if (!gmi_reuse_tagged(a))
+            fail_span("object on a reuse stack or transfer list lost its free tag", s);
+        for (size_t j = 1; j < s->elemsize / sizeof(uintptr_t); j++)
+            if (w[j] != 0)
+                fail_span("object on a reuse stack or transfer list was written after its free", s);
+        for (unsigned k2 = 0; k2 < k; k2++)
+            if ((uintptr_t)objs[k2] == a)
+                fail_span("reuse stack or transfer list holds an object twice", s);
+    }
+}
+
+/* verify_reuse: a thread's valid reuse stack of class spc (a stale one's objects were
+ * garbage of a cycle since). */
 static void verify_reuse(gmi_thread_t *t, unsigned spc) {
     unsigned n = t->cache.alloc[spc].nreuse;
     if (n == 0 || !gmi_reuse_fresh(&t->cache)) return;
-    if (spc >= GMI_REUSE_SPAN_CLASSES || n > GMI_REUSE_SLOTS)
+    if (spc >= GMI_REUSE_SPAN_CLASSES || n > gmi_reuse_cap[spc])
         gmi_throw("verify: reuse stack of span class %u holds %u objects", spc, n);
-    for (unsigned k = 0; k < n; k++) {
-        uintptr_t a = (uintptr_t)t->cache.reuse[spc][k];
-        gmi_span_t *s = gmi_span_of(a);
-        if (s == NULL)
-            gmi_throw("verify: reuse stack holds 0x%lx, not a heap object", (unsigned long)a);
-        if (s->spanclass != spc) fail_span("reuse stack holds an object of another class", s);
-        size_t i = gmi_span_slot(s, a);
-        if (s->start + i * s->elemsize != a) fail_span("reuse stack holds an interior pointer", s);
-        if (!gmi_bit_get(s->alloc_bits, i)) fail_span("reuse stack holds a free slot", s);
-        if ((atomic_load(&s->pending_bits[i >> 6]) >> (i & 63)) & 1)
-            fail_span("reuse stack holds a slot freed again (pending)", s);
-        const uintptr_t *w = (const uintptr_t *)a;
-        if (!gmi_reuse_tagged(a)) fail_span("object on a reuse stack lost its free tag", s);
-        for (size_t j = 1; j < s->elemsize / sizeof(uintptr_t); j++)
-            if (w[j] != 0) fail_span("object on a reuse stack was written after its free", s);
-        for (unsigned k2 = 0; k2 < k; k2++)
-            if ((uintptr_t)t->cache.reuse[spc][k2] == a)
-                fail_span("reuse stack holds an object twice", s);
+    verify_freed("reuse stack", spc, t->cache.reuse[spc], n);
+}
+
+/* verify_transfers: every class's valid transfer list. */
+static void verify_transfers(void) {
+    for (unsigned spc = 0; spc < GMI_REUSE_SPAN_CLASSES; spc++) {
+        void *const *objs;
+        unsigned n = gmi_transfer_objects(spc, &objs);
+        if (n > GMI_TRANSFER_STACKS * (unsigned)gmi_reuse_cap[spc])
+            gmi_throw("verify: transfer list of span class %u holds %u objects", spc, n);
+        verify_freed("transfer list", spc, objs, n);
     }
 }
 
@@ -153,6 +175,7 @@ void gmi_verify_stw(int before_mark) {
     if (e) gmi_throw("verify: page heap: %s", e);
     gmi_heap_each_span_locked(verify_span, &v);
     gmi_threads_each(verify_cache, &v);
+    verify_transfers();
     for (unsigned spc = 0; spc < GMI_NUM_SPAN_CLASSES; spc++) {
         v.spc = spc;
         gmi_central_each_locked(spc, verify_listed, &v);

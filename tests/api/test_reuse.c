@@ -7,7 +7,9 @@
  * also for a thread that sits idle, whose span goes back to the page heap, and never
  * hands an object out twice; the live objects around them are untouched; a thread's
  * exit gives its stack back; Mallocs and Frees stay exact throughout, each free
- * counted once whether the object is reused, collected or flushed. */
+ * counted once whether the object is reused, collected or flushed. A stack that
+ * overflows passes objects to a transfer list (7b), where a new thread finds them
+ * first, and a collection empties the lists. */
 #include "api/gmtest.h"
 
 #include <pthread.h>
@@ -229,6 +231,109 @@ static void idle_thread(void) {
     }
 }
 
+/* ---- transfer lists (malloc.c, 7b) ---- */
+
+/* A thread that frees more objects of a class than its stack holds passes the older
+ * half of its full stack to the class's transfer list, where any thread finds them
+ * before the bits of its spans. XS objects, every 16th of XS * 16: each bitmap word
+ * gets 4 pending frees at most, below the 8 that make a full span partial again, so
+ * without the lists a new thread would get none of them back before the next cycle. */
+enum { XS = 256, XSTRIDE = 16, XTAKE = 64 };
+static uint8_t *xall[XS * XSTRIDE];
+static void *xfreed[XS];
+
+typedef struct xjob_s {
+    pthread_barrier_t *bar;
+    int n;         /* xtaker: objects to allocate */
+    uint8_t **got; /* xtaker: what it allocated */
+} xjob_t;
+
+static void *xfreer(void *arg) {
+    xjob_t *j = arg;
+    for (int i = 0; i < XS; i++)
+        gm_free(xfreed[i]);
+    pthread_barrier_wait(j->bar); /* alive, so that its own stack stays out of the way */
+    pthread_barrier_wait(j->bar);
+    return NULL;
+}
+
+static void *xtaker(void *arg) {
+    xjob_t *j = arg;
+    for (int i = 0; i < j->n; i++) {
+        j->got[i] = gm_alloc(SIZE);
+        CHECK(j->got[i] != NULL && gmt_all_zero(j->got[i], SIZE));
+        for (int k = 0; k < i; k++)
+            CHECK(j->got[k] != j->got[i]);
+    }
+    return NULL;
+}
+
+/* xround: main allocates the objects, a freer frees the chosen ones and stays; then,
+ * if collect, a collection (which frees the lists' objects: not roots); then a new
+ * thread allocates n objects into got. Returns how many of the first XTAKE of them
+ * are objects the freer freed. */
+static int xround(int collect, int n, uint8_t **got) {
+    for (int i = 0; i < XS * XSTRIDE; i++) {
+        xall[i] = gm_alloc(SIZE);
+        CHECK(xall[i] != NULL);
+        gmt_fill(xall[i], SIZE, 7000u + (uint64_t)i);
+    }
+    for (int i = 0; i < XS; i++) {
+        xfreed[i] = xall[i * XSTRIDE];
+        xall[i * XSTRIDE] = NULL;
+    }
+    gm_collect(); /* and its sweep: Frees moves only with the frees below (gcstress) */
+    uint64_t f0 = stat_frees();
+    pthread_barrier_t bar;
+    pthread_barrier_init(&bar, NULL, 2);
+    xjob_t fj = {&bar, 0, NULL}, tj = {NULL, n, got};
+    pthread_t fth, tth;
+    CHECK_EQ(pthread_create(&fth, NULL, xfreer, &fj), 0);
+    pthread_barrier_wait(&bar);
+    CHECK_EQ(stat_frees() - f0, XS);
+    if (!collect) { /* in the stack, the list or pending: freed to every call */
+        for (int i = 0; i < XS; i += 7)
+            freed_checks(xfreed[i]);
+        CHECK_EQ(stat_frees() - f0, XS);
+    } else {
+        gmt_collect_clean();
+    }
+    CHECK_EQ(pthread_create(&tth, NULL, xtaker, &tj), 0);
+    CHECK_EQ(pthread_join(tth, NULL), 0);
+    int from_freer = 0;
+    for (int i = 0; i < XTAKE && i < n; i++)
+        from_freer += contains(xfreed, XS, got[i]);
+    pthread_barrier_wait(&bar);
+    CHECK_EQ(pthread_join(fth, NULL), 0);
+    pthread_barrier_destroy(&bar);
+    for (int i = 0; i < XS * XSTRIDE; i++)
+        if (xall[i]) CHECK(gmt_verify(xall[i], SIZE, 7000u + (uint64_t)i) == GMT_OK);
+    for (int i = 0; i < n; i++)
+        CHECK(gm_base(got[i]) == got[i]);
+    return from_freer;
+}
+
+static void transfer_lists(void) {
+    static uint8_t *got[4 * XS];
+    /* 1. the new thread's first allocations are the passed-on objects */
+    int n = xround(0, XTAKE, got);
+    if (n != XTAKE)
+        fprintf(stderr, "transfer: %d of the first %d allocations passed on\n", n, XTAKE);
+    CHECK_EQ(n, XTAKE);
+    gm_memstats_t ms;
+    gm_read_memstats(&ms);
+    CHECK_EQ(ms.heap_objects, ms.mallocs - ms.frees);
+    for (int i = 0; i < XS * XSTRIDE; i++)
+        xall[i] = NULL;
+    /* 2. a collection empties the lists (they are not roots) and none of their
+     *    objects is handed out twice: the thread takes slots from the swept spans */
+    n = xround(1, 4 * XS, got);
+    gm_read_memstats(&ms);
+    CHECK_EQ(ms.heap_objects, ms.mallocs - ms.frees);
+    for (int i = 0; i < XS * XSTRIDE; i++)
+        xall[i] = NULL;
+}
+
 /* ---- collections racing pushes and pops ---- */
 
 /* RT threads replace objects in windows of their own and trade half of the objects
@@ -437,6 +542,9 @@ int main(void) {
     CHECK(live_ok());
     for (int i = 0; i < 4096; i++)
         CHECK(gmt_verify(more[i], SIZE, 5000u + (uint64_t)i) == GMT_OK);
+
+    transfer_lists();
+    CHECK(live_ok());
 
     racing();
     CHECK(live_ok());
