@@ -331,6 +331,11 @@ static unsigned transfer_fresh(transfer_t *x) {
 GMI_NOINLINE static unsigned transfer_put(gmi_thread_t *t, gmi_cache_entry_t *e, unsigned spc) {
     transfer_t *x = &transfers[spc];
     unsigned cap = gmi_reuse_cap[spc], half = (cap + 1) / 2, n = e->nreuse;
+    /* A full list stays full while its consumers are slow: while it does, the frees
+     * that find the stack full go to the pending bitmap without taking the lock. */
+    if (atomic_load_explicit(&x->n, memory_order_relaxed) + half > GMI_TRANSFER_STACKS * cap &&
+        __atomic_load_n(&x->epoch, __ATOMIC_RELAXED) == gmi_reuse_epoch_now())
+        return n;
     gmi_lock(&gmi_central_locks[spc]);
     uint64_t now = gmi_reuse_epoch_now(); /* stable while the lock is held */
     if (t->cache.reuse_epoch != now) {
@@ -348,7 +353,7 @@ GMI_NOINLINE static unsigned transfer_put(gmi_thread_t *t, gmi_cache_entry_t *e,
             memmove(stack, stack + half, (n - half) * sizeof(void *));
             n -= half;
             e->nreuse = (uint16_t)n;
-            x->epoch = now;
+            __atomic_store_n(&x->epoch, now, __ATOMIC_RELAXED); /* read unlocked above */
             atomic_store_explicit(&x->n, have + half, memory_order_relaxed);
         }
     }
