@@ -306,8 +306,8 @@ static void *take_loaded(gmi_thread_t *t, gmi_cache_entry_t *e, unsigned spc, si
 /* transfer_t: objects a thread's full reuse stack of one class passed on, for any
  * thread of the class to take. Everything under the class's central lock, which a
  * collection holds while the world is stopped: the epoch cannot change while it is
- * held. */
-typedef struct transfer_s {
+ * held. One cache line each, so that classes used by different threads do not share. */
+typedef struct __attribute__((aligned(64))) transfer_s {
     void **slot;        /* cap entries, from gomem's metadata memory at first use */
     uint64_t epoch;     /* gmi_reuse_epoch when the objects were put: valid while equal */
     _Atomic unsigned n; /* objects held (read without the lock only as a hint) */

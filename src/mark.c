@@ -51,7 +51,7 @@ typedef struct worker_s {
 size_t gmi_mark_stack_max GMI_STATE;         /* 0 = unlimited */
 uint64_t gmi_mark_overflow_passes GMI_STATE; /* heap rescans after an overflow, since start */
 
-static struct {
+static struct __attribute__((aligned(64))) { /* a line of its own: next to the reuse epoch */
     pthread_mutex_t lock;
     pthread_cond_t work_cond;  /* pool got work, or the mark finished */
     pthread_cond_t start_cond; /* helpers wait for a new mark */

@@ -29,10 +29,12 @@
 
 /* gmi_lock_t is a plain mutex. Every gomem lock is registered in the lock order of
  * gc.c and taken by gmi_lock_all() before the world is stopped and before fork(), so
- * that no stopped thread (and no child process) is left holding one. */
+ * that no stopped thread (and no child process) is left holding one. A lock fills a
+ * cache line of its own: taking it must not evict what the fast paths read next to it
+ * (the heap bounds and arena map sat on the heap lock's last line). */
 typedef struct gmi_lock_s {
     pthread_mutex_t m;
-} gmi_lock_t;
+} __attribute__((aligned(64))) gmi_lock_t;
 
 /* ---------------------------------------------------------------------------------
  * Spans
