@@ -243,7 +243,7 @@ extern GMI_TLS gmi_thread_t *gmi_tls_thread;
 extern uintptr_t gmi_reuse_key;
 /* gmi_reuse_cap[spc]: most objects the reuse stack of span class spc holds (GMI_REUSE_SLOTS,
  * fewer where GMI_REUSE_BYTES binds); set once by gmi_reuse_init at start-up. */
-extern uint8_t gmi_reuse_cap[GMI_REUSE_SPAN_CLASSES];
+extern uint8_t gmi_reuse_cap[GMI_NUM_SPAN_CLASSES]; /* 0 from GMI_REUSE_SPAN_CLASSES on */
 void gmi_reuse_init(void);
 /* gmi_reuse_tagged: the small object at base a was freed onto a reuse stack. */
 GMI_INLINE bool gmi_reuse_tagged(uintptr_t a) {

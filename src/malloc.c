@@ -121,9 +121,9 @@ GMI_INLINE void clear_bit_signal_safe(uint64_t *w, uint64_t bit) {
 typedef uint64_t gmi_v16u __attribute__((vector_size(16), aligned(8)));
 
 /* zero_small clears a small object (a multiple of 8 bytes, at least 8) with 16-byte
- * stores, overlapping at the end where the size is not a multiple of 32; the common
- * 16-byte object is one store. No call, so the callers keep no frame; the empty asm
- * keeps the compiler from turning the loop back into a call to memset. */
+ * stores, 64 bytes a loop turn, overlapping at the end where the size is not a
+ * multiple of 32; the common 16-byte object is one store. No call, so the callers keep no frame;
+ * the empty asm keeps the compiler from turning the loop back into a call to memset. */
 GMI_INLINE void zero_small(void *p, size_t n) {
     const gmi_v16u z = {0, 0};
     char *q = p;
@@ -134,10 +134,18 @@ GMI_INLINE void zero_small(void *p, size_t n) {
             *(uint64_t *)q = 0;
         return;
     }
-    for (; n > 32; q += 32, n -= 32) {
+    for (; n > 64; q += 64, n -= 64) {
         *(gmi_v16u *)q = z;
         *(gmi_v16u *)(q + 16) = z;
+        *(gmi_v16u *)(q + 32) = z;
+        *(gmi_v16u *)(q + 48) = z;
         __asm__("" : "+r"(q), "+r"(n)); /* nor unrolled: callers know n's bound */
+    }
+    if (n > 32) {
+        *(gmi_v16u *)q = z;
+        *(gmi_v16u *)(q + 16) = z;
+        q += 32;
+        n -= 32;
     }
     /* 8 to 32 bytes left at q, with at least 16 cleared (or the object) before them */
     *(gmi_v16u *)(q + n - 16) = z;
@@ -632,7 +640,7 @@ GMI_INLINE void reuse_push(gmi_thread_t *t, gmi_cache_entry_t *e, gmi_span_t *s,
     e->nfree++;
 }
 
-uint8_t gmi_reuse_cap[GMI_REUSE_SPAN_CLASSES] GMI_STATE;
+uint8_t gmi_reuse_cap[GMI_NUM_SPAN_CLASSES] GMI_STATE; /* 0: no stack (large, over 1 KiB) */
 
 void gmi_reuse_init(void) {
     _Static_assert(GMI_REUSE_SLOTS <= 255, "gmi_reuse_cap holds a byte");
@@ -648,8 +656,7 @@ void gmi_reuse_init(void) {
  * load), and no specials on the span (a record left on a freed slot, a misuse the
  * finalizer code drops at the next cycle, must not pass to the next object). */
 GMI_INLINE bool reuse_fits(const gmi_span_t *s, unsigned spc, unsigned n) {
-    return spc < GMI_REUSE_SPAN_CLASSES && n < gmi_reuse_cap[spc] &&
-           __atomic_load_n(&s->specials, __ATOMIC_RELAXED) == NULL;
+    return n < gmi_reuse_cap[spc] && __atomic_load_n(&s->specials, __ATOMIC_RELAXED) == NULL;
 }
 
 /* free_small: t is NULL for a thread without a struct (threads.c): a remote free. */
