@@ -341,7 +341,7 @@ void gmi_gc_collect(bool forced) {
     gmi_gc_leave(t);
     atomic_store(&gmi_gc.collecting, 0);
     gmi_unlock(&gmi_gc.lock);
-    gmi_stack_scrub_after_gc(t); /* collect_locked's frames held heap pointers */
+    gmi_stack_scrub_deep(t); /* collect_locked's frames held heap pointers */
 }
 
 /* gmi_gc_maybe_trigger starts a cycle unless another thread is running one (then the
@@ -365,7 +365,7 @@ void gmi_gc_maybe_trigger(void) {
         gmi_gc_leave(t);
         atomic_store(&gmi_gc.collecting, 0);
         gmi_unlock(&gmi_gc.lock);
-        gmi_stack_scrub_after_gc(t); /* collect_locked's frames held heap pointers */
+        gmi_stack_scrub_deep(t); /* collect_locked's frames held heap pointers */
         return;
     }
     gmi_unlock(&gmi_gc.lock);

@@ -325,11 +325,12 @@ static inline void gmi_gc_leave(gmi_thread_t *t) {
 enum {
     GMI_SCRUB_SMALL = 128,  /* the slow path within the cached span (frames ~100 bytes) */
     GMI_SCRUB_REFILL = 512, /* a refill or a large allocation (~470 bytes measured) */
-    GMI_SCRUB_GC = 4096,    /* after a collection on this thread (~1.6 KiB measured) */
+    GMI_SCRUB_GC = 4096,    /* after a collection on this thread (~1.6 KiB measured), a
+                               large free or a reported one (gmi_stack_scrub_deep) */
 };
 void *gmi_stack_scrub_small(void *p);
 void *gmi_stack_scrub_refill(void *p);
-void gmi_stack_scrub_after_gc(gmi_thread_t *t);
+void gmi_stack_scrub_deep(gmi_thread_t *t);
 /* Start one of gomem's own threads (mark workers, sweeper): never registered, never
  * stopped, never scanned. */
 int gmi_thread_spawn_internal(pthread_t *out, void *(*fn)(void *), void *arg);

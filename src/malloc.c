@@ -866,9 +866,16 @@ gmi_span_t *gmi_malloc_live_object(const void *p, size_t *slot, const char **why
 GMI_NOINLINE static void free_slow(void *p);
 
 /* free_small_of: free_small for a valid small object p of span s (the slot found
- * again, so that the fast path need not keep it in a register). */
-GMI_NOINLINE static void free_small_of(gmi_thread_t *t, gmi_span_t *s, void *p) {
+ * again, so that the fast path need not keep it in a register), then the stack its
+ * frames used is scrubbed as the allocation slow path's (internal.h): a full stack
+ * takes locks, whose frames save the program's callee-saved registers. */
+GMI_NOINLINE static void free_small_work(gmi_thread_t *t, gmi_span_t *s, void *p) {
     free_small(t, s, gmi_span_slot(s, (uintptr_t)p), p);
+}
+
+GMI_NOINLINE static void free_small_of(gmi_thread_t *t, gmi_span_t *s, void *p) {
+    free_small_work(t, s, p);
+    (void)gmi_stack_scrub_refill(NULL);
 }
 
 /* free_fast returns true when it freed p (the caller needs no frame for the calls). */
@@ -890,8 +897,7 @@ GMI_INLINE bool free_fast(gmi_thread_t *t, void *p) {
     return true;
 }
 
-GMI_NOINLINE static void free_slow(void *p) {
-    if (p == NULL) return;
+GMI_NOINLINE static void free_slow_work(void *p) {
     if (gmi_unlikely(!atomic_load_explicit(&gmi_initialized, memory_order_acquire)))
         gmi_init_slow();
     if (gmi_unlikely(gmi_debug_slow)) {
@@ -899,6 +905,15 @@ GMI_NOINLINE static void free_slow(void *p) {
         return;
     }
     free_checked("gm_free", p);
+}
+
+/* free_slow: NULL returns at once; anything else is freed (or reported), and the
+ * stack its frames used scrubbed: a large free takes the central and heap locks and
+ * went deeper than a refill's scrub reaches (test_root_kinds). */
+GMI_NOINLINE static void free_slow(void *p) {
+    if (p == NULL) return;
+    free_slow_work(p);
+    gmi_stack_scrub_deep(gmi_tls_thread);
 }
 
 /* gm_free: a registered thread outside the debug modes (t set implies gomem is

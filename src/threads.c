@@ -833,10 +833,11 @@ static size_t stack_room(const gmi_thread_t *t, uintptr_t sp) {
     return 0;
 }
 
-/* gmi_stack_scrub_after_gc: the collection ran below the caller's frame, about 1.6 KiB
- * deep; clear GMI_SCRUB_GC bytes where there is known room to spare, else as much as a
- * refill clears, which the collection's own frames certainly used. */
-GMI_NOINLINE void gmi_stack_scrub_after_gc(gmi_thread_t *t) {
+/* gmi_stack_scrub_deep: a collection (about 1.6 KiB deep) or a large or reported free
+ * (more than a refill's 512 bytes: the heap lock, span coalescing, the report) ran
+ * below the caller's frame; clear GMI_SCRUB_GC bytes where there is known room to
+ * spare, else as much as a refill clears, which those frames certainly used. */
+GMI_NOINLINE void gmi_stack_scrub_deep(gmi_thread_t *t) {
     uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
     if (t != NULL && stack_room(t, sp) >= GMI_SCRUB_GC + 16384)
         stack_scrub_gc(NULL);
