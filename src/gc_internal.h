@@ -109,6 +109,9 @@ bool gmi_cache_next_word(gmi_cache_entry_t *e);
 bool gmi_cache_refill(gmi_cache_entry_t *e, unsigned spc);
 void gmi_thread_cache_unflushed(gmi_thread_cache_t *c, uint64_t *mallocs, uint64_t *frees);
 
+/* testing: helpers that wake for a mark wait while this is set, as if not scheduled */
+extern _Atomic int gmi_mark_hold_helpers;
+
 /* fork support */
 void gmi_mark_fork_child(void);
 void gmi_sweep_fork_child(void);

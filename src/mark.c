@@ -10,7 +10,10 @@
  * Workers: the collecting thread plus gmi_gc.mark_workers - 1 helper threads, all
  * while the world is stopped. Each has a private stack (mmap'd, doubling); a worker
  * with a deep stack and idle peers moves half to a shared pool. The mark ends when
- * every worker is idle and the pool is empty.
+ * every worker that joined it is idle and the pool is empty: a helper joins when it
+ * wakes, and one that wakes after the end has nothing to do. The collecting thread
+ * never waits for a helper to be scheduled (on a loaded machine that took a
+ * scheduler tick a cycle, in pauses that marking alone kept under a millisecond).
  * Overflow: if a stack cannot grow (mmap fails, or gmi_mark_stack_max is reached) the
  * range is dropped and `overflowed` is set; after the drain the heap is rescanned
  * from every marked object until no overflow happens (Boehm's recovery), so progress
@@ -23,6 +26,7 @@
 #include "track.h"
 
 #include <string.h>
+#include <time.h>
 
 typedef struct range_s {
     uintptr_t lo, hi;
@@ -58,7 +62,8 @@ static struct __attribute__((aligned(64))) { /* a line of its own: next to the r
     pthread_cond_t done_cond;  /* the collector waits for helpers to leave */
     range_t *pool;
     size_t pool_n, pool_cap;
-    int nworkers; /* workers in this mark */
+    int nworkers; /* workers this mark may use */
+    int njoined;  /* workers that joined it: the collecting thread and woken helpers */
     int nidle;
     int finished;
     int active_helpers;
@@ -364,7 +369,7 @@ static void drain(worker_t *w) {
                 return;
             }
             mk.nidle++;
-            if (mk.nidle == mk.nworkers) {
+            if (mk.nidle == mk.njoined) {
                 mk.finished = 1;
                 pthread_cond_broadcast(&mk.work_cond);
                 pthread_mutex_unlock(&mk.lock);
@@ -387,6 +392,8 @@ static void drain(worker_t *w) {
     }
 }
 
+_Atomic int gmi_mark_hold_helpers GMI_STATE;
+
 static void *helper_main(void *arg) {
     int id = (int)(intptr_t)arg;
     uint64_t seen = 0;
@@ -396,7 +403,15 @@ static void *helper_main(void *arg) {
             if (mk.epoch != seen) seen = mk.epoch; /* not needed for this mark */
             pthread_cond_wait(&mk.start_cond, &mk.lock);
         }
+        while (atomic_load_explicit(&gmi_mark_hold_helpers, memory_order_relaxed)) {
+            pthread_mutex_unlock(&mk.lock); /* a helper the scheduler does not run */
+            struct timespec ms = {0, 1000000};
+            nanosleep(&ms, NULL);
+            pthread_mutex_lock(&mk.lock);
+        }
         seen = mk.epoch;
+        if (mk.finished) continue; /* woke after the end: nothing to join */
+        mk.njoined++;
         mk.active_helpers++;
         pthread_mutex_unlock(&mk.lock);
         drain(&mk.workers[id]);
@@ -485,6 +500,7 @@ static void run_workers(int n) {
         /* hand the roots to the pool so every worker starts with some */
         pthread_mutex_lock(&mk.lock);
         mk.nworkers = n;
+        mk.njoined = 1; /* this thread; helpers count themselves in as they wake */
         mk.nidle = 0;
         mk.finished = 0;
         mk.parallel = 1;
