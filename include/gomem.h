@@ -100,14 +100,18 @@ GM_API void *gm_realloc(void *p, size_t size) GM_ALLOC_SIZE(2);
  * malloc, an object already freed) is reported with one line on stderr naming the call
  * and the pointer, and the heap is left intact; GOMEMDEBUG=abort=1 aborts instead.
  * The calling thread keeps up to 64 freed objects (8 KiB) of each size class up to
- * 1 KiB for its next allocations of that class, as a malloc's thread cache does; they
- * count as freed (Frees, HeapObjects, HeapAlloc) and as free slots in the size-class
- * report, their spans stay in use (HeapInuse), and they go back to the heap when the
- * thread exits or at the next collection, whichever comes first (a thread that stops
- * allocating keeps none of them past it). A second free of such an object is caught
- * like any other: it is
- * tagged with a per-process key while held. Two threads freeing the same object at the
- * same instant (a data race in the program) are not arbitrated. */
+ * 1 KiB for its next allocations of that class, as a malloc's thread cache does; a
+ * thread that frees more of a class than it allocates passes half of them at a time
+ * to a list of the class shared by all threads (at most two stacks' worth: 128
+ * objects or 16 KiB), where the next thread that runs out of slots of the class
+ * takes them first, as tcmalloc's transfer cache. Held objects count as freed (Frees,
+ * HeapObjects, HeapAlloc) and as free slots in the size-class report, their spans stay
+ * in use (HeapInuse), and they go back to the heap when the holding thread exits (the
+ * shared lists: when a thread takes them) or at the next collection, whichever comes
+ * first (a thread that stops allocating keeps none of them past it). A second free of
+ * such an object is caught like any other: it is tagged with a per-process key while
+ * held. Two threads freeing the same object at the same instant (a data race in the
+ * program) are not arbitrated. */
 GM_API void gm_free(void *p);
 
 /* gm_usable_size returns the number of usable bytes at p (its size class), or 0 if p
