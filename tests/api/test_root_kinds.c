@@ -542,20 +542,34 @@ GMT_NOINLINE static void test_collector_frames(void) {
  * of 8 rounds). x86-64 only: the registers are named. */
 #define SCRUB_ROUNDS 8
 
+#if defined(__x86_64__)
+/* VICTIM_REGS puts the victim's address in every callee-saved register, KEEP_REGS
+ * (after every call) tells the compiler they are still needed there, CLEAR_REGS
+ * zeroes them. */
+#define VICTIM_REGS(hidden)                                                                        \
+    register uintptr_t rbx __asm__("rbx") = (uintptr_t)gmt_unhide(hidden);                         \
+    register uintptr_t r12 __asm__("r12") = rbx;                                                   \
+    register uintptr_t r13 __asm__("r13") = rbx;                                                   \
+    register uintptr_t r14 __asm__("r14") = rbx;                                                   \
+    register uintptr_t r15 __asm__("r15") = rbx;                                                   \
+    KEEP_REGS()
+#define KEEP_REGS() __asm__ volatile("" : "+r"(rbx), "+r"(r12), "+r"(r13), "+r"(r14), "+r"(r15))
+#define CLEAR_REGS()                                                                               \
+    do {                                                                                           \
+        rbx = r12 = r13 = r14 = r15 = 0;                                                           \
+        KEEP_REGS();                                                                               \
+    } while (0)
+#endif
+
 GMT_NOINLINE static void regs_hold_victim(uintptr_t hidden) {
 #if defined(__x86_64__)
-    register uintptr_t rbx __asm__("rbx") = (uintptr_t)gmt_unhide(hidden);
-    register uintptr_t r12 __asm__("r12") = rbx;
-    register uintptr_t r13 __asm__("r13") = rbx;
-    register uintptr_t r14 __asm__("r14") = rbx;
-    register uintptr_t r15 __asm__("r15") = rbx;
-    __asm__ volatile("" : "+r"(rbx), "+r"(r12), "+r"(r13), "+r"(r14), "+r"(r15));
+    VICTIM_REGS(hidden);
     for (int i = 0; i < 3 * 512; i++) {
         void *q = gm_alloc_noscan(16);
-        __asm__ volatile("" : "+r"(rbx), "+r"(r12), "+r"(r13), "+r"(r14), "+r"(r15) : "r"(q));
+        __asm__ volatile("" : : "r"(q));
+        KEEP_REGS();
     }
-    rbx = r12 = r13 = r14 = r15 = 0;
-    __asm__ volatile("" : "+r"(rbx), "+r"(r12), "+r"(r13), "+r"(r14), "+r"(r15));
+    CLEAR_REGS();
 #else
     (void)hidden;
 #endif
@@ -569,23 +583,32 @@ GMT_NOINLINE __attribute__((no_sanitize("address"))) static void stale_frame(voi
     __asm__ volatile("" : : "r"(buf) : "memory");
 }
 
-GMT_NOINLINE static void test_slow_path_scrub(void) {
-#if defined(__x86_64__)
+/* scrub_check runs SCRUB_ROUNDS rounds of: prepare (if any), a new victim, hold with
+ * the victim's only pointer in every callee-saved register, a collection from a stale
+ * frame. The victim must die every time. */
+GMT_NOINLINE static void scrub_check(const char *what, void (*prepare)(void),
+                                     void (*hold)(uintptr_t hidden)) {
     int died = 0;
     for (int round = 0; round < SCRUB_ROUNDS; round++) {
         gmt_collect_clean();
+        if (prepare) prepare();
         gm_weak_t *h = frames_victim(); /* the object, hidden in frames_hidden */
         gmt_wipe_stack();
-        regs_hold_victim(frames_hidden);
+        hold(frames_hidden);
         stale_frame();
         died += gm_weak_get(h) == NULL;
         gm_weak_release(h);
     }
     if (died != SCRUB_ROUNDS)
-        fprintf(stderr, "slow path scrub: object survived %d of %d times%s\n", SCRUB_ROUNDS - died,
+        fprintf(stderr, "%s scrub: object survived %d of %d times%s\n", what, SCRUB_ROUNDS - died,
                 SCRUB_ROUNDS, GMT_ASAN ? " (ASan: frames differ, not checked)" : "");
     /* under ASan the fast paths have frames of their own, which nothing scrubs */
     if (!GMT_ASAN) CHECK_EQ(died, SCRUB_ROUNDS);
+}
+
+GMT_NOINLINE static void test_slow_path_scrub(void) {
+#if defined(__x86_64__)
+    scrub_check("slow path", NULL, regs_hold_victim);
 #endif
 }
 
@@ -594,59 +617,44 @@ GMT_NOINLINE static void test_slow_path_scrub(void) {
  * free or allocation takes the central and heap locks. regs_free_victim frees such
  * objects and allocates large ones with the victim in every callee-saved register;
  * the object must die as above (it survived 8 of 8 rounds before the free paths were
- * scrubbed, and with a 512-byte scrub after large frees). */
+ * scrubbed, and 1 of 8 with a 512-byte scrub after large frees). */
 enum { FREE_SMALL = 3 * 512, FREE_LARGE = 8 };
 static void *free_small_objs[FREE_SMALL];
 static void *free_large_objs[FREE_LARGE];
 
 GMT_NOINLINE static void regs_free_victim(uintptr_t hidden) {
 #if defined(__x86_64__)
-    register uintptr_t rbx __asm__("rbx") = (uintptr_t)gmt_unhide(hidden);
-    register uintptr_t r12 __asm__("r12") = rbx;
-    register uintptr_t r13 __asm__("r13") = rbx;
-    register uintptr_t r14 __asm__("r14") = rbx;
-    register uintptr_t r15 __asm__("r15") = rbx;
-    __asm__ volatile("" : "+r"(rbx), "+r"(r12), "+r"(r13), "+r"(r14), "+r"(r15));
+    VICTIM_REGS(hidden);
+    for (int i = 0; i < FREE_LARGE; i++) { /* large allocations first, garbage at once: */
+        void *q = gm_alloc_noscan(40000 + 8192 * (size_t)i); /* their scrub must not */
+        __asm__ volatile("" : : "r"(q));                     /* clean up after the frees */
+        KEEP_REGS();
+    }
     for (int i = 0; i < FREE_SMALL; i++) {
         gm_free(free_small_objs[i]);
-        __asm__ volatile("" : "+r"(rbx), "+r"(r12), "+r"(r13), "+r"(r14), "+r"(r15));
+        KEEP_REGS();
     }
     for (int i = 0; i < FREE_LARGE; i++) {
         gm_free(free_large_objs[i]);
-        __asm__ volatile("" : "+r"(rbx), "+r"(r12), "+r"(r13), "+r"(r14), "+r"(r15));
+        KEEP_REGS();
     }
-    for (int i = 0; i < FREE_LARGE; i++) { /* and large allocations, garbage at once */
-        void *q = gm_alloc_noscan(40000 + 8192 * (size_t)i);
-        __asm__ volatile("" : "+r"(rbx), "+r"(r12), "+r"(r13), "+r"(r14), "+r"(r15) : "r"(q));
-    }
-    rbx = r12 = r13 = r14 = r15 = 0;
-    __asm__ volatile("" : "+r"(rbx), "+r"(r12), "+r"(r13), "+r"(r14), "+r"(r15));
+    CLEAR_REGS();
 #else
     (void)hidden;
 #endif
     gmt_clear_scratch_regs();
 }
 
+GMT_NOINLINE static void free_path_objects(void) {
+    for (int i = 0; i < FREE_SMALL; i++)
+        free_small_objs[i] = gm_alloc_noscan(16);
+    for (int i = 0; i < FREE_LARGE; i++)
+        free_large_objs[i] = gm_alloc_noscan(40000);
+}
+
 GMT_NOINLINE static void test_free_path_scrub(void) {
 #if defined(__x86_64__)
-    int died = 0;
-    for (int round = 0; round < SCRUB_ROUNDS; round++) {
-        gmt_collect_clean();
-        for (int i = 0; i < FREE_SMALL; i++)
-            free_small_objs[i] = gm_alloc_noscan(16);
-        for (int i = 0; i < FREE_LARGE; i++)
-            free_large_objs[i] = gm_alloc_noscan(40000);
-        gm_weak_t *h = frames_victim();
-        gmt_wipe_stack();
-        regs_free_victim(frames_hidden);
-        stale_frame();
-        died += gm_weak_get(h) == NULL;
-        gm_weak_release(h);
-    }
-    if (died != SCRUB_ROUNDS)
-        fprintf(stderr, "free path scrub: object survived %d of %d times%s\n", SCRUB_ROUNDS - died,
-                SCRUB_ROUNDS, GMT_ASAN ? " (ASan: frames differ, not checked)" : "");
-    if (!GMT_ASAN) CHECK_EQ(died, SCRUB_ROUNDS);
+    scrub_check("free path", free_path_objects, regs_free_victim);
 #endif
 }
 
