@@ -583,15 +583,25 @@ GM_API void *gm_calloc(size_t n, size_t size) {
 
 /* small_slot_check: for a small-object span s holding address a, NULL if a is the base
  * of a live object (its slot in *slot), else what is wrong. */
+GMI_INLINE const char *small_slot_state(const gmi_span_t *s, size_t i, uintptr_t base);
+
 GMI_INLINE const char *small_slot_check(const gmi_span_t *s, uintptr_t a, size_t *slot) {
     size_t i = gmi_span_slot(s, a);
     if (s->start + i * s->elemsize != a) return "interior pointer, not the base of an object";
+    const char *why = small_slot_state(s, i, a);
+    if (why == NULL) *slot = i;
+    return why;
+}
+
+/* small_slot_state: NULL if slot i (at base) of small-object span s holds a live
+ * object, else why not: never allocated or swept, or freed (pending, or held on a reuse
+ * stack or transfer list with its tag). */
+GMI_INLINE const char *small_slot_state(const gmi_span_t *s, size_t i, uintptr_t base) {
     uint64_t bit = 1ull << (i & 63);
     if (!(s->alloc_bits[i >> 6] & bit)) return "object is not allocated (double free?)";
     if ((atomic_load_explicit(&s->pending_bits[i >> 6], memory_order_relaxed) & bit) ||
-        gmi_reuse_tagged(a))
+        gmi_reuse_tagged(base))
         return "object already freed (double free)";
-    *slot = i;
     return NULL;
 }
 
@@ -938,14 +948,10 @@ GM_API void *gm_base(const void *p) {
     uintptr_t a = (uintptr_t)p;
     gmi_span_t *s = gmi_span_of(a);
     if (s == NULL) return NULL;
-    size_t i = (s->spanclass >> 1) ? gmi_span_slot(s, a) : 0;
-    if (!gmi_bit_get(s->alloc_bits, i)) return NULL;
+    if (!(s->spanclass >> 1)) return gmi_bit_get(s->alloc_bits, 0) ? (void *)s->start : NULL;
+    size_t i = gmi_span_slot(s, a);
     uintptr_t base = s->start + i * s->elemsize;
-    if ((s->spanclass >> 1) &&
-        ((atomic_load_explicit(&s->pending_bits[i >> 6], memory_order_relaxed) >> (i & 63)) & 1 ||
-         gmi_reuse_tagged(base)))
-        return NULL; /* freed: pending, or on a reuse stack */
-    return (void *)base;
+    return small_slot_state(s, i, base) == NULL ? (void *)base : NULL;
 }
 
 GM_API void *gm_realloc(void *p, size_t size) {
