@@ -21,6 +21,7 @@
  *   bk_pause_reset()     forget the pauses so far (pause.c: only the steady phase counts)
  *   bk_finish()          collection count and pause records at the end of a run
  *   bk_result(...)       prints the RESULT line that bench/run.sh parses
+ *   bk_xorshift(&s)      random numbers; bk_churn_sizes[16]: churn's object sizes
  *
  * Memory from malloc back-ends is not zeroed; the workloads set every field they read.
  * See bench/README.md for how the programs are run. */
@@ -232,6 +233,20 @@ static inline void *bk_check(void *p, size_t n) {
     }
     return p;
 }
+
+/* bk_xorshift: the workloads' random numbers (xorshift64; the state must not be 0). */
+static inline uint64_t bk_xorshift(uint64_t *s) {
+    uint64_t x = *s;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return *s = x;
+}
+
+/* bk_churn_sizes: the object sizes of churn.c and micro/freeloop.c, weighted to the
+ * small end; index with 4 random bits. */
+static const uint16_t bk_churn_sizes[16] __attribute__((unused)) = {
+    16, 16, 16, 24, 24, 32, 32, 32, 48, 48, 64, 64, 96, 128, 256, 512};
 
 static int bk_cmp_u64(const void *a, const void *b) {
     uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;

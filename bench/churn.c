@@ -43,15 +43,6 @@ static long ops_per_thread;
 static int nthreads;
 static _Atomic int producers_left;
 
-static const uint16_t sizes[16] = {16, 16, 16, 24, 24, 32, 32, 32, 48, 48, 64, 64, 96, 128, 256, 512};
-
-static inline uint64_t xorshift(uint64_t *s) {
-    uint64_t x = *s;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    return *s = x;
-}
 
 /* make_stamp: thread in bits 56..63, sequence number in 10..55, size in 0..9. */
 static inline uint64_t make_stamp(long me, uint64_t seq, size_t size) {
@@ -111,14 +102,15 @@ static void *worker(void *arg) {
     bk_thread_register();
 
     for (int i = 0; i < WINDOW; i++) {
-        uint64_t stamp = make_stamp(me, ++st->nallocs, sizes[xorshift(&rng) & 15]);
+        uint64_t r = bk_xorshift(&rng);
+        uint64_t stamp = make_stamp(me, ++st->nallocs, bk_churn_sizes[r & 15]);
         st->window[i] = make_object(stamp);
         st->alloc_sum += stamp;
     }
     for (long op = 0; op < ops_per_thread; op++) {
-        uint64_t r = xorshift(&rng);
+        uint64_t r = bk_xorshift(&rng);
         size_t slot = (r >> 8) % WINDOW;
-        uint64_t stamp = make_stamp(me, ++st->nallocs, sizes[r & 15]);
+        uint64_t stamp = make_stamp(me, ++st->nallocs, bk_churn_sizes[r & 15]);
         void *old = st->window[slot];
         st->window[slot] = make_object(stamp);
         st->alloc_sum += stamp;

@@ -318,8 +318,8 @@ static void *take_loaded(gmi_thread_t *t, gmi_cache_entry_t *e, unsigned spc, si
 typedef struct __attribute__((aligned(64))) transfer_s {
     void **slot;        /* cap entries, from gomem's metadata memory at first use */
     uint64_t epoch;     /* gmi_reuse_epoch when the objects were put: valid while equal */
-    _Atomic unsigned n; /* objects held (read without the lock only as a hint) */
-    unsigned cap;       /* GMI_TRANSFER_STACKS x the class's stack capacity */
+    _Atomic unsigned n; /* objects held (read without the lock only as a hint); at most
+                           GMI_TRANSFER_STACKS x the class's stack capacity */
 } transfer_t;
 
 static transfer_t transfers[GMI_REUSE_SPAN_CLASSES] GMI_STATE;
@@ -339,9 +339,10 @@ static unsigned transfer_fresh(transfer_t *x) {
 GMI_NOINLINE static unsigned transfer_put(gmi_thread_t *t, gmi_cache_entry_t *e, unsigned spc) {
     transfer_t *x = &transfers[spc];
     unsigned cap = gmi_reuse_cap[spc], half = (cap + 1) / 2, n = e->nreuse;
+    unsigned xcap = GMI_TRANSFER_STACKS * cap;
     /* A full list stays full while its consumers are slow: while it does, the frees
      * that find the stack full go to the pending bitmap without taking the lock. */
-    if (atomic_load_explicit(&x->n, memory_order_relaxed) + half > GMI_TRANSFER_STACKS * cap &&
+    if (atomic_load_explicit(&x->n, memory_order_relaxed) + half > xcap &&
         __atomic_load_n(&x->epoch, __ATOMIC_RELAXED) == gmi_reuse_epoch_now())
         return n;
     gmi_lock(&gmi_central_locks[spc]);
@@ -351,11 +352,8 @@ GMI_NOINLINE static unsigned transfer_put(gmi_thread_t *t, gmi_cache_entry_t *e,
         n = 0;
     } else {
         unsigned have = transfer_fresh(x);
-        if (x->slot == NULL) {
-            x->cap = GMI_TRANSFER_STACKS * cap;
-            x->slot = gmi_meta_alloc(x->cap * sizeof(void *));
-        }
-        if (x->slot != NULL && have + half <= x->cap) {
+        if (x->slot == NULL) x->slot = gmi_meta_alloc(xcap * sizeof(void *));
+        if (x->slot != NULL && have + half <= xcap) {
             void **stack = t->cache.reuse[spc];
             memcpy(x->slot + have, stack, half * sizeof(void *));
             memmove(stack, stack + half, (n - half) * sizeof(void *));

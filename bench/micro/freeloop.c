@@ -17,18 +17,9 @@
 
 enum { WINDOW = 4096 };
 static void *window[WINDOW];
-static const uint16_t sizes[16] = {16, 16, 16, 24, 24, 32, 32, 32, 48, 48, 64, 64, 96, 128, 256, 512};
-
-static inline uint64_t xorshift(uint64_t *s) {
-    uint64_t x = *s;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    return *s = x;
-}
 
 static uint64_t *make(uint64_t r) {
-    size_t size = sizes[r & 15];
+    size_t size = bk_churn_sizes[r & 15];
     uint64_t *o = bk_check(bk_alloc(size), size);
     o[0] = r;
     o[size / 8 - 1] = ~r;
@@ -44,12 +35,12 @@ int main(int argc, char **argv) {
     bk_init();
     uint64_t rng = 88172645463325252ull, sum = 0, want = 0;
     for (int i = 0; i < WINDOW; i++) {
-        uint64_t r = xorshift(&rng);
+        uint64_t r = bk_xorshift(&rng);
         window[i] = make(r);
         want += r;
     }
     for (long n = 0; n < steps; n++) {
-        uint64_t r = xorshift(&rng);
+        uint64_t r = bk_xorshift(&rng);
         size_t slot = (r >> 8) % WINDOW;
         uint64_t *old = window[slot];
         sum += old[0];
