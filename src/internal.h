@@ -289,6 +289,8 @@ void gmi_world_stop(void);
 void gmi_world_start(void);
 /* Iterate the registry. Precondition: the registry lock is held (gmi_lock_all). */
 void gmi_threads_each(void (*fn)(gmi_thread_t *t, void *arg), void *arg);
+/* The registered threads and the dead ones not yet reaped: every cache holding spans. */
+void gmi_threads_each_cache(void (*fn)(gmi_thread_t *t, void *arg), void *arg);
 /* The conservative ranges of a stopped thread (or of the caller, whose registers are
  * spilled first): its stack from the saved sp up, and its static TLS. For a caller
  * inside gmi_gc_enter/gmi_gc_leave, its registers as spilled there and its stack from

@@ -44,7 +44,7 @@ GM_API void gm_read_memstats(gm_memstats_t *ms) {
     gmi_lock(&gmi_gc.lock);
     gmi_lock_all();
     gmi_world_stop();
-    gmi_threads_each(add_unflushed, &u);
+    gmi_threads_each_cache(add_unflushed, &u);
     uint64_t stack_bytes = 0;
     gmi_threads_each(add_stack_bytes, &stack_bytes);
     size_t sys, inuse, released, span_inuse, span_sys, other;

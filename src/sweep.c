@@ -110,6 +110,6 @@ static void sweep_thread_cache(gmi_thread_t *t, void *arg) {
  * moved: cached spans then read sg + 1. */
 uint64_t gmi_sweep_cached_spans_stw(void) {
     cache_sweep_t cs = {atomic_load(&gmi_gc.sweepgen), 0};
-    gmi_threads_each(sweep_thread_cache, &cs);
+    gmi_threads_each_cache(sweep_thread_cache, &cs);
     return cs.free_bytes;
 }

@@ -70,6 +70,7 @@
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <time.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 enum {
@@ -305,6 +306,12 @@ static void tls_range_maps(uintptr_t *lo, uintptr_t *hi) {
  * margin, and at most 1 MiB below its top. */
 static uintptr_t main_stack_floor GMI_STATE;
 
+/* main_stack_limit: the lowest address the initial thread's stack can reach (its top
+ * less RLIMIT_STACK, or less 256 MiB without a limit): the kernel places no mapping in
+ * that gap, so an sp in [main_stack_limit, stack_hi) is on the main stack, and one
+ * below is on a stack of the program's making (a coroutine's). */
+static uintptr_t main_stack_limit GMI_STATE;
+
 /* thread_bounds_main: the initial thread's stack is the mapping holding the current
  * sp in /proc/self/maps (pthread_getattr_np would read the same file with stdio, that
  * is, with malloc). The static TLS block was allocated by the dynamic loader: clamp the
@@ -330,6 +337,10 @@ static void thread_bounds_main(gmi_thread_t *t) {
         rl.rlim_cur < room + 65536)
         room = rl.rlim_cur > 65536 ? (size_t)rl.rlim_cur - 65536 : 0;
     main_stack_floor = t->stack_hi > room ? t->stack_hi - room : 0;
+    size_t reach = (size_t)256 << 20;
+    if (getrlimit(RLIMIT_STACK, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+        reach = (size_t)rl.rlim_cur;
+    main_stack_limit = t->stack_hi > reach ? t->stack_hi - reach : 0;
 }
 
 /* unregistered_stack_top: the top of the calling thread's stack, for a thread without
@@ -402,7 +413,8 @@ static void thread_bounds_refine(gmi_thread_t *t) {
  * that interrupts stop_self, or the reverse, finds the stop answered and returns.
  * sp: the lowest address of the thread's live stack; alt_lo/alt_hi: the sigaltstack
  * the handler runs on, or 0. Async-signal-safe. */
-static void stop_park(gmi_thread_t *t, uintptr_t sp, uintptr_t alt_lo, uintptr_t alt_hi) {
+static void stop_park(gmi_thread_t *t, uintptr_t sp, uintptr_t alt_lo, uintptr_t alt_hi,
+                      uintptr_t alt_sp) {
     int expect = STOP_REQUESTED;
     if (!atomic_compare_exchange_strong_explicit(&t->stop_state, &expect, STOP_ACKING,
                                                  memory_order_acq_rel, memory_order_acquire))
@@ -411,6 +423,7 @@ static void stop_park(gmi_thread_t *t, uintptr_t sp, uintptr_t alt_lo, uintptr_t
     uint32_t epoch = atomic_load_explicit(&threads.world_epoch, memory_order_acquire);
     t->alt_lo = alt_lo;
     t->alt_hi = alt_hi;
+    t->alt_sp = alt_sp;
     atomic_store_explicit(&t->stop_sp, sp, memory_order_relaxed);
     atomic_store_explicit(&t->stop_state, STOP_ACKED, memory_order_release);
     atomic_fetch_add_explicit(&threads.acks, 1, memory_order_acq_rel);
@@ -424,7 +437,7 @@ static void stop_park(gmi_thread_t *t, uintptr_t sp, uintptr_t alt_lo, uintptr_t
 static GMI_NOINLINE void stop_self(gmi_thread_t *t) {
     __builtin_unwind_init();
     volatile uintptr_t anchor = 0;
-    stop_park(t, (uintptr_t)&anchor, 0, 0);
+    stop_park(t, (uintptr_t)&anchor, 0, 0, 0);
     (void)anchor;
 }
 
@@ -488,21 +501,22 @@ static void thread_unlink_locked(gmi_thread_t *t) {
 }
 
 /* reap_dead returns the cached spans of threads that vanished without unregistering
- * (found GONE by a stop) and frees their structs. Called with no lock held. */
+ * (found GONE by a stop) and frees their structs, under the registry lock as
+ * thread_unregister does: a cycle (which takes that lock before it stops the world)
+ * sees each dead cache either whole, on the dead list, where it sweeps it
+ * (gmi_threads_each_cache), or given back. Called with no lock held. */
 static void reap_dead(void) {
     registry_lock();
     gmi_thread_t *list = threads.dead;
     threads.dead = NULL;
-    registry_unlock();
     while (list) {
         gmi_thread_t *next = list->next;
-        gmi_reuse_drop(&list->cache); /* no registry lock: a cycle may free them meanwhile */
+        gmi_reuse_drop(&list->cache); /* garbage for the next cycle, counted already */
         gmi_thread_cache_release(&list->cache);
-        registry_lock();
         gmi_fixalloc_free(&threads.thread_alloc, list);
-        registry_unlock();
         list = next;
     }
+    registry_unlock();
 }
 
 /* register_failed reports, once until the thread registers, that it could not. */
@@ -614,6 +628,17 @@ void gmi_threads_each(void (*fn)(gmi_thread_t *t, void *arg), void *arg) {
         fn(t, arg);
 }
 
+/* gmi_threads_each_cache calls fn for every thread cache that may hold spans: those of
+ * the registered threads and of threads found gone and not yet reaped (their cached
+ * spans must still be swept at every cycle, and verified and counted). Registry lock
+ * held, as for gmi_threads_each. */
+void gmi_threads_each_cache(void (*fn)(gmi_thread_t *t, void *arg), void *arg) {
+    for (gmi_thread_t *t = threads.head; t != NULL; t = t->next)
+        fn(t, arg);
+    for (gmi_thread_t *t = threads.dead; t != NULL; t = t->next)
+        fn(t, arg);
+}
+
 /* gmi_threads_count returns the number of registered mutator threads (not internal). */
 int gmi_threads_count(void) {
     return threads.count;
@@ -623,12 +648,24 @@ int gmi_threads_count(void) {
  * Stop and start the world
  * ------------------------------------------------------------------------------- */
 
+/* interrupted_sp: the stack pointer of the context the signal interrupted, or 0 where
+ * the ucontext layout is not known. */
+static uintptr_t interrupted_sp(void *uc) {
+#if defined(__x86_64__)
+    return (uintptr_t)((ucontext_t *)uc)->uc_mcontext.gregs[REG_RSP];
+#elif defined(__aarch64__)
+    return (uintptr_t)((ucontext_t *)uc)->uc_mcontext.sp;
+#else
+    (void)uc;
+    return 0;
+#endif
+}
+
 /* stop_handler: see the overview. Async-signal-safe: TLS loads, atomics, sigaltstack
  * and futex syscalls; errno is preserved. */
 static void stop_handler(int sig, siginfo_t *si, void *uc) {
     (void)sig;
     (void)si;
-    (void)uc;
     int saved_errno = errno;
     gmi_thread_t *t = gmi_tls_thread;
     if (t == NULL || atomic_load_explicit(&t->stop_state, memory_order_acquire) != STOP_REQUESTED) {
@@ -636,13 +673,14 @@ static void stop_handler(int sig, siginfo_t *si, void *uc) {
         return; /* not ours: no stop in progress for this thread */
     }
     volatile uintptr_t anchor = 0; /* below the signal frame holding the registers */
-    uintptr_t alt_lo = 0, alt_hi = 0;
+    uintptr_t alt_lo = 0, alt_hi = 0, alt_sp = 0;
     stack_t ss;
     if (sigaltstack(NULL, &ss) == 0 && (ss.ss_flags & SS_ONSTACK)) {
         alt_lo = (uintptr_t)ss.ss_sp;
         alt_hi = (uintptr_t)ss.ss_sp + ss.ss_size;
+        alt_sp = interrupted_sp(uc); /* the frames below the handlers, on the thread's stack */
     }
-    stop_park(t, (uintptr_t)&anchor, alt_lo, alt_hi);
+    stop_park(t, (uintptr_t)&anchor, alt_lo, alt_hi, alt_sp);
     (void)anchor;
     errno = saved_errno;
 }
@@ -883,6 +921,35 @@ static GMI_NOINLINE GMI_NO_ASAN void scan_self(const scan_copies_t *c, uintptr_t
     if (tls_lo < tls_hi) push(tls_lo, tls_hi, arg);
 }
 
+/* GMI_RED_ZONE: bytes below the sp a leaf function may use without moving it (the
+ * x86-64 ABI's red zone; none on aarch64). */
+#if defined(__x86_64__)
+#define GMI_RED_ZONE 128
+#else
+#define GMI_RED_ZONE 0
+#endif
+
+/* on_own_stack: sp lies on the stack gomem knows for t (not on a coroutine's). */
+static bool on_own_stack(const gmi_thread_t *t, uintptr_t sp) {
+    uintptr_t lo = t->stack_lo != 0 ? t->stack_lo : t->is_main ? main_stack_limit : 0;
+    return sp >= lo && sp < t->stack_hi;
+}
+
+/* push_whole_stack pushes all of t's known stack: t runs on a stack of the program's
+ * making (a coroutine's, which the program registers with gm_add_roots), and the
+ * frames that switched to it are somewhere on its own. The initial thread's extent is
+ * its [stack] mapping now (the collector reads /proc/self/maps with raw system calls;
+ * a stopped thread cannot hold the kernel's lock on the map). */
+static void push_whole_stack(const gmi_thread_t *t,
+                             void (*push)(uintptr_t lo, uintptr_t hi, void *arg), void *arg) {
+    uintptr_t lo = t->stack_lo;
+    if (lo == 0 && t->is_main) {
+        maps_query_t q = {.addr = t->stack_hi - 1};
+        if (maps_find(&q) == 0) lo = q.map_lo;
+    }
+    if (lo != 0 && lo < t->stack_hi) push(lo, t->stack_hi, arg);
+}
+
 /* gmi_thread_scan_ranges: see internal.h. A thread that is not stopped and is not the
  * caller (internal, gone, or running because no stop is in progress) pushes nothing.
  * The reuse stacks (malloc.c, 7a) are not roots. */
@@ -896,7 +963,10 @@ GMI_NO_ASAN void gmi_thread_scan_ranges(gmi_thread_t *t,
          * collector frame is large, and mostly left unwritten) cannot retain garbage */
         push((uintptr_t)t->spill, (uintptr_t)(t->spill + sizeof t->spill / sizeof t->spill[0]),
              arg);
-        if (t->gc_entry_sp < t->stack_hi) push(t->gc_entry_sp, t->stack_hi, arg);
+        if (on_own_stack(t, t->gc_entry_sp))
+            push(t->gc_entry_sp, t->stack_hi, arg);
+        else
+            push_whole_stack(t, push, arg);
         if (t->tls_lo < t->tls_hi) push(t->tls_lo, t->tls_hi, arg);
         return;
     }
@@ -913,14 +983,23 @@ GMI_NO_ASAN void gmi_thread_scan_ranges(gmi_thread_t *t,
     if (atomic_load_explicit(&t->stop_state, memory_order_acquire) != STOP_ACKED) return;
     uintptr_t sp = atomic_load_explicit(&t->stop_sp, memory_order_relaxed) & ~(uintptr_t)7;
     if (t->alt_hi != 0) {
-        /* stopped on a sigaltstack: the interrupted stack's sp is not known */
+        /* stopped on a sigaltstack: the handler frames there hold the interrupted
+         * registers; the thread's stack from the sp the handler interrupted (with the
+         * red zone below it), or all of it when that sp is not on it (a handler on the
+         * same alternate stack, or a coroutine) */
         push(sp, t->alt_hi, arg);
-        if (t->stack_lo < t->stack_hi && t->stack_lo != 0) push(t->stack_lo, t->stack_hi, arg);
-    } else if (sp < t->stack_hi && sp >= t->stack_lo) {
+        uintptr_t isp = t->alt_sp & ~(uintptr_t)7;
+        if (isp != 0 && on_own_stack(t, isp)) {
+            uintptr_t lo = isp - GMI_RED_ZONE;
+            if (lo < t->stack_lo || lo > isp) lo = isp;
+            push(lo, t->stack_hi, arg);
+        } else {
+            push_whole_stack(t, push, arg);
+        }
+    } else if (on_own_stack(t, sp)) {
         push(sp, t->stack_hi, arg);
-    } else if (t->stack_lo != 0 && t->stack_lo < t->stack_hi) {
-        /* running on a stack of its own making (coroutine): scan the whole known one */
-        push(t->stack_lo, t->stack_hi, arg);
+    } else {
+        push_whole_stack(t, push, arg);
     }
     if (t->tls_lo < t->tls_hi) push(t->tls_lo, t->tls_hi, arg);
 }

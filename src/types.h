@@ -202,6 +202,7 @@ struct gmi_thread_s {
     int auto_registered;          /* registered on first use, not by create/register */
     int is_main;                  /* the initial thread: stack bounds from /proc/self/maps */
     uintptr_t alt_lo, alt_hi;     /* sigaltstack the thread was stopped on, else 0 */
+    uintptr_t alt_sp;             /* on a sigaltstack: the sp it interrupted (ucontext) */
     uintptr_t spill[24];          /* registers spilled by gmi_gc_enter (scanned as a root) */
     uintptr_t gc_entry_sp;        /* sp where it entered a collection (gmi_gc_enter), else 0 */
     void *pool_local;             /* pool.c: this thread's private pool slots, or NULL */

@@ -174,7 +174,7 @@ void gmi_verify_stw(int before_mark) {
     const char *e = gmi_heap_check_locked();
     if (e) gmi_throw("verify: page heap: %s", e);
     gmi_heap_each_span_locked(verify_span, &v);
-    gmi_threads_each(verify_cache, &v);
+    gmi_threads_each_cache(verify_cache, &v);
     verify_transfers();
     for (unsigned spc = 0; spc < GMI_NUM_SPAN_CLASSES; spc++) {
         v.spc = spc;
