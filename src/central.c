@@ -152,15 +152,21 @@ have:
 }
 
 /* Drain frees made by other threads into the allocation bitmap. Returns the count.
- * The caller owns the span (cached by it, sweeping it, or lock held and uncached). */
+ * The caller owns the span (cached by it, sweeping it, or lock held and uncached).
+ * A slot's allocation bit is cleared before its pending bit, so that a collection
+ * that stops the caller in between finds the slot either allocated and pending (left
+ * alone by the sweep) or free, never allocated and no longer pending (taken for dead
+ * and counted a second time). */
 size_t gmi_span_drain_pending(gmi_span_t *s) {
     size_t n = 0;
     if (!atomic_load_explicit(&s->has_pending, memory_order_acquire)) return 0;
     atomic_store_explicit(&s->has_pending, 0, memory_order_seq_cst);
     for (size_t w = 0; w < s->nwords; w++) {
-        if (atomic_load_explicit(&s->pending_bits[w], memory_order_relaxed) == 0) continue;
-        uint64_t p = atomic_exchange_explicit(&s->pending_bits[w], 0, memory_order_acq_rel);
+        uint64_t p = atomic_load_explicit(&s->pending_bits[w], memory_order_acquire);
+        if (p == 0) continue;
         s->alloc_bits[w] &= ~p;
+        atomic_signal_fence(memory_order_seq_cst);
+        atomic_fetch_and_explicit(&s->pending_bits[w], ~p, memory_order_acq_rel);
         n += (size_t)gmi_popcount64(p);
     }
     if (n) s->needzero = 1;

@@ -49,12 +49,18 @@ static size_t span_sweep(gmi_span_t *s, bool stw) {
     }
     size_t freed = 0, counted_before = 0;
     for (size_t w = 0; w < s->nwords; w++) {
+        /* A slot whose pending bit is still set is not the sweep's to free, even
+         * unmarked: its free was counted, and the bit (raised by a thread stopped before
+         * it could raise has_pending, or taken by a drain that was interrupted) is
+         * drained later. Freeing it here would let the slot be handed out again and
+         * that drain clear the new object's bit. */
+        uint64_t pend = atomic_load_explicit(&s->pending_bits[w], memory_order_acquire);
         uint64_t a = s->alloc_bits[w], m = s->mark_bits[w];
-        uint64_t dead = a & ~m;
+        uint64_t dead = a & ~m & ~pend;
         if (dead) {
             freed += (size_t)gmi_popcount64(dead);
             if (gmi_unlikely(s->reuse_tagged)) counted_before += tagged_dead(s, w, dead);
-            s->alloc_bits[w] = a & m;
+            s->alloc_bits[w] = a & ~dead;
             if (gmi_unlikely(gmi_config.debug_poison)) gmi_debug_poison_slots(s, w, dead);
 #if GM_TRACK_VALGRIND
             for (uint64_t d = dead; d; d &= d - 1)
