@@ -68,14 +68,16 @@ static void set_on(bool on) {
     lim.on = on;
 }
 
-/* gc_cpu_ns: the cycle's GC CPU (pause x procs); the cycle's wall time counted as
- * mutator time by drain is added back, so only time outside GC drains the bucket. */
+/* gc_cpu_ns: the cycle's GC CPU (pause x procs). The time since the last update less
+ * that pause drains the bucket (mutator time), then the cycle's cost fills it. */
 void gmi_limiter_cycle_done(uint64_t gc_cpu_ns, uint64_t now_ns) {
-    uint64_t before = lim.last_ns;
-    drain(now_ns);
+    if (lim.last_ns != 0 && now_ns >= lim.last_ns) {
+        uint64_t span = (now_ns - lim.last_ns) * (uint64_t)(gmi_gc.ncpu > 0 ? gmi_gc.ncpu : 1);
+        uint64_t mut = span > gc_cpu_ns ? span - gc_cpu_ns : 0;
+        lim.fill = lim.fill > mut ? lim.fill - mut : 0;
+    }
+    lim.last_ns = now_ns;
     uint64_t c = cap_ns();
-    /* drain() counted the pause as mutator time: undo that part */
-    if (before != 0) lim.fill += gc_cpu_ns;
     lim.fill += gc_cpu_ns;
     if (lim.fill > c) lim.fill = c;
     lim.last_cost = gc_cpu_ns < c ? gc_cpu_ns : c;
