@@ -470,8 +470,8 @@ static void gc_hooks_after_refill(void) {
 GMI_NOINLINE static void *malloc_large_work(gmi_thread_t *t, size_t size, bool noscan) {
     if (gmi_unlikely(!atomic_load_explicit(&gmi_initialized, memory_order_acquire)))
         gmi_init_slow();
-    if (size > GMI_MAX_ALLOC_SIZE) {
-        errno = ENOMEM;
+    if (size > GMI_MAX_ALLOC_SIZE || size > gmi_os_commit_limit()) {
+        errno = ENOMEM; /* more than the machine's memory and swap (os_linux.c) */
         return NULL;
     }
     size_t npages = (size + GMI_PAGE_SIZE - 1) >> GMI_PAGE_SHIFT;

@@ -17,6 +17,7 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <sys/mman.h>
+#include <sys/sysinfo.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -120,6 +121,25 @@ int gmi_os_ncpu(void) {
         if (n > 0) return n;
     }
     return 1;
+}
+
+/* gmi_os_commit_limit: physical memory plus swap, the most one request can ever use.
+ * Linux's default overcommit refuses a single private mapping larger than that; gomem
+ * reserves with MAP_NORESERVE, which the kernel never refuses, so it applies the rule
+ * itself: a larger request would only get page-map metadata (one word per 8 KiB page)
+ * that could exhaust memory before the object is used. Read once; SIZE_MAX if unknown. */
+size_t gmi_os_commit_limit(void) {
+    static _Atomic size_t limit GMI_STATE;
+    size_t v = atomic_load_explicit(&limit, memory_order_relaxed);
+    if (v != 0) return v;
+    struct sysinfo si;
+    v = SIZE_MAX;
+    if (sysinfo(&si) == 0 && si.mem_unit != 0) {
+        unsigned __int128 b = ((unsigned __int128)si.totalram + si.totalswap) * si.mem_unit;
+        if (b != 0 && b < SIZE_MAX) v = (size_t)b;
+    }
+    atomic_store_explicit(&limit, v, memory_order_relaxed);
+    return v;
 }
 
 size_t gmi_os_rss(void) {

@@ -7,6 +7,7 @@
 #include "api/gmtest.h"
 
 #include <sys/resource.h>
+#include <sys/sysinfo.h>
 
 static char global_buf[256];
 static uint64_t rng = 4242;
@@ -218,6 +219,21 @@ static void test_overflow(void) {
         p = gm_alloc_noscan(sizes[i]);
         CHECK(p == NULL);
         CHECK_EQ(errno, ENOMEM);
+    }
+    /* More than memory and swap: refused at once, not reserved (the page map alone
+     * would take a word per 8 KiB page: 32 GiB for 32 TiB) */
+    struct sysinfo si;
+    if (sysinfo(&si) == 0) {
+        unsigned __int128 have = ((unsigned __int128)si.totalram + si.totalswap) * si.mem_unit;
+        for (size_t big = (size_t)1 << 40; big <= (size_t)1 << 45; big <<= 1) {
+            if (big <= have) continue;
+            errno = 0;
+            CHECK(gm_alloc_noscan(big) == NULL);
+            CHECK_EQ(errno, ENOMEM);
+            errno = 0;
+            CHECK(gm_calloc(big / 8, 8) == NULL);
+            CHECK_EQ(errno, ENOMEM);
+        }
     }
     uint8_t *p = gm_alloc(1000);
     gmt_fill(p, 1000, 5);
