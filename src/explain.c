@@ -516,6 +516,7 @@ static GMI_NOINLINE int explain(const void *ptr, FILE *out, uintptr_t caller_lo,
     size_t target_size = 0, searched = 0;
     uintptr_t target_fn = 0; /* the unreachable target's finalizer, if it has one */
 
+    int gate = gmi_dl_gate_enter(true); /* the snapshot stays valid until the restart */
     gmi_roots_snapshot();
     gmi_lock(&gmi_gc.lock);
     gmi_lock_all();
@@ -580,6 +581,7 @@ static GMI_NOINLINE int explain(const void *ptr, FILE *out, uintptr_t caller_lo,
     gmi_world_start();
     gmi_unlock_all();
     gmi_unlock(&gmi_gc.lock);
+    gmi_dl_gate_leave(gate);
 
     if (x.nodes) gmi_os_unmap(x.nodes, x.capnodes * sizeof(node_t));
     if (x.hash) gmi_os_unmap(x.hash, x.caphash * sizeof(uint64_t));

@@ -104,6 +104,7 @@ void gmi_unlock_all(void) {
 
 void gmi_lock_reinit_all_child(void) {
     gmi_lock_init(&gmi_gc.lock);
+    gmi_lock_init(&gmi_dl_gate);
     gmi_lock_init(&gmi_roots_lock);
     gmi_lock_init(&gmi_threads_lock);
     for (int i = 0; i < GMI_NUM_SPAN_CLASSES; i++)
@@ -232,7 +233,7 @@ static GMI_NOINLINE void collect_locked(bool forced) {
 
     /* 2. sweep termination, world running */
     gmi_sweep_finish();
-    gmi_roots_snapshot();
+    gmi_mark_start_helpers(); /* thread creation: never with the world stopped */
 
     /* 3. stop the world */
     gmi_lock_all();
@@ -334,6 +335,10 @@ void gmi_gc_collect(bool forced) {
     /* the caller's stack is a root: registered, or (out of memory for its struct)
      * scanned by gmi_thread_scan_unregistered */
     gmi_thread_t *t = gmi_thread_get();
+    /* the loaded objects, listed before any gomem lock is taken (roots.c) and kept
+     * loaded until the world restarts */
+    int gate = gmi_dl_gate_enter(true);
+    gmi_roots_snapshot();
     gmi_lock(&gmi_gc.lock);
     atomic_store(&gmi_gc.collecting, 1);
     gmi_gc_enter(t);
@@ -341,6 +346,7 @@ void gmi_gc_collect(bool forced) {
     gmi_gc_leave(t);
     atomic_store(&gmi_gc.collecting, 0);
     gmi_unlock(&gmi_gc.lock);
+    gmi_dl_gate_leave(gate);
     gmi_stack_scrub_deep(t); /* collect_locked's frames held heap pointers */
 }
 
@@ -348,8 +354,21 @@ void gmi_gc_collect(bool forced) {
  * caller just goes on: that cycle resets heap_live). */
 void gmi_gc_maybe_trigger(void) {
     if (gmi_gc.pacer.gc_percent < 0 && gmi_gc.pacer.memory_limit == INT64_MAX) return;
+    int gate = gmi_dl_gate_enter(false);
+    if (gate < 0) {
+        /* a collection, or a dlclose, holds the loader gate: wait for a collection, so
+         * that allocation cannot outrun the collector, but never for an unload (its
+         * destructors may be waiting for this thread); a later allocation tries again */
+        if (atomic_load(&gmi_gc.collecting)) {
+            gmi_lock(&gmi_gc.lock);
+            gmi_unlock(&gmi_gc.lock);
+        }
+        return;
+    }
+    gmi_roots_snapshot(); /* before gmi_gc.lock: see gmi_gc_collect */
     if (pthread_mutex_trylock(&gmi_gc.lock.m) != 0) {
-        /* someone is collecting: wait for it, so allocation cannot outrun the collector */
+        /* someone holds it (reading MemStats, say): wait, so allocation cannot outrun */
+        gmi_dl_gate_leave(gate);
         gmi_lock(&gmi_gc.lock);
         gmi_unlock(&gmi_gc.lock);
         return;
@@ -365,10 +384,12 @@ void gmi_gc_maybe_trigger(void) {
         gmi_gc_leave(t);
         atomic_store(&gmi_gc.collecting, 0);
         gmi_unlock(&gmi_gc.lock);
+        gmi_dl_gate_leave(gate);
         gmi_stack_scrub_deep(t); /* collect_locked's frames held heap pointers */
         return;
     }
     gmi_unlock(&gmi_gc.lock);
+    gmi_dl_gate_leave(gate);
 }
 
 GM_API void gm_collect(void) {

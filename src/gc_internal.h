@@ -85,6 +85,7 @@ typedef struct gmi_mark_result_s {
     uint64_t marked_bytes, heap_scan_bytes, stack_bytes, global_bytes;
 } gmi_mark_result_t;
 void gmi_mark_init(void);
+void gmi_mark_start_helpers(void);         /* world running, before gmi_lock_all */
 void gmi_mark_run(gmi_mark_result_t *out); /* world stopped, all locks held */
 extern size_t gmi_mark_stack_max;          /* testing: cap on mark stack entries (0 = none) */
 extern uint64_t gmi_mark_overflow_passes;  /* heap rescans after mark stack overflows */

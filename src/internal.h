@@ -351,6 +351,15 @@ void gmi_roots_init(void);
 /* Snapshot the writable segments of all loaded objects (dl_iterate_phdr) minus RELRO
  * and gomem's own state; call with the world running, before gmi_lock_all. */
 void gmi_roots_snapshot(void);
+/* The loader gate (roots.c): a collection holds it from its roots snapshot until the
+ * world restarts; dlclose (interposed in libgomem.so) waits for it. gmi_dl_gate_enter
+ * returns 1 when taken (give it back with gmi_dl_gate_leave), 0 when the calling
+ * thread is inside dlclose (it holds the gate already), -1 when busy and !wait. */
+extern gmi_lock_t gmi_dl_gate;
+int gmi_dl_gate_enter(bool wait);
+void gmi_dl_gate_leave(int entered);
+void gmi_dl_unload_begin(void);
+void gmi_dl_unload_end(void);
 /* Push every global root range: the snapshot plus gm_add_roots ranges. World stopped. */
 void gmi_roots_each(void (*push)(uintptr_t lo, uintptr_t hi, void *arg), void *arg);
 /* Bytes of global data in the last snapshot (gctrace's globals). */

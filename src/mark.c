@@ -430,6 +430,16 @@ static void start_helpers(int want) {
     }
 }
 
+/* gmi_mark_start_helpers starts the helper mark workers not yet running. World
+ * running, no gomem lock held but gmi_gc.lock: pthread_create takes the loader's and
+ * the stack cache's locks, which a thread stopped inside dlopen or pthread_create would
+ * hold forever if this ran with the world stopped (it did: the first cycle hung). */
+void gmi_mark_start_helpers(void) {
+    int n = gmi_gc.mark_workers;
+    if (n > 64) n = 64;
+    if (n > 1 && mk.helpers_started < n - 1) start_helpers(n);
+}
+
 void gmi_mark_init(void) {
     for (int i = 0; i < 64; i++)
         mk.workers[i].id = i;
@@ -529,8 +539,7 @@ static void run_workers(int n) {
 void gmi_mark_run(gmi_mark_result_t *out) {
     int n = gmi_gc.mark_workers;
     if (n > 64) n = 64;
-    if (n > 1 && mk.helpers_started < n - 1) start_helpers(n);
-    if (n > mk.helpers_started + 1) n = mk.helpers_started + 1;
+    if (n > mk.helpers_started + 1) n = mk.helpers_started + 1; /* started beforehand */
     for (int i = 0; i < n; i++) {
         mk.workers[i].marked_bytes = mk.workers[i].noscan_bytes = 0;
         mk.workers[i].stack.n = 0;

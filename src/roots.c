@@ -11,8 +11,20 @@
  * Ranges added with gm_add_roots live in a second table. Both tables are arrays in
  * their own mappings that grow by doubling.
  * Thread stacks, registers and TLS are threads.c's.
- * Locking: gmi_roots_lock guards both tables; dl_iterate_phdr takes the dynamic
- * loader's lock inside it. gmi_roots_each runs with every gomem lock held.
+ * Locking: the snapshot is written by the holder of the loader gate (below), outside
+ * every gomem lock, and read by the cycle that took it; gmi_roots_lock guards the user
+ * table. dl_iterate_phdr takes the dynamic loader's lock inside the snapshot: a
+ * program thread inside its own dl_iterate_phdr callback may then allocate or add
+ * roots without waiting for the collector. gmi_roots_each runs with every gomem lock
+ * held.
+ * The loader gate: a snapshot is only good while no object it lists is unmapped, and
+ * the collector scans it with the world stopped, later. libgomem.so interposes
+ * dlclose (threads.c) so that an unload waits while a collection holds the gate, from
+ * its snapshot to its restart of the world (an unload in that window made the mark
+ * read unmapped memory). dlopen is not interposed: glibc's dlopen searches the
+ * caller's RUNPATH, which a wrapper would change; an object loaded in that window is
+ * a root from the next cycle on. A collection started inside dlclose (a destructor
+ * that allocates) runs without taking the gate: its own thread holds it.
  * See gc.c for the collector overview. */
 #include "internal.h"
 #include "explain.h"
@@ -109,13 +121,36 @@ static int snapshot_object(struct dl_phdr_info *info, size_t size, void *data) {
     return 0;
 }
 
-/* gmi_roots_snapshot: see internal.h. World running, no gomem lock held. */
+/* gmi_roots_snapshot: see internal.h. World running, no gomem lock held, the loader
+ * gate held (gmi_dl_gate_enter). */
 void gmi_roots_snapshot(void) {
-    gmi_lock(&gmi_roots_lock);
     roots.nsnap = 0;
     roots.global_bytes = 0;
     dl_iterate_phdr(snapshot_object, NULL);
-    gmi_unlock(&gmi_roots_lock);
+}
+
+gmi_lock_t gmi_dl_gate = {PTHREAD_MUTEX_INITIALIZER};
+static GMI_TLS int tls_dl_depth; /* dlclose calls in progress on this thread */
+
+int gmi_dl_gate_enter(bool wait) {
+    if (tls_dl_depth > 0) return 0; /* inside dlclose: this thread holds the gate */
+    if (wait) {
+        gmi_lock(&gmi_dl_gate);
+        return 1;
+    }
+    return pthread_mutex_trylock(&gmi_dl_gate.m) == 0 ? 1 : -1;
+}
+
+void gmi_dl_gate_leave(int entered) {
+    if (entered == 1) gmi_unlock(&gmi_dl_gate);
+}
+
+void gmi_dl_unload_begin(void) {
+    if (tls_dl_depth++ == 0) gmi_lock(&gmi_dl_gate);
+}
+
+void gmi_dl_unload_end(void) {
+    if (--tls_dl_depth == 0) gmi_unlock(&gmi_dl_gate);
 }
 
 /* gmi_roots_each: see internal.h. Precondition: gmi_roots_lock held (gmi_lock_all). */

@@ -1105,6 +1105,31 @@ GM_API int pthread_create(pthread_t *restrict out, const pthread_attr_t *restric
 }
 #endif
 
+#if defined(GM_SHARED_LIB) && !defined(GM_NO_PTHREAD_INTERPOSE)
+/* dlclose, exported by libgomem.so (exports.map): an unload waits while a collection
+ * holds the loader gate (roots.c), so that no object listed in its roots snapshot is
+ * unmapped before the mark has scanned it. libc's dlclose is found as pthread_create's
+ * is; a call that re-enters while it is being resolved fails as dlclose fails. */
+typedef int (*dlclose_fn)(void *);
+static _Atomic(dlclose_fn) real_close;
+
+GM_API int dlclose(void *handle) {
+    dlclose_fn fn = atomic_load_explicit(&real_close, memory_order_acquire);
+    if (fn == NULL) {
+        if (tls_resolving) return -1;
+        tls_resolving = 1;
+        fn = (dlclose_fn)dlsym(RTLD_NEXT, "dlclose");
+        tls_resolving = 0;
+        if (fn == NULL) gmi_throw("threads: dlsym(RTLD_NEXT, \"dlclose\") failed");
+        atomic_store_explicit(&real_close, fn, memory_order_release);
+    }
+    gmi_dl_unload_begin();
+    int rc = fn(handle);
+    gmi_dl_unload_end();
+    return rc;
+}
+#endif
+
 /* ---------------------------------------------------------------------------------
  * fork and initialization
  * ------------------------------------------------------------------------------- */
