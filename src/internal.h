@@ -79,8 +79,10 @@ uint64_t gmi_os_nanotime(void); /* CLOCK_MONOTONIC */
 uint64_t gmi_os_walltime(void); /* CLOCK_REALTIME, Unix ns */
 uint64_t gmi_os_thread_cputime(void);
 int gmi_os_ncpu(void);
-size_t gmi_os_rss(void);          /* resident set size from /proc/self/statm, 0 if unknown */
-size_t gmi_os_commit_limit(void); /* RAM + swap: the largest request gomem accepts */
+size_t gmi_os_rss(void);                 /* resident set size from /proc/self/statm, 0 if unknown */
+size_t gmi_os_commit_limit(void);        /* RAM + swap: the largest request gomem accepts */
+size_t gmi_os_page_size(void);           /* the kernel's page size */
+extern size_t gmi_os_page_size_override; /* tests: a larger kernel page size */
 
 /* ---------------------------------------------------------------------------------
  * meta.c: gomem's own metadata memory (never from malloc, never scanned)

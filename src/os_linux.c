@@ -78,6 +78,20 @@ bool gmi_os_madv_free(void) {
     return atomic_load_explicit(&os_state.madv_free, memory_order_relaxed) != 0;
 }
 
+/* gmi_os_page_size: the kernel's page size (4 KiB on x86-64; 4, 16 or 64 KiB on arm64
+ * kernels). gmi_os_page_size_override, when set (tests), stands for it. */
+size_t gmi_os_page_size_override GMI_STATE;
+
+size_t gmi_os_page_size(void) {
+    static size_t size GMI_STATE;
+    if (gmi_os_page_size_override != 0) return gmi_os_page_size_override;
+    if (size == 0) {
+        long v = sysconf(_SC_PAGESIZE);
+        size = v > 0 ? (size_t)v : 4096;
+    }
+    return size;
+}
+
 int gmi_os_release(void *p, size_t size) {
     long n = atomic_fetch_add(&os_state.madvise_calls, 1) + 1;
     if (gmi_unlikely(os_state.fail_madvise_at != 0 && n == os_state.fail_madvise_at)) {

@@ -456,14 +456,26 @@ static size_t release_run(gmi_span_t *s, size_t max_bytes, bool *failed) {
         uintptr_t q = p - GMI_PAGE_SIZE;
         while (q > s->start && done + (p - q) < max_bytes && !page_released(q - GMI_PAGE_SIZE))
             q -= GMI_PAGE_SIZE;
-        int how = gmi_os_release((void *)q, p - q);
-        if (how < 0) {
-            *failed = true;
-            return done;
+        /* The kernel releases whole pages of its own: where they are larger than
+         * gomem's (16 or 64 KiB on some arm64 kernels), only those wholly inside
+         * [q, p) go. The heap pages at either end stay unreleased: madvise would round
+         * the range out over the neighbouring spans, which may be in use. */
+        uintptr_t os = gmi_os_page_size();
+        uintptr_t rq = q, rp = p;
+        if (os > GMI_PAGE_SIZE) {
+            rq = (q + os - 1) & ~(os - 1);
+            rp = p & ~(os - 1);
         }
-        released_set(q, (p - q) >> GMI_PAGE_SHIFT, how == GMI_RELEASED_LAZY);
-        heap.released += p - q;
-        done += p - q;
+        if (rq < rp) {
+            int how = gmi_os_release((void *)rq, rp - rq);
+            if (how < 0) {
+                *failed = true;
+                return done;
+            }
+            released_set(rq, (rp - rq) >> GMI_PAGE_SHIFT, how == GMI_RELEASED_LAZY);
+            heap.released += rp - rq;
+            done += rp - rq;
+        }
         p = q;
     }
     return done;
