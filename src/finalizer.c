@@ -9,14 +9,16 @@
  *   1. marks pool contents (pool.c), every attached record's arg, and every queued
  *      record's arg and, for a finalizer, its object: metadata is never scanned, so
  *      these are the extra roots that keep a queued object alive until fn has run;
- *   2. clears the weak handles of unmarked objects (weak.c), before any resurrection,
- *      as Go does: a weak handle is nil as soon as the finalizer is queued;
- *   3. finalizers, ordered as Go's: for each unmarked finalizable object, marks what
+ *   2. finalizers, ordered as Go's: for each unmarked finalizable object, marks what
  *      it points to (not the object), so an object reachable from another finalizable
  *      one waits for a later cycle. An object that becomes marked from its own contents
  *      is in a cycle: gomem, as Go, never finalizes nor frees it (gctrace warns once).
- *      The objects still unmarked are queued and marked with what they reach
- *      (resurrection for one cycle); the next cycle frees them if still unreachable;
+ *   3. clears the weak handles of objects still unmarked (weak.c), after step 2 (an
+ *      object only a finalizable one reaches lives on, and so does its handle) and
+ *      before any resurrection, as Go does: a weak handle is nil as soon as its
+ *      object's finalizer is queued. The objects still unmarked are then queued and
+ *      marked with what they reach (resurrection for one cycle); the next cycle frees
+ *      them if still unreachable;
  *   4. cleanups of objects still unmarked are queued; the object is not resurrected
  *      and the sweep frees it.
  * Queued records run on one gomem-owned thread, a registered mutator started with the
@@ -336,8 +338,6 @@ void gmi_specials_after_mark(gmi_mark_result_t *mr) {
     bytes += b;
     clear_scratch(fin.qhead);
 
-    gmi_weak_clear_dead_locked();
-
     /* 3. finalizers: find candidates; drop records of explicitly freed objects */
     size_t ncand = 0;
     for (gmi_fin_t *h = fin.attached, *n; h; h = n) {
@@ -352,6 +352,7 @@ void gmi_specials_after_mark(gmi_mark_result_t *mr) {
         h->candidate = h->kind == GMI_SPECIAL_FINALIZER && !gmi_obj_is_marked((uintptr_t)obj);
         ncand += h->candidate;
     }
+    if (ncand == 0) gmi_weak_clear_dead_locked();
     if (ncand > 0) {
         size_t cycles = 0;
         for (gmi_fin_t *h = fin.attached; h; h = h->next) {
@@ -382,6 +383,11 @@ void gmi_specials_after_mark(gmi_mark_result_t *mr) {
                 newq = h;
             newq_tail = h;
         }
+        /* Weak handles are cleared now, after what finalizable objects reach is marked
+         * (an object only they reach lives on, its handle with it, as in Go) and before
+         * the finalizable objects themselves are resurrected (theirs read NULL before
+         * their finalizers run). */
+        gmi_weak_clear_dead_locked();
         if (newq != NULL) {
             gmi_mark_more(gen_objects, newq, &b); /* resurrect */
             bytes += b;

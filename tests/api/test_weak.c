@@ -1,7 +1,8 @@
 /* test_weak.c: a weak handle returns its object while the object is reachable, the
  * same handle for the same object, and NULL for ever once a collection found the
  * object dead, before any finalizer of the object runs; concurrent gm_weak_get never
- * returns a collected object. */
+ * returns a collected object; an object reached only from a finalizable one keeps
+ * its handle through that finalizer. */
 #include "api/gmtest.h"
 
 #include <pthread.h>
@@ -32,6 +33,46 @@ static GMT_NOINLINE void make_fin(void) {
     gm_weak_t *h = gm_weak_make(p);
     gm_set_finalizer(p, fin, h);
     g_h = h;
+}
+
+/* An object reachable only from an object with a finalizer lives on through that
+ * finalizer, and so does its weak handle (it was cleared before the finalizable
+ * object's contents were marked, and a new gm_weak_make gave another handle). */
+typedef struct holder {
+    void *w;
+} holder_t;
+static holder_t *volatile resurrected;
+static void fin_resurrect(void *obj, void *arg) {
+    (void)arg;
+    resurrected = obj;
+}
+
+static gm_weak_t *g_wh;
+static GMT_NOINLINE void make_holder(void) {
+    holder_t *a = gm_alloc(sizeof *a);
+    char *w = gm_alloc(96);
+    memset(w, 0x77, 96);
+    a->w = w;
+    g_wh = gm_weak_make(w);
+    gm_set_finalizer(a, fin_resurrect, NULL);
+}
+
+static void test_reached_from_finalizable(void) {
+    gm_set_finalizer_thread(0);
+    make_holder();
+    gmt_collect_clean();
+    size_t ran = gm_run_finalizers();
+    if (ran == 0 && GMT_ASAN) return; /* a stale word in an instrumented frame kept it */
+    CHECK(ran >= 1);
+    CHECK(resurrected != NULL);
+    if (resurrected == NULL) return;
+    char *w = resurrected->w;
+    CHECK(gm_weak_get(g_wh) == w); /* W lived on: its handle too */
+    CHECK(gm_weak_make(w) == g_wh);
+    gm_weak_release(g_wh);
+    CHECK(w[0] == 0x77 && w[95] == 0x77);
+    resurrected = NULL;
+    gm_set_finalizer_thread(1);
 }
 
 /* Many threads read handles while objects die. */
@@ -73,6 +114,7 @@ static GMT_NOINLINE void drop_half(void) {
 
 int main(void) {
     gm_init();
+    test_reached_from_finalizable();
     make();
     gmt_collect_clean();
     CHECK(gm_weak_get(g_h) == gmt_unhide(g_hidden));
