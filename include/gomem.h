@@ -20,7 +20,8 @@
  * Thread safety: every function may be called from any thread. Threads created with
  * pthread_create are registered automatically when the program links libgomem.so
  * (which also wraps dlclose: an unload waits while a collection scans the loaded
- * objects' data, so the static library's users must not dlclose during collections);
+ * objects' data, so the static library's users must not dlclose during collections;
+ * and the signal-mask calls, which never block the stop signal: see the README);
  * with the static library, or for threads made by other means, gomem registers a
  * thread on its first allocation or collection request, and gm_thread_register makes
  * it visible to the collector before that. Allocation, gm_free and gm_collect run on

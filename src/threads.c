@@ -1023,6 +1023,9 @@ GMI_NO_ASAN void gmi_thread_scan_unregistered(void (*push)(uintptr_t lo, uintptr
 
 typedef int (*pthread_create_fn)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
 
+/* tls_mask_as_given: gomem's own pthread_sigmask calls pass their mask unfiltered. */
+static GMI_TLS int tls_mask_as_given;
+
 /* start_box lives on the creator's stack; the creator waits until the new thread has
  * copied it and registered, so arg stays reachable from a scanned stack throughout. */
 typedef struct start_box_s {
@@ -1077,9 +1080,12 @@ static int thread_create(pthread_t *out, const pthread_attr_t *attr, void *(*fn)
     start_box_t box = {.fn = fn, .arg = arg, .internal = internal};
     sigset_t all, old;
     if (internal) {
-        /* workers inherit a mask that keeps the program's signals off them */
+        /* workers inherit a mask that keeps the program's signals off them (the stop
+         * signal too: the interposer below lets this call block it) */
         sigfillset(&all);
+        tls_mask_as_given = 1;
         pthread_sigmask(SIG_SETMASK, &all, &old);
+        tls_mask_as_given = 0;
     }
     int rc = create(out, attr, thread_start, &box);
     if (internal) pthread_sigmask(SIG_SETMASK, &old, NULL);
@@ -1128,6 +1134,90 @@ GM_API int dlclose(void *handle) {
     gmi_dl_unload_end();
     return rc;
 }
+#endif
+
+#if defined(GM_SHARED_LIB) && !defined(GM_NO_PTHREAD_INTERPOSE)
+/* The signal-mask interposers, exported by libgomem.so (exports.map). A registered
+ * thread must take the stop signal whenever a collection asks: one that blocks it
+ * (the daemon idiom: block everything, then create the threads), waits for it with
+ * sigwait (which would take it from the handler and hand it to the program) or
+ * suspends with it masked could not be stopped, and the collector waited, then
+ * aborted. Each call below gets its set without the stop signal, as Boehm GC's
+ * wrappers do; nothing else changes. Masks passed to ppoll, pselect and epoll_pwait,
+ * and handlers' sa_mask, are not filtered: the stop waits until those return (README). */
+static void *next_symbol(_Atomic(void *) *slot, const char *name) {
+    void *fn = atomic_load_explicit(slot, memory_order_acquire);
+    if (fn != NULL || tls_resolving) return fn;
+    tls_resolving = 1;
+    fn = dlsym(RTLD_NEXT, name);
+    tls_resolving = 0;
+    if (fn == NULL) gmi_throw("threads: dlsym(RTLD_NEXT, \"%s\") failed", name);
+    atomic_store_explicit(slot, fn, memory_order_release);
+    return fn;
+}
+
+/* without_stop returns set, or a copy of it in *copy without the stop signal. */
+static const sigset_t *without_stop(const sigset_t *set, sigset_t *copy) {
+    int sig = threads.signo;
+    if (set == NULL || sig == 0 || tls_mask_as_given || !sigismember(set, sig)) return set;
+    *copy = *set;
+    sigdelset(copy, sig);
+    return copy;
+}
+
+typedef int (*mask_fn)(int, const sigset_t *, sigset_t *);
+typedef int (*suspend_fn)(const sigset_t *);
+typedef int (*wait_fn)(const sigset_t *, int *);
+typedef int (*waitinfo_fn)(const sigset_t *, siginfo_t *);
+typedef int (*timedwait_fn)(const sigset_t *, siginfo_t *, const struct timespec *);
+
+#define NEXT(type, name)                                                                           \
+    static _Atomic(void *) next_##name;                                                            \
+    type fn = (type)next_symbol(&next_##name, #name);                                              \
+    if (fn == NULL) {                                                                              \
+        errno = EAGAIN; /* called while its own symbol is being resolved */                        \
+        return -1;                                                                                 \
+    }
+
+GM_API int pthread_sigmask(int how, const sigset_t *set, sigset_t *old) {
+    NEXT(mask_fn, pthread_sigmask);
+    sigset_t copy;
+    if (how != SIG_UNBLOCK) set = without_stop(set, &copy);
+    return fn(how, set, old);
+}
+
+GM_API int sigprocmask(int how, const sigset_t *set, sigset_t *old) {
+    NEXT(mask_fn, sigprocmask);
+    sigset_t copy;
+    if (how != SIG_UNBLOCK) set = without_stop(set, &copy);
+    return fn(how, set, old);
+}
+
+GM_API int sigsuspend(const sigset_t *mask) {
+    NEXT(suspend_fn, sigsuspend);
+    sigset_t copy;
+    return fn(without_stop(mask, &copy));
+}
+
+GM_API int sigwait(const sigset_t *restrict set, int *restrict sig) {
+    NEXT(wait_fn, sigwait);
+    sigset_t copy;
+    return fn(without_stop(set, &copy), sig);
+}
+
+GM_API int sigwaitinfo(const sigset_t *restrict set, siginfo_t *restrict info) {
+    NEXT(waitinfo_fn, sigwaitinfo);
+    sigset_t copy;
+    return fn(without_stop(set, &copy), info);
+}
+
+GM_API int sigtimedwait(const sigset_t *restrict set, siginfo_t *restrict info,
+                        const struct timespec *restrict timeout) {
+    NEXT(timedwait_fn, sigtimedwait);
+    sigset_t copy;
+    return fn(without_stop(set, &copy), info, timeout);
+}
+#undef NEXT
 #endif
 
 /* ---------------------------------------------------------------------------------

@@ -67,7 +67,7 @@ static __attribute__((noinline)) void make_child(void) {
     child_slot = c;
 }
 
-static void test_vanished_thread(void) {
+static __attribute__((unused)) void test_vanished_thread(void) {
     make_child();
     pthread_t x, y;
     pthread_create(&x, NULL, vanish, NULL);
@@ -215,7 +215,10 @@ static void test_coroutines(void) {
 
 int main(void) {
     gm_init();
+#if !defined(__SANITIZE_ADDRESS__)
+    /* ASan's thread registry cannot take a thread that leaves with a raw exit */
     test_vanished_thread();
+#endif
     test_altstack();
     test_coroutines();
     return check_done();
