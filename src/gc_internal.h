@@ -108,6 +108,7 @@ uint64_t gmi_os_process_cputime(void);
 /* thread_cache.c (more) */
 bool gmi_cache_next_word(gmi_cache_entry_t *e);
 bool gmi_cache_refill(gmi_cache_entry_t *e, unsigned spc);
+bool gmi_thread_cache_moving(const gmi_thread_cache_t *c); /* a word load/drop under way */
 void gmi_thread_cache_unflushed(gmi_thread_cache_t *c, uint64_t *mallocs, uint64_t *frees);
 
 /* testing: helpers that wake for a mark wait while this is set, as if not scheduled */

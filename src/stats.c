@@ -10,6 +10,8 @@
  *   metadata = MSpanSys + MCacheSys + GCSys + BuckHashSys + OtherSys.
  * See gc.c for the collector overview. */
 #include "internal.h"
+
+#include <sched.h>
 #include "gc_internal.h"
 #include "finalizer.h"
 #include "debug_modes.h"
@@ -24,6 +26,10 @@ typedef struct unflushed_s {
 static void add_unflushed(gmi_thread_t *t, void *arg) {
     unflushed_t *u = arg;
     gmi_thread_cache_unflushed(&t->cache, u->mallocs, u->frees);
+}
+
+static void any_moving(gmi_thread_t *t, void *arg) {
+    if (gmi_thread_cache_moving(&t->cache)) *(bool *)arg = true;
 }
 
 /* add_stack_bytes: the stacks of registered threads (StackInuse; the main thread's
@@ -41,9 +47,21 @@ GM_API void gm_read_memstats(gm_memstats_t *ms) {
     unflushed_t u;
     memset(&u, 0, sizeof(u));
 
-    gmi_lock(&gmi_gc.lock);
-    gmi_lock_all();
-    gmi_world_stop();
+    /* A thread stopped in the middle of loading a word into its cache would be
+     * counted with up to 64 allocations it has not made (TotalAlloc then went back at
+     * the next read): restart it and look again, a few times at most. */
+    for (int tries = 0;; tries++) {
+        gmi_lock(&gmi_gc.lock);
+        gmi_lock_all();
+        gmi_world_stop();
+        bool moving = false;
+        if (tries < 100) gmi_threads_each(any_moving, &moving);
+        if (!moving) break;
+        gmi_world_start();
+        gmi_unlock_all();
+        gmi_unlock(&gmi_gc.lock);
+        sched_yield();
+    }
     gmi_threads_each_cache(add_unflushed, &u);
     uint64_t stack_bytes = 0;
     gmi_threads_each(add_stack_bytes, &stack_bytes);

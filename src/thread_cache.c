@@ -29,12 +29,35 @@ static void entry_drop_word(gmi_cache_entry_t *e) {
     e->held = 0;
 }
 
+/* moving_begin/moving_end bracket the word changes of the calling thread's own cache
+ * (c is NULL for another thread's, which is not running): gm_read_memstats, which
+ * counts nmalloc less the slots still in free_mask, never reads a thread stopped
+ * between the two updates (it counted up to 64 objects that were not allocated). */
+static gmi_thread_cache_t *moving_begin(gmi_cache_entry_t *e) {
+    gmi_thread_t *t = gmi_tls_thread;
+    gmi_thread_cache_t *c = NULL;
+    if (t != NULL && e >= t->cache.alloc && e < t->cache.alloc + GMI_NUM_SPAN_CLASSES)
+        c = &t->cache;
+    if (c != NULL) {
+        __atomic_store_n(&c->moving_word, c->moving_word + 1, __ATOMIC_RELAXED);
+        SIGNAL_FENCE();
+    }
+    return c;
+}
+
+static void moving_end(gmi_thread_cache_t *c) {
+    if (c == NULL) return;
+    SIGNAL_FENCE();
+    __atomic_store_n(&c->moving_word, c->moving_word - 1, __ATOMIC_RELAXED);
+}
+
 /* Point entry e at word w of its span. The free mask is published last, after the
  * fields the fast path reads with it; needzero is read after the bitmap word so that a
  * sweep by the collector between the two reads cannot hand out a dirty slot as clean.
  * Every slot loaded is counted as allocated now (the fast path counts nothing);
  * entry_drop_word takes back what is never handed out. */
 static void entry_load_word(gmi_cache_entry_t *e, gmi_span_t *s, size_t w) {
+    gmi_thread_cache_t *c = moving_begin(e);
     entry_drop_word(e);
     e->word = (uint32_t)w;
     e->wordp = &s->alloc_bits[w];
@@ -47,6 +70,7 @@ static void entry_load_word(gmi_cache_entry_t *e, gmi_span_t *s, size_t w) {
     e->nmalloc += gmi_popcount64(freebits);
     SIGNAL_FENCE();
     __atomic_store_n(&e->free_mask, freebits, __ATOMIC_RELAXED);
+    moving_end(c);
 }
 
 /* gmi_cache_next_word finds the next word of the cached span with a free slot and
@@ -90,7 +114,9 @@ static void entry_flush_stats(gmi_cache_entry_t *e, unsigned spc) {
 /* Drop the entry's span. Lock of the class held. */
 static void entry_uncache_locked(gmi_cache_entry_t *e) {
     gmi_span_t *s = e->span;
+    gmi_thread_cache_t *c = moving_begin(e);
     entry_drop_word(e);
+    moving_end(c);
     e->span = NULL;
     e->wordp = NULL;
     gmi_central_uncache_span(s);
@@ -149,6 +175,10 @@ void gmi_thread_cache_flush_stats(gmi_thread_cache_t *c) {
 }
 
 /* Sum of unflushed counters of one cache, for statistics (world stopped). */
+bool gmi_thread_cache_moving(const gmi_thread_cache_t *c) {
+    return __atomic_load_n(&c->moving_word, __ATOMIC_RELAXED) != 0;
+}
+
 void gmi_thread_cache_unflushed(gmi_thread_cache_t *c, uint64_t *mallocs, uint64_t *frees) {
     for (unsigned spc = 0; spc < GMI_NUM_SPAN_CLASSES; spc++) {
         const gmi_cache_entry_t *e = &c->alloc[spc];

@@ -175,6 +175,8 @@ typedef struct gmi_thread_cache_s {
                              heap_live (malloc.c); void once a cycle recomputes heap_live */
     uint64_t reuse_epoch; /* gmi_reuse_epoch when the stacks were last emptied: they
                              are valid only while the two are equal (malloc.c, 7a) */
+    uint32_t moving_word; /* a word load or drop is under way: an entry's nmalloc and
+                             free_mask may disagree (thread_cache.c; stats.c waits) */
     /* reuse[spc][0 .. alloc[spc].nreuse): objects freed by this thread from spans it
      * does not cache, kept allocated and handed out again first (malloc.c). Not roots:
      * the next collection frees them, and the stacks go stale with its epoch. */
