@@ -338,6 +338,7 @@ void gmi_gc_collect(bool forced) {
     /* the loaded objects, listed before any gomem lock is taken (roots.c) and kept
      * loaded until the world restarts */
     int gate = gmi_dl_gate_enter(true);
+    gmi_sweep_finish(); /* first, so that little runs between the snapshot and the stop */
     gmi_roots_snapshot();
     gmi_lock(&gmi_gc.lock);
     atomic_store(&gmi_gc.collecting, 1);
@@ -365,6 +366,7 @@ void gmi_gc_maybe_trigger(void) {
         }
         return;
     }
+    gmi_sweep_finish();
     gmi_roots_snapshot(); /* before gmi_gc.lock: see gmi_gc_collect */
     if (pthread_mutex_trylock(&gmi_gc.lock.m) != 0) {
         /* someone holds it (reading MemStats, say): wait, so allocation cannot outrun */

@@ -800,9 +800,9 @@ void gmi_reuse_flush(gmi_thread_cache_t *c) {
     reuse_reset(c, epoch);
 }
 
-/* gmi_reuse_drop forgets the objects on c's stacks (a thread that vanished, or the
- * fork child's other threads): not roots, they are garbage the next cycle frees,
- * counted already. */
+/* gmi_reuse_drop forgets the objects on c's stacks (a thread that vanished: reaped,
+ * or in the fork child; the child's other threads flush theirs instead): not roots,
+ * they are garbage the next cycle frees, counted already. */
 void gmi_reuse_drop(gmi_thread_cache_t *c) {
     reuse_reset(c, c->reuse_epoch);
 }
