@@ -158,11 +158,24 @@ static gmi_fin_t *queue_pop_locked(void) {
     return r;
 }
 
+/* pop_locked takes the next queued record and, before gmi_finq_lock is dropped, its
+ * object (a finalizer's, resurrected; NULL for a cleanup, whose object is gone) and
+ * arg into the caller's registers or stack. Once off the queue the record is no root
+ * (gen_record_roots scans the queue), and the world can stop as soon as the lock is
+ * dropped (gmi_lock_all takes it): read afterwards, obj and arg could be collected
+ * before fn ran (the reviewer's probe freed one in about a million finalizers). */
+static gmi_fin_t *pop_locked(void **obj, void **arg) {
+    gmi_fin_t *r = queue_pop_locked();
+    *obj = r != NULL && r->kind == GMI_SPECIAL_FINALIZER ? unhide(r->obj_hidden) : NULL;
+    *arg = r != NULL ? r->arg : NULL;
+    return r;
+}
+
 /* run_one calls the record's function on the calling (registered) thread and frees
- * the record. obj and arg are then on this thread's stack or in its registers, which
- * the collector scans, so they stay alive while fn uses them. */
-static GMI_NOINLINE void run_one(gmi_fin_t *r) {
-    void *obj = unhide(r->obj_hidden), *arg = r->arg;
+ * the record. obj and arg, read by pop_locked under the queue's lock, are on this
+ * thread's stack or in its registers, which the collector scans, so they stay alive
+ * while fn uses them. */
+static GMI_NOINLINE void run_one(gmi_fin_t *r, void *obj, void *arg) {
     if (r->kind == GMI_SPECIAL_FINALIZER) {
         void (*fn)(void *, void *) = r->fn;
         gmi_lock(&gmi_profile_lock);
@@ -191,10 +204,12 @@ static void *finalizer_thread(void *unused) {
     for (;;) {
         gmi_lock(&gmi_finq_lock);
         gmi_fin_t *r;
-        while (fin.thread_disabled || (r = queue_pop_locked()) == NULL)
+        void *obj, *arg;
+        while (fin.thread_disabled || (r = pop_locked(&obj, &arg)) == NULL)
             pthread_cond_wait(&fin.cond, &gmi_finq_lock.m);
+        __asm__ volatile("" : "+r"(obj), "+r"(arg)); /* in registers before the unlock */
         gmi_unlock(&gmi_finq_lock);
-        run_one(r);
+        run_one(r, obj, arg);
     }
     return NULL;
 }
@@ -537,17 +552,22 @@ GM_API void gm_keep_alive(const void *obj) {
     __asm__ volatile("" : : "r"(obj) : "memory");
 }
 
+void (*gmi_finalizer_popped_hook)(void) GMI_STATE; /* tests: runs after each pop */
+
 GM_API size_t gm_run_finalizers(void) {
     if (!atomic_load(&gmi_initialized)) gmi_init_slow();
     /* run_one needs a scanned stack: without a struct (threads.c) nothing runs */
     if (gmi_thread_get() == NULL) return 0;
     size_t n = 0;
     for (;;) {
+        void *obj, *arg;
         gmi_lock(&gmi_finq_lock);
-        gmi_fin_t *r = queue_pop_locked();
+        gmi_fin_t *r = pop_locked(&obj, &arg);
+        __asm__ volatile("" : "+r"(obj), "+r"(arg)); /* in registers before the unlock */
         gmi_unlock(&gmi_finq_lock);
         if (r == NULL) break;
-        run_one(r);
+        if (gmi_unlikely(gmi_finalizer_popped_hook != NULL)) gmi_finalizer_popped_hook();
+        run_one(r, obj, arg);
         n++;
     }
     return n;

@@ -49,6 +49,10 @@ void gmi_pool_fork_child(void);
 
 /* limiter.c: the GC CPU limiter (Go's gcCPULimiter, a leaky bucket). */
 /* Account one finished cycle's GC CPU time (ns x procs) at @@hook:after_world_start@@. */
+/* gmi_finalizer_popped_hook, when set (tests), runs in gm_run_finalizers between
+ * taking a record off the queue and running it: a collection there must not free the
+ * record's object or arg. */
+extern void (*gmi_finalizer_popped_hook)(void);
 void gmi_limiter_cycle_done(uint64_t gc_cpu_ns, uint64_t now_ns);
 /* gmi_limiter_allow: may a paced cycle start now? limit_bound: the heap goal comes from
  * the memory limit (only then can the answer be no). */

@@ -277,8 +277,11 @@ static void charge_word(gmi_thread_t *t, gmi_cache_entry_t *e) {
     for (int64_t i = 0; i < k; i++)
         held &= held - 1;
     t->cache.next_sample = left - k * size;
-    e->held |= held;
+    /* out of free_mask before into held: a stop in between finds the slots in neither
+     * (in flight, as verify allows), never in both */
     __atomic_store_n(&e->free_mask, m ^ held, __ATOMIC_RELAXED);
+    SIGNAL_FENCE();
+    e->held |= held;
 }
 
 /* alloc_held hands out the held slot that the heap profile samples, records it, and

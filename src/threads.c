@@ -1293,7 +1293,16 @@ void gmi_threads_init(void) {
     sigdelset(&sa.sa_mask, SIGFPE);
     sigdelset(&sa.sa_mask, SIGILL);
     sigdelset(&sa.sa_mask, SIGTRAP);
-    if (sigaction(sig, &sa, NULL) != 0) gmi_throw("threads: sigaction(%d) failed", sig);
+    if (sigaction(sig, &sa, NULL) != 0) {
+        /* a number the C library keeps for itself (32 and 33 with glibc) */
+        int fallback = SIGRTMIN + 6;
+        if (sig == fallback) gmi_throw("threads: sigaction(%d) failed", sig);
+        gmi_error("threads: GOMEMSIGNAL=%d cannot be used (sigaction failed: errno %d); "
+                  "using %d",
+                  sig, errno, fallback);
+        sig = fallback;
+        if (sigaction(sig, &sa, NULL) != 0) gmi_throw("threads: sigaction(%d) failed", sig);
+    }
     threads.signo = sig;
     unblock_stop_signal();
     if (pthread_atfork(fork_prepare, fork_parent, fork_child) != 0)
