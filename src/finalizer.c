@@ -255,15 +255,20 @@ void gmi_finalizer_queue_call(void (*fn)(void *arg), void *arg) {
     gmi_unlock(&gmi_finq_lock);
 }
 
+/* gmi_finalizer_wake: after a cycle, with work queued. The thread is started here if
+ * it is not running (a forked child's: the parent's did not survive the fork). */
 void gmi_finalizer_wake(void) {
     if (atomic_load_explicit(&fin.queue_len, memory_order_relaxed) == 0) return;
     gmi_lock(&gmi_finq_lock);
+    bool start = !fin.thread_started && !fin.thread_disabled;
     pthread_cond_signal(&fin.cond);
     gmi_unlock(&gmi_finq_lock);
+    if (start) ensure_thread();
 }
 
 /* In a forked child the finalizer thread is gone: the next gm_set_finalizer,
- * gm_add_cleanup or gm_weak_make starts a new one; queued records stay queued. */
+ * gm_add_cleanup or gm_weak_make, or the next cycle that finds work queued, starts a
+ * new one; queued records stay queued. */
 void gmi_finalizer_fork_child(void) {
     pthread_cond_init(&fin.cond, NULL);
     fin.thread_started = false;
@@ -341,10 +346,19 @@ static void drop_chain_locked(gmi_fin_t *h) {
     }
 }
 
+static void gen_cell(push_fn push, void *pa, void *cell) {
+    push_cell(push, pa, (uintptr_t *)cell);
+}
+
 void gmi_specials_after_mark(gmi_mark_result_t *mr) {
     uint64_t bytes = 0, b;
     gmi_pool_mark(&b);
     bytes += b;
+    void **limit_arg = gmi_limiter_arg_cell();
+    if (*limit_arg != NULL) {
+        gmi_mark_more(gen_cell, limit_arg, &b);
+        bytes += b;
+    }
     if (fin.attached == NULL && fin.qhead == NULL) {
         gmi_weak_clear_dead_locked();
         goto out;

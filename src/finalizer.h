@@ -53,6 +53,7 @@ void gmi_pool_fork_child(void);
  * taking a record off the queue and running it: a collection there must not free the
  * record's object or arg. */
 extern void (*gmi_finalizer_popped_hook)(void);
+void **gmi_limiter_arg_cell(void); /* a root: gm_set_limit_policy's arg */
 void gmi_limiter_cycle_done(uint64_t gc_cpu_ns, uint64_t now_ns);
 /* gmi_limiter_allow: may a paced cycle start now? limit_bound: the heap goal comes from
  * the memory limit (only then can the answer be no). */

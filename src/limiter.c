@@ -138,6 +138,13 @@ void gmi_limiter_check_policy(uint64_t now_ns, uint64_t mapped_ready, int64_t li
     }
 }
 
+/* gmi_limiter_arg_cell: where the GM_LIMIT_CALL argument is kept. The limiter's state
+ * lies in gomem's own section, which is not scanned: the after-mark pass marks from this
+ * one word (finalizer.c), so arg may be a heap object, as gomem.h promises. */
+void **gmi_limiter_arg_cell(void) {
+    return &lim.arg;
+}
+
 GM_API int gm_set_limit_policy(int policy, uint64_t grace_ms, void (*fn)(void *arg), void *arg) {
     if (policy < GM_LIMIT_KEEP_GOING || policy > GM_LIMIT_ABORT) return -1;
     if (policy == GM_LIMIT_CALL && fn == NULL) return -1;

@@ -166,6 +166,9 @@ static void scavenge_pass(void) {
 }
 
 static void maybe_idle_gc(uint64_t now) {
+    /* GOGC=off: only the memory limit and gm_collect start cycles (as Go's forced
+     * periodic GC, whose time trigger never fires with gcPercent < 0) */
+    if (__atomic_load_n(&gmi_gc.pacer.gc_percent, __ATOMIC_RELAXED) < 0) return;
     uint32_t ngc = gmi_gc.num_gc;
     if (ngc != sc.last_num_gc) {
         sc.last_num_gc = ngc;

@@ -3,6 +3,8 @@
  * cleanups run without resurrection; the finalizer thread runs work by itself. */
 #include "api/gmtest.h"
 
+#include <stdatomic.h>
+
 #include <pthread.h>
 
 typedef struct node_s {
@@ -222,6 +224,36 @@ static GMT_NOINLINE void test_fork(void) {
     CHECK_EQ(WIFEXITED(st) ? WEXITSTATUS(st) : 100 + WTERMSIG(st), 0);
 }
 
+/* fork with finalizable objects made before it: the child only collects (no
+ * gm_set_finalizer there), and the cycle that queues them starts the child's
+ * finalizer thread (the parent's did not survive the fork; they stayed queued for
+ * ever, their objects retained). */
+static _Atomic int queued_done;
+static void fin_queued(void *obj, void *arg) {
+    (void)obj;
+    (void)arg;
+    atomic_fetch_add(&queued_done, 1);
+}
+static GMT_NOINLINE void make_queued(int n) {
+    for (int i = 0; i < n; i++)
+        gm_set_finalizer(gm_alloc(48), fin_queued, NULL);
+}
+static GMT_NOINLINE void test_fork_queued(void) {
+    gm_set_finalizer_thread(1);
+    make_queued(100);
+    pid_t pid = fork();
+    if (pid == 0) {
+        gmt_collect_clean();
+        double deadline = gmt_now() + 10;
+        while (atomic_load(&queued_done) < 90 && gmt_now() < deadline)
+            usleep(1000);
+        _exit(atomic_load(&queued_done) >= 90 ? 0 : 1);
+    }
+    int st = 0;
+    CHECK(pid > 0 && waitpid(pid, &st, 0) == pid);
+    CHECK_EQ(WIFEXITED(st) ? WEXITSTATUS(st) : 100 + WTERMSIG(st), 0);
+}
+
 int main(void) {
     gm_init();
     test_once_with_resurrection();
@@ -231,5 +263,6 @@ int main(void) {
     test_cycle();
     test_thread();
     test_fork();
+    test_fork_queued();
     return check_done();
 }

@@ -98,15 +98,32 @@ static int child_over(void) {
     return gc_share <= 0.70 ? 0 : 1;
 }
 
-static int cb_calls;
+static int cb_calls, cb_arg_ok;
 static void on_limit(void *arg) {
-    (void)arg;
     cb_calls++;
+    /* arg is a heap object nothing else references: the limiter keeps it alive */
+    const unsigned char *a = arg;
+    int ok = a != NULL && gm_base(a) == a;
+    for (int i = 0; ok && i < 128; i++)
+        ok = a[i] == 0x5c;
+    cb_arg_ok = ok;
+}
+
+static GMT_NOINLINE void *make_limit_arg(void) {
+    unsigned char *a = gm_alloc(128);
+    memset(a, 0x5c, 128);
+    return a;
+}
+
+static GMT_NOINLINE void set_call_policy(void) {
+    CHECK_EQ(gm_set_limit_policy(GM_LIMIT_CALL, 50, on_limit, make_limit_arg()), 0);
 }
 
 static int child_policy(void) {
     gm_set_finalizer_thread(1);
-    CHECK_EQ(gm_set_limit_policy(GM_LIMIT_CALL, 50, on_limit, NULL), 0);
+    set_call_policy();
+    gmt_collect_clean(); /* no stale copy of arg keeps it: only the limiter may */
+    gmt_collect_clean();
     CHECK_EQ(gm_set_limit_policy(7, 0, NULL, NULL), -1);
     size_t n = 64 * MiB / 4096;
     live = gm_alloc(n * sizeof(void *));
@@ -118,8 +135,8 @@ static int child_policy(void) {
             gm_keep_alive(gm_alloc_noscan(4096));
         usleep(1000);
     }
-    printf("policy: calls=%d\n", cb_calls);
-    return cb_calls == 1 ? 0 : 1;
+    printf("policy: calls=%d arg_ok=%d\n", cb_calls, cb_arg_ok);
+    return cb_calls == 1 && cb_arg_ok ? 0 : 1;
 }
 
 static void run(const char *arg, const char *env, const char *env2, const char *want) {
@@ -136,8 +153,30 @@ static void run(const char *arg, const char *env, const char *env2, const char *
     }
 }
 
+/* GOGC=off and no limit: only gm_collect starts a cycle. The scavenger's idle
+ * collection (Go's periodic forced GC) ran one every second while 64 MiB or more was
+ * in use, whatever GOGC said. */
+static int child_gogc_off(void) {
+    size_t n = 80 * MiB / 4096;
+    live = gm_alloc(n * sizeof(void *));
+    for (size_t i = 0; i < n; i++)
+        live[i] = gm_alloc_noscan(4096);
+    gm_collect(); /* starts the scavenger */
+    double end = gmt_now() + 2.5;
+    while (gmt_now() < end) {
+        for (int i = 0; i < 16; i++)
+            gm_keep_alive(gm_alloc_noscan(4096));
+        usleep(10000);
+    }
+    gm_memstats_t ms;
+    gm_read_memstats(&ms);
+    printf("gogcoff: num_gc=%u forced=%u\n", ms.num_gc, ms.num_forced_gc);
+    return ms.num_gc == ms.num_forced_gc ? 0 : 1;
+}
+
 int main(int argc, char **argv) {
     if (argc > 1) {
+        if (!strcmp(argv[1], "gogcoff")) return child_gogc_off();
         if (!strcmp(argv[1], "hold")) return child_hold();
         if (!strcmp(argv[1], "over")) return child_over();
         if (!strcmp(argv[1], "policy")) return child_policy();
@@ -154,5 +193,6 @@ int main(int argc, char **argv) {
     if (!gmt_gcstress())
         run("over", "GOMEMLIMIT=48MiB", "GODEBUG=gctrace=1", "GC CPU limiter engaged");
     run("policy", "GOMEMLIMIT=32MiB", NULL, "policy: calls=1");
+    if (!gmt_gcstress()) run("gogcoff", "GOGC=off", NULL, "gogcoff:");
     return check_done();
 }
