@@ -366,8 +366,6 @@ void gmi_gc_maybe_trigger(void) {
         }
         return;
     }
-    gmi_sweep_finish();
-    gmi_roots_snapshot(); /* before gmi_gc.lock: see gmi_gc_collect */
     if (pthread_mutex_trylock(&gmi_gc.lock.m) != 0) {
         /* someone holds it (reading MemStats, say): wait, so allocation cannot outrun */
         gmi_dl_gate_leave(gate);
@@ -377,21 +375,26 @@ void gmi_gc_maybe_trigger(void) {
     }
     /* the GC CPU limiter (limiter.c) defers cycles paced by the memory limit while GC
      * uses over ~50% of the CPU */
-    if (atomic_load(&gmi_gc.heap_live) >= atomic_load(&gmi_gc.trigger) &&
-        gmi_limiter_allow(gmi_os_nanotime(), gmi_gc.pacer.limit_bound)) {
-        atomic_store(&gmi_gc.collecting, 1);
-        gmi_thread_t *t = gmi_tls_thread;
-        gmi_gc_enter(t);
-        collect_locked(false);
-        gmi_gc_leave(t);
-        atomic_store(&gmi_gc.collecting, 0);
-        gmi_unlock(&gmi_gc.lock);
+    bool go = atomic_load(&gmi_gc.heap_live) >= atomic_load(&gmi_gc.trigger) &&
+              gmi_limiter_allow(gmi_os_nanotime(), gmi_gc.pacer.limit_bound);
+    gmi_unlock(&gmi_gc.lock);
+    if (!go) {
         gmi_dl_gate_leave(gate);
-        gmi_stack_scrub_deep(t); /* collect_locked's frames held heap pointers */
         return;
     }
+    /* decided: no other collection can start while this thread holds the gate */
+    gmi_sweep_finish();
+    gmi_roots_snapshot(); /* before gmi_gc.lock: see gmi_gc_collect */
+    gmi_lock(&gmi_gc.lock);
+    atomic_store(&gmi_gc.collecting, 1);
+    gmi_thread_t *t = gmi_tls_thread;
+    gmi_gc_enter(t);
+    collect_locked(false);
+    gmi_gc_leave(t);
+    atomic_store(&gmi_gc.collecting, 0);
     gmi_unlock(&gmi_gc.lock);
     gmi_dl_gate_leave(gate);
+    gmi_stack_scrub_deep(t); /* collect_locked's frames held heap pointers */
 }
 
 GM_API void gm_collect(void) {
