@@ -67,6 +67,17 @@ static uint64_t rd_uint(reader_t *r, unsigned n) {
     return v;
 }
 
+/* rd_skip skips n bytes, compared with what is left (never added to the pointer
+ * first: a length near 2^64 from the file would wrap it back below the buffer). */
+static void rd_skip(reader_t *r, uint64_t n) {
+    if (n > (uint64_t)(r->end - r->p)) {
+        r->bad = true;
+        r->p = r->end;
+        return;
+    }
+    r->p += n;
+}
+
 static uint64_t rd_uleb(reader_t *r) {
     uint64_t v = 0;
     unsigned shift = 0;
@@ -95,7 +106,7 @@ static int64_t rd_sleb(reader_t *r) {
         if (shift < 64) v |= (int64_t)((uint64_t)(b & 0x7f) << shift);
         shift += 7;
     } while (b & 0x80);
-    if (shift < 64 && (b & 0x40)) v |= -(int64_t)((uint64_t)1 << shift);
+    if (shift < 64 && (b & 0x40)) v = (int64_t)((uint64_t)v | (~(uint64_t)0 << shift));
     return v;
 }
 
@@ -177,26 +188,21 @@ static const char *read_form(lines_t *L, reader_t *r, uint64_t form, bool dwarf6
         rd_uint(r, 8);
         return NULL;
     case DW_FORM_block1:
-        r->p += rd_uint(r, 1);
-        break;
+        rd_skip(r, rd_uint(r, 1));
+        return NULL;
     case DW_FORM_block2:
-        r->p += rd_uint(r, 2);
-        break;
+        rd_skip(r, rd_uint(r, 2));
+        return NULL;
     case DW_FORM_block4:
-        r->p += rd_uint(r, 4);
-        break;
+        rd_skip(r, rd_uint(r, 4));
+        return NULL;
     case DW_FORM_block:
-        r->p += rd_uleb(r);
-        break;
+        rd_skip(r, rd_uleb(r));
+        return NULL;
     default:
         r->bad = true;
         return NULL;
     }
-    if (r->p > r->end) {
-        r->p = r->end;
-        r->bad = true;
-    }
-    return NULL;
 }
 
 /* read_entries reads a DWARF 5 directory or file-name table. For directories (dirs ==
@@ -215,6 +221,13 @@ static size_t read_entries(lines_t *L, reader_t *r, bool dwarf64, const char **d
         fmt[i][1] = rd_uleb(r);
     }
     uint64_t count = rd_uleb(r);
+    /* every entry takes at least a byte, and an entry without fields is malformed: a
+     * count from the file then bounds no loop (one of 2^64 empty entries hung the
+     * profile writer) */
+    if (count > 0 && (nformat == 0 || count > (uint64_t)(r->end - r->p))) {
+        r->bad = true;
+        return 0;
+    }
     size_t kept = 0;
     for (uint64_t e = 0; e < count && !r->bad; e++) {
         const char *path = "";
@@ -323,8 +336,8 @@ static const uint8_t *run_unit(lines_t *L, const uint8_t *p, const uint8_t *end,
         switch (op) {
         case 0: {
             uint64_t len = rd_uleb(&r);
-            const uint8_t *next = r.p + len;
             if (len == 0 || len > (uint64_t)(unit_end - r.p)) return unit_end;
+            const uint8_t *next = r.p + len;
             unsigned sub = (unsigned)rd_uint(&r, 1);
             if (sub == DW_LNE_end_sequence) {
                 if (seq_ok) emit(L, addr, 0, 0);

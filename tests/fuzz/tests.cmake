@@ -2,7 +2,7 @@
 #
 # Every build: a replay executable per target (gcc is fine), registered with ctest under
 # the label `fuzz`, runs every file of tests/fuzz/corpus/<target>/ once.
-# With -DGM_BUILD_FUZZ=ON and clang: the libFuzzer binaries fuzz_knobs and fuzz_ops
+# With -DGM_BUILD_FUZZ=ON and clang: the libFuzzer binaries fuzz_knobs, fuzz_ops and fuzz_dwarf
 # (ASan + UBSan; needs Debian's libclang-rt-14-dev). .ci/run builds and runs them.
 set(GM_FUZZ_DIR ${CMAKE_CURRENT_SOURCE_DIR}/fuzz)
 set(GM_FUZZ_KNOB_SOURCES ${CMAKE_SOURCE_DIR}/src/env.c ${CMAKE_SOURCE_DIR}/src/fmt.c
@@ -24,6 +24,15 @@ target_compile_options(fuzz_ops_replay PRIVATE ${GM_WARN})
 target_link_libraries(fuzz_ops_replay PRIVATE gomem_static)
 add_test(NAME fuzz_ops_replay COMMAND fuzz_ops_replay ${GM_FUZZ_DIR}/corpus/ops)
 set_tests_properties(fuzz_ops_replay PROPERTIES LABELS fuzz TIMEOUT 120)
+
+# dwarf: the DWARF line-table reader of the profile writer (links the static library).
+add_executable(fuzz_dwarf_replay ${GM_FUZZ_DIR}/fuzz_dwarf.c)
+target_include_directories(fuzz_dwarf_replay PRIVATE ${CMAKE_SOURCE_DIR}/src ${CMAKE_SOURCE_DIR}/include)
+target_compile_definitions(fuzz_dwarf_replay PRIVATE GM_FUZZ_REPLAY=1 GM_DEBUG=${GM_DEBUG} _GNU_SOURCE)
+target_compile_options(fuzz_dwarf_replay PRIVATE ${GM_WARN})
+target_link_libraries(fuzz_dwarf_replay PRIVATE gomem_static)
+add_test(NAME fuzz_dwarf_replay COMMAND fuzz_dwarf_replay ${GM_FUZZ_DIR}/corpus/dwarf)
+set_tests_properties(fuzz_dwarf_replay PROPERTIES LABELS fuzz TIMEOUT 60)
 
 option(GM_BUILD_FUZZ "build the libFuzzer targets (clang)" OFF)
 if(GM_BUILD_FUZZ)
@@ -55,4 +64,11 @@ if(GM_BUILD_FUZZ)
   target_compile_options(fuzz_ops PRIVATE -g -O1 -fsanitize=fuzzer ${GM_FUZZ_SAN})
   target_link_options(fuzz_ops PRIVATE -fsanitize=fuzzer ${GM_FUZZ_SAN})
   target_link_libraries(fuzz_ops PRIVATE gomem_fuzz)
+
+  add_executable(fuzz_dwarf ${GM_FUZZ_DIR}/fuzz_dwarf.c)
+  target_include_directories(fuzz_dwarf PRIVATE ${CMAKE_SOURCE_DIR}/src ${CMAKE_SOURCE_DIR}/include)
+  target_compile_definitions(fuzz_dwarf PRIVATE GM_DEBUG=${GM_DEBUG} _GNU_SOURCE)
+  target_compile_options(fuzz_dwarf PRIVATE -g -O1 -fsanitize=fuzzer ${GM_FUZZ_SAN})
+  target_link_options(fuzz_dwarf PRIVATE -fsanitize=fuzzer ${GM_FUZZ_SAN})
+  target_link_libraries(fuzz_dwarf PRIVATE gomem_fuzz)
 endif()
