@@ -306,15 +306,9 @@ static int trace_start(const char *path) {
         errno = EINVAL;
         return -1;
     }
-    if (ev.recs == NULL) {
-        ev.recs = gmi_os_reserve(NRECS * sizeof(rec_t), 4096);
-        ev.out = gmi_os_reserve(OUTBUF, 4096);
-        if (ev.recs == NULL || ev.out == NULL) {
-            errno = ENOMEM;
-            return -1;
-        }
-    }
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    /* not truncated until this start is sure to be the one: a second start naming the
+     * running trace's file emptied it under the running writer */
+    int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0) return -1;
     uint64_t v[NCOUNTERS];
     v[C_LIVE] = atomic_load(&gmi_gc.heap_live);
@@ -322,10 +316,19 @@ static int trace_start(const char *path) {
     sample_heap(&v[C_INUSE], &v[C_RELEASED]);
     v[C_RSS] = gmi_os_rss();
     gmi_lock(&gmi_evtrace_lock);
+    int err = 0;
     if (ev.active) {
+        err = EBUSY;
+    } else if (ev.recs == NULL || ev.out == NULL) {
+        if (ev.recs == NULL) ev.recs = gmi_os_reserve(NRECS * sizeof(rec_t), 4096);
+        if (ev.out == NULL) ev.out = gmi_os_reserve(OUTBUF, 4096);
+        if (ev.recs == NULL || ev.out == NULL) err = ENOMEM;
+    }
+    if (err == 0 && ftruncate(fd, 0) != 0) err = errno;
+    if (err != 0) {
         gmi_unlock(&gmi_evtrace_lock);
         close(fd);
-        errno = EBUSY;
+        errno = err;
         return -1;
     }
     ev.fd = fd;

@@ -48,6 +48,11 @@ int main(void) {
     gm_collect();
     gm_collect();
     CHECK(gm_free_os_memory() > 0); /* a scavenger event */
+    /* a second start on the running trace's file, once some of it is written, must
+     * leave the file alone (it emptied it: the JSON then began with NUL bytes) */
+    usleep(250 * 1000); /* a cycle after FLUSH_NS writes the buffer out */
+    gm_collect();
+    CHECK(gm_trace_start(path) == -1 && errno == EBUSY);
     CHECK_EQ(gm_trace_stop(), 0);
     CHECK(gm_trace_stop() == -1 && errno == EINVAL);
 
