@@ -258,11 +258,14 @@ GMI_INLINE void *alloc_small(gmi_thread_t *t, unsigned spc, size_t size) {
 
 /* charge_word charges the heap profile's countdown (t->cache.next_sample, Go's
  * nextSample) for every slot of a word just loaded into e, as if each were allocated
- * now. If the countdown runs out inside the word, the slot that crosses it and those
- * after it are held back (e->held): the fast path stops before it and alloc_held takes
- * it and records the sample. The result is the same choice of sampled allocations as
- * counting each allocation; slots never handed out are charged all the same, a bias of
- * at most one word per abandoned span. */
+ * now, in order. The slot that takes the countdown below zero is the sample: it is
+ * held back (e->held, out of free_mask), the next interval is drawn at once, and the
+ * slots after it are charged to that one (which may hold another). The fast path hands
+ * out the rest; when they are gone alloc_held hands out the held slots and records
+ * them. Each expiry makes exactly one sample, as in Go: the countdown must not be left
+ * running while a sample is pending (other classes, the reuse stacks and large objects
+ * then expired it again, and profiles overstated allocation by 40-80%). Slots never
+ * handed out are charged all the same: a bias of at most one word per abandoned span. */
 static void charge_word(gmi_thread_t *t, gmi_cache_entry_t *e) {
     uint64_t m = __atomic_load_n(&e->free_mask, __ATOMIC_RELAXED);
     int64_t size = (int64_t)e->elemsize;
@@ -271,12 +274,16 @@ static void charge_word(gmi_thread_t *t, gmi_cache_entry_t *e) {
         t->cache.next_sample = left - (int64_t)gmi_popcount64(m) * size;
         return;
     }
-    /* allocation k+1 of the word is the first that takes the countdown below zero */
-    int64_t k = left / size;
-    uint64_t held = m;
-    for (int64_t i = 0; i < k; i++)
-        held &= held - 1;
-    t->cache.next_sample = left - k * size;
+    uint64_t rest = m, held = 0;
+    while (left < (int64_t)gmi_popcount64(rest) * size) {
+        /* the first left / size slots fit in this interval; the next one crosses it */
+        for (int64_t k = left / size; k > 0; k--)
+            rest &= rest - 1;
+        held |= rest & -rest;
+        rest &= rest - 1;
+        left = gmi_profile_next_sample();
+    }
+    t->cache.next_sample = left - (int64_t)gmi_popcount64(rest) * size;
     /* out of free_mask before into held: a stop in between finds the slots in neither
      * (in flight, as verify allows), never in both */
     __atomic_store_n(&e->free_mask, m ^ held, __ATOMIC_RELAXED);
@@ -284,22 +291,18 @@ static void charge_word(gmi_thread_t *t, gmi_cache_entry_t *e) {
     e->held |= held;
 }
 
-/* alloc_held hands out the held slot that the heap profile samples, records it, and
- * gives the rest of the held slots back to the fast path (charged anew). */
+/* alloc_held hands out one held slot, a heap-profile sample charged already (its
+ * interval was drawn when it was held), and records it. Called with free_mask empty;
+ * the other held slots follow at the next allocations. */
 GMI_NOINLINE static void *alloc_held(gmi_thread_t *t, gmi_cache_entry_t *e, unsigned spc,
                                      size_t size) {
     uint64_t h = e->held;
-    e->held = h & (h - 1);
-    __atomic_store_n(&e->free_mask, h & -h, __ATOMIC_RELAXED);
+    uint64_t b = h & -h;
+    e->held = h ^ b; /* out of held before into free_mask (see charge_word) */
+    SIGNAL_FENCE();
+    __atomic_store_n(&e->free_mask, b, __ATOMIC_RELAXED);
     void *p = alloc_small_bits(t, spc, size); /* takes exactly that slot */
-    t->cache.next_sample = gmi_profile_next_sample();
     gmi_profile_record_alloc(e->span, (uintptr_t)p, e->elemsize);
-    if (e->held) {
-        uint64_t rest = e->held;
-        e->held = 0;
-        __atomic_store_n(&e->free_mask, rest, __ATOMIC_RELAXED);
-        charge_word(t, e);
-    }
     return p;
 }
 
@@ -699,14 +702,18 @@ static void free_small(gmi_thread_t *t, gmi_span_t *s, size_t i, const void *p) 
             e->needzero = 1;
             e->nmalloc++;
             int64_t size = (int64_t)e->elemsize;
-            if (t->cache.next_sample >= size && e->held == 0) {
+            if (t->cache.next_sample >= size) {
                 t->cache.next_sample -= size;
                 SIGNAL_FENCE();
                 __atomic_store_n(&e->free_mask,
                                  __atomic_load_n(&e->free_mask, __ATOMIC_RELAXED) | bit,
                                  __ATOMIC_RELAXED);
             } else {
-                e->held |= bit; /* taken after the sample, by alloc_held */
+                /* its allocation is the one that crosses the countdown: the sample,
+                 * and the next interval starts (charge_word) */
+                t->cache.next_sample = gmi_profile_next_sample();
+                SIGNAL_FENCE();
+                e->held |= bit; /* handed out and recorded by alloc_held */
             }
         } else {
             e->rescan = 1;
