@@ -280,6 +280,27 @@ static bool large_quarantined(const void *p) {
     return found;
 }
 
+/* gmi_debug_quarantined: base is an object freed but waiting in a poison quarantine
+ * (small or large): allocated as far as the heap's bitmaps say, dead to the program.
+ * The _locked form for a caller holding gmi_quarantine_lock (gmi_lock_all). */
+bool gmi_debug_quarantined_locked(uintptr_t base) {
+    if (quar.base != NULL && hash_has_locked(base)) return true;
+    if (lquar.ring == NULL) return false;
+    gmi_span_t *s = gmi_span_of(base);
+    if (s == NULL || (s->spanclass >> 1) != 0 || s->start != base) return false;
+    for (size_t k = 0; k < lquar.n; k++)
+        if (lquar.ring[(lquar.head + k) % LARGE_QUARANTINE_SPANS].span == s) return true;
+    return false;
+}
+
+bool gmi_debug_quarantined(uintptr_t base) {
+    if (quar.base == NULL && lquar.ring == NULL) return false;
+    gmi_lock(&gmi_quarantine_lock);
+    bool q = gmi_debug_quarantined_locked(base);
+    gmi_unlock(&gmi_quarantine_lock);
+    return q;
+}
+
 /* ---------------------------------------------------------------------------------
  * Checking pointers
  * ------------------------------------------------------------------------------- */

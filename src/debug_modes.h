@@ -38,6 +38,10 @@ void gmi_debug_quarantine_large(gmi_span_t *s, uintptr_t site, const char *how);
 void gmi_debug_mark_roots(gmi_mark_result_t *mr);
 /* gmi_debug_verify_locked checks the quarantine and the pin table (verify=1). */
 void gmi_debug_verify_locked(void);
+/* gmi_debug_quarantined: base is a freed object waiting in a poison quarantine (its
+ * bitmaps still say allocated). _locked: gmi_quarantine_lock held (gmi_lock_all). */
+bool gmi_debug_quarantined(uintptr_t base);
+bool gmi_debug_quarantined_locked(uintptr_t base);
 /* gmi_debug_report prints one misuse line and aborts under abort=1 or checkptr=1. */
 void gmi_debug_report(const char *call, const void *p, const char *why);
 
@@ -47,6 +51,9 @@ extern gmi_lock_t gmi_quarantine_lock;
 void *gmi_malloc_raw(size_t size, unsigned noscan);
 void gmi_free_raw(const char *call, void *p);
 gmi_span_t *gmi_malloc_live_object(const void *p, size_t *slot, const char **why);
+/* gmi_malloc_slot_live: slot of s holds an object the program may use (allocated, not
+ * pending, not on a reuse stack or transfer list); quarantines are the caller's. */
+bool gmi_malloc_slot_live(const gmi_span_t *s, size_t slot);
 
 /* pin.c */
 extern gmi_lock_t gmi_pin_lock;

@@ -21,6 +21,7 @@
  * dladdr may take the loader's lock. Memory is mmap'd scratch, never the gomem heap.
  * See gc.c for the collector overview. */
 #include "explain.h"
+#include "debug_modes.h"
 #include "gc_internal.h"
 #include "profile.h"
 
@@ -523,7 +524,9 @@ static GMI_NOINLINE int explain(const void *ptr, FILE *out, uintptr_t caller_lo,
     gmi_world_stop();
     gmi_span_t *ts = gmi_span_of((uintptr_t)ptr);
     size_t tslot = ts ? gmi_span_slot(ts, (uintptr_t)ptr) : 0;
-    bool live = ts && tslot < ts->nelems && gmi_bit_get(ts->alloc_bits, tslot);
+    /* live: allocated, and not freed onto a reuse stack, pending or quarantined */
+    bool live = ts && tslot < ts->nelems && gmi_malloc_slot_live(ts, tslot) &&
+                !(gmi_debug_slow && gmi_debug_quarantined_locked(ts->start + tslot * ts->elemsize));
     if (live) {
         x.target = ts->start + tslot * ts->elemsize;
         target_size = ts->elemsize;

@@ -874,6 +874,12 @@ gmi_span_t *gmi_malloc_live_object(const void *p, size_t *slot, const char **why
     return live_object(p, slot, why);
 }
 
+bool gmi_malloc_slot_live(const gmi_span_t *s, size_t slot) {
+    if (!(s->spanclass >> 1)) return slot == 0 && gmi_bit_get(s->alloc_bits, 0);
+    if (slot >= s->nelems) return false;
+    return small_slot_state(s, slot, s->start + slot * s->elemsize) == NULL;
+}
+
 /* gm_free's fast path takes most frees of a program that frees what it allocated a
  * while ago or what another thread allocated: a small object (at most 1 KiB) of a span
  * the thread does not cache, pushed on the class's reuse stack (overview, 7a), with
@@ -956,10 +962,18 @@ GM_API void *gm_base(const void *p) {
     uintptr_t a = (uintptr_t)p;
     gmi_span_t *s = gmi_span_of(a);
     if (s == NULL) return NULL;
-    if (!(s->spanclass >> 1)) return gmi_bit_get(s->alloc_bits, 0) ? (void *)s->start : NULL;
-    size_t i = gmi_span_slot(s, a);
-    uintptr_t base = s->start + i * s->elemsize;
-    return small_slot_state(s, i, base) == NULL ? (void *)base : NULL;
+    uintptr_t base;
+    if (!(s->spanclass >> 1)) {
+        if (!gmi_bit_get(s->alloc_bits, 0)) return NULL;
+        base = s->start;
+    } else {
+        size_t i = gmi_span_slot(s, a);
+        base = s->start + i * s->elemsize;
+        if (small_slot_state(s, i, base) != NULL) return NULL;
+    }
+    /* poison mode: a freed object waiting in the quarantine is not live */
+    if (gmi_unlikely(gmi_debug_slow) && gmi_debug_quarantined(base)) return NULL;
+    return (void *)base;
 }
 
 GM_API void *gm_realloc(void *p, size_t size) {

@@ -90,6 +90,11 @@ static bool check_base(const char *call, const void *obj) {
         errno = EINVAL;
         return false;
     }
+    if (gmi_unlikely(gmi_debug_slow) && gmi_debug_quarantined((uintptr_t)obj)) {
+        gmi_debug_report(call, obj, "object already freed (it is in the poison quarantine)");
+        errno = EINVAL;
+        return false;
+    }
     return true;
 }
 

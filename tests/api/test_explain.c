@@ -176,8 +176,27 @@ static int has_obj_text(const char *fmt, uintptr_t h) {
     return strstr(outbuf, want) != NULL;
 }
 
+static void *volatile freed_but_referenced;
+
 int main(void) {
     gm_set_gc_percent(-1);
+
+    /* 0. an object freed with gm_free onto the reuse stack (its span no longer the one
+     * the thread allocates from; not sampled: the default rate) is not live, even with a
+     * global still pointing at it: -1 and EINVAL, not "reachable" */
+    {
+        void *f = gm_alloc(64);
+        for (int i = 0; i < 300; i++)
+            freed_but_referenced = gm_alloc(64); /* moves the thread to another span */
+        freed_but_referenced = f;
+        gm_free(f);
+        errno = 0;
+        FILE *null = fopen("/dev/null", "w");
+        CHECK(gm_explain(f, null) == -1 && errno == EINVAL);
+        fclose(null);
+        freed_but_referenced = NULL;
+    }
+
     gm_set_mem_profile_rate(1); /* every allocation sampled: sites are printed */
     uintptr_t last;
 

@@ -101,6 +101,27 @@ static int child_double_free(void) {
     return 0;
 }
 
+/* A freed object waiting in the quarantine is dead to every call that asks: gm_base,
+ * gm_pin (one line), gm_explain (it answered "reachable" and gm_pin pinned it, and the
+ * stale pin later pinned the slot's next object). Small and large. */
+static void *volatile quarantined_ref;
+static int child_quarantined_calls(void) {
+    size_t sizes[] = {64, 100000};
+    for (int k = 0; k < 2; k++) {
+        void *p = gm_alloc(sizes[k]);
+        quarantined_ref = p; /* a global still points at it: not "reachable" */
+        gm_free(p);
+        if (gm_base(p) != NULL) return 10 + k;
+        errno = 0;
+        if (gm_pin(p) != -1 || errno != EINVAL) return 20 + k;
+        errno = 0;
+        if (gm_explain(p, stdout) != -1 || errno != EINVAL) return 30 + k;
+        if (gm_usable_size(p) != 0) return 40 + k;
+    }
+    quarantined_ref = NULL;
+    return 0;
+}
+
 static int child_clean(void) {
     uint64_t rng = 5;
     void *keep[512] = {0};
@@ -167,6 +188,7 @@ int main(int argc, char **argv) {
         if (!strcmp(argv[1], "uaf-large-gc")) return child_uaf_large_gc();
         if (!strcmp(argv[1], "double-free-large")) return child_double_free_large();
         if (!strcmp(argv[1], "clean")) return child_clean();
+        if (!strcmp(argv[1], "quarantined-calls")) return child_quarantined_calls();
         return 99;
     }
     check_uaf("uaf-free", "GOMEMDEBUG=poison=1", "size 112", "byte 10 is 0x42", 1);
@@ -178,8 +200,12 @@ int main(int argc, char **argv) {
               "byte 150000 is 0x55", 1);
     check_double_free("double-free-large", "double free; it is in the poison quarantine");
 
-    int st =
-        gmt_run_self("clean", "GOMEMDEBUG=poison=1,verify=1,gcstress=10", out, sizeof out, 1, 120);
+    int st = gmt_run_self("quarantined-calls", "GOMEMDEBUG=poison=1", out, sizeof out, 1, 60);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) fprintf(stderr, "quarantined-calls: %s\n", out);
+    CHECK(strstr(out, "in the poison quarantine") != NULL); /* gm_pin's line */
+
+    st = gmt_run_self("clean", "GOMEMDEBUG=poison=1,verify=1,gcstress=10", out, sizeof out, 1, 120);
     CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
     CHECK_EQ(report_lines(out), 0);
     if (check_failed_) fprintf(stderr, "output: %s\n", out);
