@@ -85,6 +85,7 @@ static gmi_span_t *list_pop(central_t *c, uint8_t list) {
 static void relist_swept_locked(central_t *c, gmi_span_t *s, uint32_t sg) {
     atomic_store_explicit(&s->sweepgen, sg, memory_order_release);
     if (s->alloc_count == 0 && s->specials == NULL) {
+        if (gmi_unlikely(gmi_config.debug_poison)) gmi_debug_check_free_span(s);
         gmi_heap_free_span(s);
         return;
     }

@@ -211,8 +211,11 @@ static void large_release(const lqentry_t *e) {
     gmi_span_t *s = e->span;
     size_t n = s->elemsize;
     size_t off = check_pattern((const uint8_t *)s->start, n, false);
-    if (gmi_unlikely(off < n))
+    if (gmi_unlikely(off < n)) {
         report_write_after_free((const void *)s->start, n, off, e->how, e->site);
+        memset((void *)s->start, GMI_POISON_FREED, n); /* reported once: the pages' next
+                                                          user checks them again */
+    }
     gmi_heap_free_span(s);
 }
 
@@ -278,6 +281,33 @@ static bool large_quarantined(const void *p) {
         found = lquar.ring[(lquar.head + k) % LARGE_QUARANTINE_SPANS].span == s;
     gmi_unlock(&gmi_quarantine_lock);
     return found;
+}
+
+/* gmi_debug_check_free_span checks every slot of an empty small span before its pages
+ * go back to the page heap (poison mode): freed and swept slots hold the pattern,
+ * never-used ones zeros. A write after free there was lost when the pages were reused
+ * (by a large object, which is zeroed whole). The slot's allocation site is gone. */
+void gmi_debug_check_free_span(const gmi_span_t *s) {
+    if ((s->spanclass >> 1) == 0) return;
+    for (size_t i = 0; i < s->nelems; i++) {
+        const uint8_t *p = (const uint8_t *)(s->start + i * s->elemsize);
+        size_t off = check_pattern(p, s->elemsize, true);
+        if (gmi_unlikely(off < s->elemsize)) {
+            report_write_after_free(p, s->elemsize, off, "freed, its span now empty", 0);
+            memset((void *)p, GMI_POISON_FREED, s->elemsize); /* reported once */
+        }
+    }
+}
+
+/* gmi_debug_check_reused checks pages the page heap hands to a large object before
+ * they are zeroed (poison mode): free pages hold the pattern (freed objects) or zeros
+ * (never used, or released to the OS). A write after free into a small span that the
+ * sweep had already given back to the page heap is caught here, when its pages are
+ * reused, or not at all. */
+void gmi_debug_check_reused(const void *p, size_t n) {
+    size_t off = check_pattern(p, n, true);
+    if (gmi_unlikely(off < n))
+        report_write_after_free(p, n, off, "free pages, now reused for a large object", 0);
 }
 
 /* gmi_debug_quarantined: base is an object freed but waiting in a poison quarantine
@@ -403,8 +433,8 @@ void gmi_debug_free(void *p) {
     }
     size_t size = s->elemsize;
     uintptr_t site = gmi_profile_alloc_site(s, slot);
-    memset(p, GMI_POISON_FREED, size);
     if (quar.base == NULL) {
+        memset(p, GMI_POISON_FREED, size);
         uintptr_t b = (uintptr_t)p;
         qentry_t e = {size, site};
         release_evicted(&b, &e, 1);
@@ -414,6 +444,16 @@ void gmi_debug_free(void *p) {
     qentry_t evi[EVICT_MAX];
     size_t nev = 0;
     gmi_lock(&gmi_quarantine_lock);
+    /* Again under the lock: a second free of p racing with another thread's eviction
+     * of p (live_base saw it quarantined-and-allocated, then it left and was freed)
+     * must not poison and queue a slot that is free, or someone else's again. */
+    if (hash_has_locked((uintptr_t)p) || !gmi_malloc_slot_live(s, slot)) {
+        gmi_unlock(&gmi_quarantine_lock);
+        gmi_debug_report("gm_free", p,
+                         "object already freed (double free; it is in the poison quarantine)");
+        return;
+    }
+    memset(p, GMI_POISON_FREED, size); /* before it is queued: an eviction checks it */
     while (quar.nq > 0 && nev < EVICT_MAX &&
            (quar.nq == QUARANTINE_SLOTS || quar.bytes + size > QUARANTINE_BYTES)) {
         size_t h = quar.head;

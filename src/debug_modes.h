@@ -38,6 +38,11 @@ void gmi_debug_quarantine_large(gmi_span_t *s, uintptr_t site, const char *how);
 void gmi_debug_mark_roots(gmi_mark_result_t *mr);
 /* gmi_debug_verify_locked checks the quarantine and the pin table (verify=1). */
 void gmi_debug_verify_locked(void);
+/* gmi_debug_check_free_span checks the slots of an empty small span for writes after
+ * free before the span goes back to the page heap (poison mode). */
+void gmi_debug_check_free_span(const gmi_span_t *s);
+/* gmi_debug_check_reused checks free pages about to become a large object (poison). */
+void gmi_debug_check_reused(const void *p, size_t n);
 /* gmi_debug_quarantined: base is a freed object waiting in a poison quarantine (its
  * bitmaps still say allocated). _locked: gmi_quarantine_lock held (gmi_lock_all). */
 bool gmi_debug_quarantined(uintptr_t base);

@@ -504,7 +504,11 @@ GMI_NOINLINE static void *malloc_large_work(gmi_thread_t *t, size_t size, bool n
 #endif
     /* Zeroed after publication: a collection meanwhile may scan stale words (false
      * retention for one cycle, never a lost object). */
-    if (!zeroed) memset((void *)s->start, 0, npages * GMI_PAGE_SIZE);
+    if (!zeroed) {
+        if (gmi_unlikely(gmi_config.debug_poison))
+            gmi_debug_check_reused((const void *)s->start, npages * GMI_PAGE_SIZE);
+        memset((void *)s->start, 0, npages * GMI_PAGE_SIZE);
+    }
     s->needzero = 0;
     t->cache.nlarge_alloc++;
     atomic_fetch_add(&gmi_gc.large_alloc_bytes, s->elemsize);
