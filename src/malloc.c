@@ -996,8 +996,10 @@ GM_API void *gm_realloc(void *p, size_t size) {
     unsigned noscan = s->spanclass & 1;
     size_t old = s->elemsize;
     if (size == 0) {
-        gm_free(p);
-        return alloc_any(0, noscan);
+        /* the new object first: on failure p stays untouched, as the header says */
+        void *q = alloc_any(0, noscan);
+        if (q != NULL) gm_free(p);
+        return q;
     }
     if (size > GMI_MAX_ALLOC_SIZE) {
         errno = ENOMEM;

@@ -72,6 +72,7 @@ static struct {
     gmi_fixalloc_t specials;
     bool specials_ready;
     char exit_path[4096]; /* GOMEMPROFILE */
+    pid_t exit_pid;       /* the process that set it: forked children do not write */
 } prof GMI_STATE;
 
 static uint64_t hash_stack(const uintptr_t *stk, uint32_t depth, size_t size) {
@@ -520,6 +521,7 @@ GM_API int gm_write_heap_profile(const char *path) {
 /* write_at_exit is the atexit handler for GOMEMPROFILE: one collection so the
  * profile covers the whole run, publication, then the file. */
 static void write_at_exit(void) {
+    if (getpid() != prof.exit_pid) return; /* a forked child: the file is the parent's */
     gm_collect();
     gmi_profile_publish_swept();
     if (gm_write_heap_profile(prof.exit_path) != 0)
@@ -541,12 +543,14 @@ static int parse_rate(const char *s, int64_t *out) {
 void gmi_profile_init(void) {
     atomic_store(&rng_seed, gmi_os_walltime());
     const char *r = gmi_getenv("GOMEMPROFILERATE");
-    if (r != NULL) {
+    if (r != NULL && r[0] != 0) { /* empty: unset, as for every knob */
         int64_t v;
         if (parse_rate(r, &v) == 0)
             atomic_store(&gmi_profile_rate, v);
         else
-            gmi_error("profile: malformed GOMEMPROFILERATE=%s ignored", r);
+            gmi_error("malformed GOMEMPROFILERATE=\"%.200s\": want a non-negative integer "
+                      "(bytes between samples)",
+                      r);
     }
     const char *p = gmi_getenv("GOMEMPROFILE");
     if (p != NULL && p[0] != 0) {
@@ -555,6 +559,7 @@ void gmi_profile_init(void) {
             gmi_error("profile: GOMEMPROFILE path too long");
         } else {
             memcpy(prof.exit_path, p, n + 1);
+            prof.exit_pid = getpid();
             atexit(write_at_exit);
         }
     }

@@ -114,7 +114,17 @@ static int within(long long got, double want, double tol) {
 static int child(const char *arg) {
     if (strncmp(arg, "exit:", 5) == 0) { /* GOMEMPROFILE set by the parent */
         site_child();
+        /* a forked child that exits must not write this process's profile file */
+        pid_t pid = fork();
+        if (pid == 0) exit(0);
+        int st = 0;
+        if (pid < 0 || waitpid(pid, &st, 0) != pid) return 6;
+        if (access(arg + 5, F_OK) == 0) return 7;
         return 0;
+    }
+    if (strcmp(arg, "badrate") == 0) { /* GOMEMPROFILERATE=12x: one line */
+        gm_init();
+        return gm_set_mem_profile_rate(-1) == 524288 ? 0 : 8; /* the default kept */
     }
     if (strncmp(arg, "rate0:", 6) == 0) { /* GOMEMPROFILERATE=0 set by the parent */
         if (gm_set_mem_profile_rate(-1) != 0) return 3;
@@ -186,8 +196,13 @@ int main(int argc, char **argv) {
     char exit_path[256], rate0_path[256], arg[300], env[300];
     snprintf(exit_path, sizeof exit_path, "%s/exit.pb.gz", dir);
     snprintf(env, sizeof env, "GOMEMPROFILE=%s", exit_path);
-    int st = gmt_run_self("exit:", env, buf, sizeof buf, 0, 60);
+    snprintf(arg, sizeof arg, "exit:%s", exit_path);
+    int st = gmt_run_self(arg, env, buf, sizeof buf, 0, 60);
     CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    st = gmt_run_self("badrate", "GOMEMPROFILERATE=12x", buf, sizeof buf, 0, 60);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    CHECK(strstr(buf, "gomem: malformed GOMEMPROFILERATE=\"12x\": ") != NULL);
+    CHECK_EQ(gmt_count_lines(buf), 1);
     snprintf(rate0_path, sizeof rate0_path, "%s/rate0.pb.gz", dir);
     snprintf(arg, sizeof arg, "rate0:%s", rate0_path);
     st = gmt_run_self(arg, "GOMEMPROFILERATE=0", buf, sizeof buf, 0, 60);
