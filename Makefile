@@ -30,8 +30,10 @@ demo:
 	$(MAKE) --no-print-directory BUILD=release build
 	cd build/release && (GODEBUG=gctrace=1 GOMEMTRACE=demo-trace.json GOMEMPROFILE=demo-heap.pb.gz \
 	    ./examples/demo 2>&1 1>&3 | tee demo-gctrace.log >&2) 3>&1
-	cd build/release && python3 ../../tools/gomem-report --trace demo-trace.json \
-	    --gctrace demo-gctrace.log --profile demo-heap.pb.gz -o demo-report.html
+	@if command -v python3 >/dev/null 2>&1; then \
+	    cd build/release && python3 ../../tools/gomem-report --trace demo-trace.json \
+	        --gctrace demo-gctrace.log --profile demo-heap.pb.gz -o demo-report.html; \
+	else echo "make demo: python3 not found: the HTML report (tools/gomem-report) is skipped"; fi
 	@echo "make demo: build/release/demo-{trace.json,heap.pb.gz,gctrace.log,report.html}"
 
 test-one: build

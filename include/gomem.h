@@ -234,7 +234,8 @@ typedef struct gm_memstats_s {
 
     /* The rest of Go's MemStats. Stacks are those of the threads registered with
      * gomem; gomem does not map them, so unlike Go they are not part of sys. */
-    uint64_t stack_inuse;   /* bytes of registered threads' stacks */
+    uint64_t stack_inuse;   /* registered threads' stack reservations (the main thread's,
+                               which has no fixed bottom, is not counted) */
     uint64_t stack_sys;     /* = stack_inuse */
     uint64_t buck_hash_sys; /* heap-profile bucket hash table and buckets */
     uint64_t lookups;       /* always 0, as in Go */
