@@ -284,7 +284,8 @@ static void share_half_locked(worker_t *w) {
         memcpy(mk.pool + mk.pool_n, w->stack.items, give * sizeof(range_t));
         memmove(w->stack.items, w->stack.items + give, (w->stack.n - give) * sizeof(range_t));
         w->stack.n -= give;
-        mk.pool_n += give;
+        /* stored atomically (under the lock): workers peek at it without it */
+        __atomic_store_n(&mk.pool_n, mk.pool_n + give, __ATOMIC_RELAXED);
         pthread_cond_broadcast(&mk.work_cond);
     }
 }
@@ -353,13 +354,14 @@ static void drain(worker_t *w) {
                 if (take == 0) {
                     /* no memory for a stack: scan one range in place (what it would
                      * push is dropped and recovered, see the overview) */
-                    range_t r = mk.pool[--mk.pool_n];
+                    __atomic_store_n(&mk.pool_n, mk.pool_n - 1, __ATOMIC_RELAXED);
+                    range_t r = mk.pool[mk.pool_n];
                     pthread_mutex_unlock(&mk.lock);
                     scan_range(w, r.lo, r.hi);
                     pthread_mutex_lock(&mk.lock);
                     continue;
                 }
-                mk.pool_n -= take;
+                __atomic_store_n(&mk.pool_n, mk.pool_n - take, __ATOMIC_RELAXED);
                 memcpy(w->stack.items, mk.pool + mk.pool_n, take * sizeof(range_t));
                 w->stack.n = take;
                 break;
@@ -368,9 +370,9 @@ static void drain(worker_t *w) {
                 pthread_mutex_unlock(&mk.lock);
                 return;
             }
-            mk.nidle++;
+            __atomic_store_n(&mk.nidle, mk.nidle + 1, __ATOMIC_RELAXED);
             if (mk.nidle == mk.njoined) {
-                mk.finished = 1;
+                __atomic_store_n(&mk.finished, 1, __ATOMIC_RELAXED);
                 pthread_cond_broadcast(&mk.work_cond);
                 pthread_mutex_unlock(&mk.lock);
                 return;
@@ -386,7 +388,7 @@ static void drain(worker_t *w) {
             }
             pthread_mutex_lock(&mk.lock);
             if (mk.pool_n == 0 && !mk.finished) pthread_cond_wait(&mk.work_cond, &mk.lock);
-            mk.nidle--;
+            __atomic_store_n(&mk.nidle, mk.nidle - 1, __ATOMIC_RELAXED);
         }
         pthread_mutex_unlock(&mk.lock);
     }
