@@ -299,10 +299,15 @@ GM_API void gm_pool_put(gm_pool_t *pool, void *obj) {
     pthread_mutex_unlock(&sh->m);
 }
 
+/* count_item adds a pooled object's slot size. Not through gm_usable_size: in poison
+ * mode that takes the quarantine lock, which comes before gmi_pool_lock in the lock
+ * order (gc.c), and a collection holding it while waiting for this one deadlocked with
+ * gm_pool_stats. A pooled object is live: its span says its size. */
 static size_t count_item(pool_item_t *it, uint64_t *bytes) {
     uintptr_t p = atomic_load(&it->ptr);
     if (p == 0 || !epoch_valid(atomic_load(&it->epoch))) return 0;
-    *bytes += gm_usable_size((void *)p);
+    gmi_span_t *s = gmi_span_of(p);
+    if (s != NULL) *bytes += s->elemsize;
     return 1;
 }
 

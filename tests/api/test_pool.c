@@ -3,6 +3,7 @@
 #include "api/gmtest.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 static int created;
 static void *new_obj(void *arg) {
@@ -55,7 +56,44 @@ static void *worker(void *arg) {
     return NULL;
 }
 
-int main(void) {
+/* Poison mode: gm_pool_stats against collections. It sized the pooled objects with
+ * gm_usable_size under the pool registry lock, which in poison mode takes the
+ * quarantine lock, taken before the registry lock by a collection: a deadlock within
+ * a second. Two threads get, put and read stats while the main thread collects. */
+static _Atomic int stats_stop;
+static void *stats_worker(void *arg) {
+    gm_pool_t *pl = arg;
+    gm_pool_stats_t st;
+    while (!atomic_load(&stats_stop)) {
+        void *o = gm_pool_get(pl);
+        gm_pool_put(pl, o);
+        gm_pool_stats(pl, &st);
+    }
+    return NULL;
+}
+static int child_poison_stats(void) {
+    alarm(60);
+    gm_pool_t *pl = gm_pool_new(new_obj, NULL);
+    pthread_t t[2];
+    for (int i = 0; i < 2; i++)
+        pthread_create(&t[i], NULL, stats_worker, pl);
+    double end = gmt_now() + 1.5;
+    while (gmt_now() < end)
+        gm_collect();
+    atomic_store(&stats_stop, 1);
+    for (int i = 0; i < 2; i++)
+        pthread_join(t[i], NULL);
+    printf("poison-stats ok\n");
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc > 1 && strcmp(argv[1], "poison-stats") == 0) return child_poison_stats();
+    {
+        static char buf[4096];
+        int st = gmt_run_self("poison-stats", "GOMEMDEBUG=poison=1", buf, sizeof buf, 1, 90);
+        CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0 && strstr(buf, "poison-stats ok") != NULL);
+    }
     gm_init();
     pool = gm_pool_new(new_obj, NULL);
     CHECK(pool != NULL);
