@@ -165,6 +165,8 @@ size_t gmi_span_drain_pending(gmi_span_t *s) {
     for (size_t w = 0; w < s->nwords; w++) {
         uint64_t p = atomic_load_explicit(&s->pending_bits[w], memory_order_acquire);
         if (p == 0) continue;
+        if (w * 64 + (size_t)__builtin_ctzll(p) < s->freeindex)
+            s->freeindex = (uint16_t)(w * 64 + (size_t)__builtin_ctzll(p));
         s->alloc_bits[w] &= ~p;
         atomic_signal_fence(memory_order_seq_cst);
         atomic_fetch_and_explicit(&s->pending_bits[w], ~p, memory_order_acq_rel);

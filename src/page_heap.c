@@ -366,6 +366,7 @@ gmi_span_t *gmi_heap_alloc_span_locked(size_t npages, unsigned spanclass, bool *
     s->reuse_tagged = 0;
     s->list = GMI_LIST_NONE;
     s->layout = NULL;
+    s->freeindex = 0;
     s->specials = NULL;
     atomic_store(&s->cached, 0);
     atomic_store(&s->has_pending, 0);

@@ -58,6 +58,8 @@ static size_t span_sweep(gmi_span_t *s, bool stw) {
         uint64_t a = s->alloc_bits[w], m = s->mark_bits[w];
         uint64_t dead = a & ~m & ~pend;
         if (dead) {
+            if (w * 64 + (size_t)__builtin_ctzll(dead) < s->freeindex)
+                s->freeindex = (uint16_t)(w * 64 + (size_t)__builtin_ctzll(dead));
             freed += (size_t)gmi_popcount64(dead);
             if (gmi_unlikely(s->reuse_tagged)) counted_before += tagged_dead(s, w, dead);
             s->alloc_bits[w] = a & ~dead;

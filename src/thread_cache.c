@@ -114,6 +114,9 @@ static void entry_flush_stats(gmi_cache_entry_t *e, unsigned spc) {
 /* Drop the entry's span. Lock of the class held. */
 static void entry_uncache_locked(gmi_cache_entry_t *e) {
     gmi_span_t *s = e->span;
+    /* the words before the current one were full when the entry passed them, unless a
+     * local free reopened one (rescan) */
+    s->freeindex = e->rescan ? 0 : (uint16_t)(e->word * 64);
     gmi_thread_cache_t *c = moving_begin(e);
     entry_drop_word(e);
     moving_end(c);
@@ -139,9 +142,13 @@ bool gmi_cache_refill(gmi_cache_entry_t *e, unsigned spc) {
     e->rescan = 0;
     /* The pacer counts the whole free part of a cached span as live (Go's heapLive). */
     atomic_fetch_add(&gmi_gc.heap_live, (uint64_t)(s->nelems - s->alloc_count) * s->elemsize);
-    size_t w = 0;
+    size_t w = s->freeindex / 64; /* every slot below freeindex is allocated */
     while (w < s->nwords && !(~s->alloc_bits[w] & word_valid_mask(s, w)))
         w++;
+    if (gmi_unlikely(w == s->nwords)) { /* never: the span has a free slot (verify) */
+        for (w = 0; w < s->nwords && !(~s->alloc_bits[w] & word_valid_mask(s, w));)
+            w++;
+    }
     entry_load_word(e, s, w);
     gmi_unlock(&gmi_central_locks[spc]);
     return true;

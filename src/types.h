@@ -114,6 +114,9 @@ struct gmi_span_s {
     uint8_t needzero;       /* free slots may hold garbage and must be zeroed on use */
     _Atomic uint8_t cached; /* 1 while a thread cache allocates from it */
     _Atomic uint8_t has_pending; /* some pending_bits may be set */
+    uint16_t freeindex;          /* Go's freeindex: every slot below it is allocated (set when a
+                                    cache hands the span back; lowered by whatever frees below
+                                    it: the sweep, a drain). A cache starts its search here. */
 };
 _Static_assert(offsetof(struct gmi_span_s, next) == 64, "gmi_span_t: read-mostly first line");
 _Static_assert(sizeof(struct gmi_span_s) <= 128, "gmi_span_t: two lines");

@@ -56,6 +56,11 @@ static void verify_span(gmi_span_t *s, void *arg) {
         v->on_list++;
     } else if (!cached && (cls != 0 || (s->alloc_bits[0] & 1)))
         fail_span("span in use is neither cached nor on a central list", s);
+    if (!cached && cls != 0) {
+        if (s->freeindex > s->nelems) fail_span("freeindex past the last slot", s);
+        for (size_t i = 0; i < s->freeindex; i++)
+            if (!gmi_bit_get(s->alloc_bits, i)) fail_span("a slot below freeindex is free", s);
+    }
     if (cached) {
         if (ssg != sg + 3) fail_span("cached span is not swept", s);
     } else if (s->list != GMI_LIST_NONE) {
