@@ -225,7 +225,13 @@ static void publish_trigger(void) {
 
 /* One collection; gmi_gc.lock held by the caller, which brackets it with
  * gmi_gc_enter/gmi_gc_leave (not inlined: its frame is below the entry point). */
-static GMI_NOINLINE void collect_locked(bool forced) {
+void (*gmi_gc_snapshot_hook)(void) GMI_STATE; /* tests: runs after gm_collect's snapshot */
+
+/* stale_stw_ns: time the world spent stopped by attempts abandoned because the roots
+ * snapshot had gone stale; the cycle that completes counts it as stopped time. */
+static uint64_t stale_stw_ns GMI_STATE;
+
+static GMI_NOINLINE bool collect_locked(bool forced, bool last_try) {
     gmi_gc_cycle_t cy;
     memset(&cy, 0, sizeof(cy));
     uint64_t t_begin = gmi_os_nanotime();
@@ -240,6 +246,16 @@ static GMI_NOINLINE void collect_locked(bool forced) {
     uint64_t t_stop = gmi_os_nanotime();
     gmi_world_stop();
     uint64_t t_stopped = gmi_os_nanotime();
+    if (!last_try && gmi_roots_snapshot_stale()) {
+        /* a library was loaded since the snapshot: list the objects again */
+        gmi_world_start();
+        gmi_unlock_all();
+        stale_stw_ns += gmi_os_nanotime() - t_stop;
+        return false;
+    }
+    /* stopped time of abandoned attempts counts as this cycle's (first STW phase) */
+    t_stop -= stale_stw_ns;
+    stale_stw_ns = 0;
     if (gmi_unlikely(gmi_config.debug_verify)) gmi_verify_stw(1);
 
     /* @@hook:stw_start@@ world stopped, nothing marked yet (pools are cleared here) */
@@ -328,7 +344,12 @@ static GMI_NOINLINE void collect_locked(bool forced) {
     gmi_scavenger_wake();
     gmi_evtrace_cycle(&(gmi_evtrace_cycle_t){t_begin, t_stop, t_stopped, t_marked, t_end, cy.heap0,
                                              mr.marked_bytes, cy.goal, gmi_gc.num_gc, forced});
+    return true;
 }
+
+/* STALE_TRIES: snapshots a cycle takes before it runs on the last one regardless (a
+ * program loading libraries without pause, or a list entry this check cannot match). */
+#define STALE_TRIES 8
 
 void gmi_gc_collect(bool forced) {
     if (!atomic_load(&gmi_initialized)) gmi_init_slow();
@@ -338,15 +359,19 @@ void gmi_gc_collect(bool forced) {
     /* the loaded objects, listed before any gomem lock is taken (roots.c) and kept
      * loaded until the world restarts */
     int gate = gmi_dl_gate_enter(true);
-    gmi_sweep_finish(); /* first, so that little runs between the snapshot and the stop */
-    gmi_roots_snapshot();
-    gmi_lock(&gmi_gc.lock);
-    atomic_store(&gmi_gc.collecting, 1);
-    gmi_gc_enter(t);
-    collect_locked(forced);
-    gmi_gc_leave(t);
-    atomic_store(&gmi_gc.collecting, 0);
-    gmi_unlock(&gmi_gc.lock);
+    for (int try = 1;; try++) {
+        gmi_sweep_finish(); /* first, so that little runs between the snapshot and the stop */
+        gmi_roots_snapshot();
+        if (gmi_unlikely(gmi_gc_snapshot_hook != NULL)) gmi_gc_snapshot_hook();
+        gmi_lock(&gmi_gc.lock);
+        atomic_store(&gmi_gc.collecting, 1);
+        gmi_gc_enter(t);
+        bool done = collect_locked(forced, try == STALE_TRIES);
+        gmi_gc_leave(t);
+        atomic_store(&gmi_gc.collecting, 0);
+        gmi_unlock(&gmi_gc.lock);
+        if (done) break;
+    }
     gmi_dl_gate_leave(gate);
     gmi_stack_scrub_deep(t); /* collect_locked's frames held heap pointers */
 }
@@ -383,16 +408,19 @@ void gmi_gc_maybe_trigger(void) {
         return;
     }
     /* decided: no other collection can start while this thread holds the gate */
-    gmi_sweep_finish();
-    gmi_roots_snapshot(); /* before gmi_gc.lock: see gmi_gc_collect */
-    gmi_lock(&gmi_gc.lock);
-    atomic_store(&gmi_gc.collecting, 1);
     gmi_thread_t *t = gmi_tls_thread;
-    gmi_gc_enter(t);
-    collect_locked(false);
-    gmi_gc_leave(t);
-    atomic_store(&gmi_gc.collecting, 0);
-    gmi_unlock(&gmi_gc.lock);
+    for (int try = 1;; try++) {
+        gmi_sweep_finish();
+        gmi_roots_snapshot(); /* before gmi_gc.lock: see gmi_gc_collect */
+        gmi_lock(&gmi_gc.lock);
+        atomic_store(&gmi_gc.collecting, 1);
+        gmi_gc_enter(t);
+        bool done = collect_locked(false, try == STALE_TRIES);
+        gmi_gc_leave(t);
+        atomic_store(&gmi_gc.collecting, 0);
+        gmi_unlock(&gmi_gc.lock);
+        if (done) break;
+    }
     gmi_dl_gate_leave(gate);
     gmi_stack_scrub_deep(t); /* collect_locked's frames held heap pointers */
 }

@@ -85,6 +85,9 @@ typedef struct gmi_mark_result_s {
     uint64_t marked_bytes, heap_scan_bytes, stack_bytes, global_bytes;
 } gmi_mark_result_t;
 void gmi_mark_init(void);
+/* gmi_gc_snapshot_hook, when set (tests), runs in gmi_gc_collect between the roots
+ * snapshot and the stop of the world. */
+extern void (*gmi_gc_snapshot_hook)(void);
 void gmi_mark_start_helpers(void);         /* world running, before gmi_lock_all */
 void gmi_mark_run(gmi_mark_result_t *out); /* world stopped, all locks held */
 extern size_t gmi_mark_stack_max;          /* testing: cap on mark stack entries (0 = none) */

@@ -358,6 +358,8 @@ void gmi_roots_snapshot(void);
  * returns 1 when taken (give it back with gmi_dl_gate_leave), 0 when the calling
  * thread is inside dlclose (it holds the gate already), -1 when busy and !wait. */
 extern gmi_lock_t gmi_dl_gate;
+/* gmi_roots_snapshot_stale: world stopped; an object loaded since the snapshot. */
+bool gmi_roots_snapshot_stale(void);
 int gmi_dl_gate_enter(bool wait);
 void gmi_dl_gate_leave(int entered);
 void gmi_dl_unload_begin(void);

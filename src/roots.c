@@ -21,10 +21,12 @@
  * the collector scans it with the world stopped, later. libgomem.so interposes
  * dlclose (threads.c) so that an unload waits while a collection holds the gate, from
  * its snapshot to its restart of the world (an unload in that window made the mark
- * read unmapped memory). dlopen is not interposed: glibc's dlopen searches the
- * caller's RUNPATH, which a wrapper would change; an object loaded in that window is
- * a root from the next cycle on. A collection started inside dlclose (a destructor
- * that allocates) runs without taking the gate: its own thread holds it.
+ * read unmapped memory). dlopen is not interposed (glibc's dlopen searches the
+ * caller's RUNPATH, which a wrapper would change): an object loaded in that window is
+ * caught with the world stopped, where gmi_roots_snapshot_stale compares the loader's
+ * list with the snapshot and the cycle lists the objects again. A collection started
+ * inside dlclose (a destructor that allocates) runs without taking the gate: its own
+ * thread holds it.
  * See gc.c for the collector overview. */
 #include "internal.h"
 #include "explain.h"
@@ -53,6 +55,10 @@ static struct {
     user_root_t *user; /* gm_add_roots ranges */
     size_t nuser, capuser;
     uint64_t global_bytes; /* sum over snap */
+    uintptr_t *bases;      /* load addresses (dlpi_addr) of the objects of the snapshot */
+    size_t nbases, capbases;
+    struct r_debug *rdebug; /* the loader's list, from the executable's DT_DEBUG, or NULL */
+    bool bases_lost;        /* the last snapshot could not record every base */
 } roots GMI_STATE;
 
 /* table_grow doubles an array held in its own mapping. Returns 0, or -1 (ENOMEM). */
@@ -93,9 +99,28 @@ static void snap_add_minus(uintptr_t lo, uintptr_t hi, const root_range_t *ex, i
     snap_add(lo, hi);
 }
 
+/* find_rdebug reads the loader's r_debug from the executable's dynamic section
+ * (DT_DEBUG, filled by the loader for debuggers). */
+static void find_rdebug(const struct dl_phdr_info *info) {
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_DYNAMIC) continue;
+        for (const ElfW(Dyn) *d = (const ElfW(Dyn) *)(info->dlpi_addr + ph->p_vaddr);
+             d->d_tag != DT_NULL; d++)
+            if (d->d_tag == DT_DEBUG) roots.rdebug = (struct r_debug *)d->d_un.d_ptr;
+    }
+}
+
 static int snapshot_object(struct dl_phdr_info *info, size_t size, void *data) {
     (void)size;
     (void)data;
+    if (roots.nbases == 0 && !roots.bases_lost && roots.rdebug == NULL)
+        find_rdebug(info); /* the first object: the executable */
+    if (roots.nbases == roots.capbases &&
+        table_grow((void **)&roots.bases, &roots.capbases, sizeof(uintptr_t)) != 0)
+        roots.bases_lost = true; /* no memory: the staleness check is skipped */
+    else
+        roots.bases[roots.nbases++] = info->dlpi_addr;
     enum { MAX_EXCLUDE = 8 };
     root_range_t ex[MAX_EXCLUDE];
     int nex = 0;
@@ -125,8 +150,31 @@ static int snapshot_object(struct dl_phdr_info *info, size_t size, void *data) {
  * gate held (gmi_dl_gate_enter). */
 void gmi_roots_snapshot(void) {
     roots.nsnap = 0;
+    roots.nbases = 0;
+    roots.bases_lost = false;
     roots.global_bytes = 0;
     dl_iterate_phdr(snapshot_object, NULL);
+}
+
+/* gmi_roots_snapshot_stale: with the world stopped, is an object the loader lists now
+ * missing from the snapshot? A library dlopen'ed between the snapshot and the stop
+ * may already hold, in its data, the only pointer to an object allocated since: the
+ * cycle must not run on that snapshot (a stress probe lost such objects within
+ * seconds). The loader's list is read without its lock, as a debugger reads it: the
+ * world is stopped, and a thread stopped inside dlopen leaves at most an entry not yet
+ * filled in, which reads as missing (a retry, never a miss). Objects of other link
+ * namespaces (dlmopen) are not on this list. */
+bool gmi_roots_snapshot_stale(void) {
+    if (roots.rdebug == NULL || roots.bases_lost) return false;
+    size_t n = 0;
+    for (const struct link_map *lm = roots.rdebug->r_map; lm != NULL && n < 65536;
+         lm = lm->l_next, n++) {
+        bool found = false;
+        for (size_t i = 0; i < roots.nbases && !found; i++)
+            found = roots.bases[i] == (uintptr_t)lm->l_addr;
+        if (!found) return true;
+    }
+    return false;
 }
 
 gmi_lock_t gmi_dl_gate = {PTHREAD_MUTEX_INITIALIZER};
