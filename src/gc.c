@@ -351,14 +351,12 @@ static GMI_NOINLINE bool collect_locked(bool forced, bool last_try) {
  * program loading libraries without pause, or a list entry this check cannot match). */
 #define STALE_TRIES 8
 
-void gmi_gc_collect(bool forced) {
-    if (!atomic_load(&gmi_initialized)) gmi_init_slow();
-    /* the caller's stack is a root: registered, or (out of memory for its struct)
-     * scanned by gmi_thread_scan_unregistered */
-    gmi_thread_t *t = gmi_thread_get();
-    /* the loaded objects, listed before any gomem lock is taken (roots.c) and kept
-     * loaded until the world restarts */
-    int gate = gmi_dl_gate_enter(true);
+/* collect_gated runs one cycle for a thread holding the loader gate (gate, as
+ * gmi_dl_gate_enter returned it), then gives the gate back. The loaded objects are
+ * listed before any gomem lock is taken (roots.c) and stay loaded until the world
+ * restarts; a cycle that finds, with the world stopped, a library loaded since lists
+ * them again (collect_locked). */
+static GMI_NOINLINE void collect_gated(gmi_thread_t *t, bool forced, int gate) {
     for (int try = 1;; try++) {
         gmi_sweep_finish(); /* first, so that little runs between the snapshot and the stop */
         gmi_roots_snapshot();
@@ -374,6 +372,14 @@ void gmi_gc_collect(bool forced) {
     }
     gmi_dl_gate_leave(gate);
     gmi_stack_scrub_deep(t); /* collect_locked's frames held heap pointers */
+}
+
+void gmi_gc_collect(bool forced) {
+    if (!atomic_load(&gmi_initialized)) gmi_init_slow();
+    /* the caller's stack is a root: registered, or (out of memory for its struct)
+     * scanned by gmi_thread_scan_unregistered */
+    gmi_thread_t *t = gmi_thread_get();
+    collect_gated(t, forced, gmi_dl_gate_enter(true));
 }
 
 /* gmi_gc_maybe_trigger starts a cycle unless another thread is running one (then the
@@ -408,21 +414,7 @@ void gmi_gc_maybe_trigger(void) {
         return;
     }
     /* decided: no other collection can start while this thread holds the gate */
-    gmi_thread_t *t = gmi_tls_thread;
-    for (int try = 1;; try++) {
-        gmi_sweep_finish();
-        gmi_roots_snapshot(); /* before gmi_gc.lock: see gmi_gc_collect */
-        gmi_lock(&gmi_gc.lock);
-        atomic_store(&gmi_gc.collecting, 1);
-        gmi_gc_enter(t);
-        bool done = collect_locked(false, try == STALE_TRIES);
-        gmi_gc_leave(t);
-        atomic_store(&gmi_gc.collecting, 0);
-        gmi_unlock(&gmi_gc.lock);
-        if (done) break;
-    }
-    gmi_dl_gate_leave(gate);
-    gmi_stack_scrub_deep(t); /* collect_locked's frames held heap pointers */
+    collect_gated(gmi_tls_thread, false, gate);
 }
 
 GM_API void gm_collect(void) {

@@ -85,7 +85,7 @@ typedef struct gmi_mark_result_s {
     uint64_t marked_bytes, heap_scan_bytes, stack_bytes, global_bytes;
 } gmi_mark_result_t;
 void gmi_mark_init(void);
-/* gmi_gc_snapshot_hook, when set (tests), runs in gmi_gc_collect between the roots
+/* gmi_gc_snapshot_hook, when set (tests), runs in a collection between the roots
  * snapshot and the stop of the world. */
 extern void (*gmi_gc_snapshot_hook)(void);
 void gmi_mark_start_helpers(void);         /* world running, before gmi_lock_all */

@@ -34,12 +34,6 @@ static void *collector(void *arg) {
     return NULL;
 }
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 int main(void) {
     alarm(120);
     void *probe = dlopen("libz.so.1", RTLD_NOW | RTLD_LOCAL);
@@ -54,8 +48,8 @@ int main(void) {
     cell_t *head = NULL;
     uint64_t want = 0;
     long loads = 0;
-    double end = now_s() + 2.0;
-    while (now_s() < end) {
+    double end = gmt_now() + 2.0;
+    while (gmt_now() < end) {
         void *h = dlopen("libz.so.1", RTLD_NOW | RTLD_LOCAL);
         CHECK(h != NULL);
         if (h == NULL) break;

@@ -25,12 +25,6 @@ static void *worker(void *arg) {
     return NULL;
 }
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 int main(void) {
     gm_init();
     static gm_memstats_t a, b;
@@ -39,8 +33,8 @@ int main(void) {
     pthread_t th;
     CHECK(pthread_create(&th, NULL, worker, NULL) == 0);
     uint64_t ahead = 0, back = 0, reads = 0;
-    double end = now_s() + 1.5;
-    while (now_s() < end) {
+    double end = gmt_now() + 1.5;
+    while (gmt_now() < end) {
         gm_read_memstats(&a);
         /* the worker counts after each allocation returns: at most one in flight */
         uint64_t done = atomic_load_explicit(&made, memory_order_acquire);
