@@ -8,31 +8,35 @@ set(GM_FUZZ_DIR ${CMAKE_CURRENT_SOURCE_DIR}/fuzz)
 set(GM_FUZZ_KNOB_SOURCES ${CMAKE_SOURCE_DIR}/src/env.c ${CMAKE_SOURCE_DIR}/src/fmt.c
                          ${CMAKE_SOURCE_DIR}/src/gctrace.c)
 
+# gm_fuzz_target(exe name [LIB lib] [SOURCES extra.c...]): target tests/fuzz/fuzz_<name>.c
+# built as exe with gomem's sources and headers in view, extra sources compiled in,
+# linked with lib if given.
+function(gm_fuzz_target exe name)
+  cmake_parse_arguments(F "" "LIB" "SOURCES" ${ARGN})
+  add_executable(${exe} ${GM_FUZZ_DIR}/fuzz_${name}.c ${F_SOURCES})
+  target_include_directories(${exe} PRIVATE ${CMAKE_SOURCE_DIR}/src ${CMAKE_SOURCE_DIR}/include)
+  target_compile_definitions(${exe} PRIVATE GM_DEBUG=${GM_DEBUG} _GNU_SOURCE)
+  if(F_LIB)
+    target_link_libraries(${exe} PRIVATE ${F_LIB})
+  endif()
+endfunction()
+
+# gm_fuzz_replay(name timeout ...): the replay build fuzz_<name>_replay, run by ctest over
+# the seed corpus tests/fuzz/corpus/<name>; other arguments as gm_fuzz_target.
+function(gm_fuzz_replay name timeout)
+  gm_fuzz_target(fuzz_${name}_replay ${name} ${ARGN})
+  target_compile_definitions(fuzz_${name}_replay PRIVATE GM_FUZZ_REPLAY=1)
+  target_compile_options(fuzz_${name}_replay PRIVATE ${GM_WARN})
+  add_test(NAME fuzz_${name}_replay COMMAND fuzz_${name}_replay ${GM_FUZZ_DIR}/corpus/${name})
+  set_tests_properties(fuzz_${name}_replay PROPERTIES LABELS fuzz TIMEOUT ${timeout})
+endfunction()
+
 # knobs: only the parsers (env.c, fmt.c, gctrace.c), compiled in directly.
-add_executable(fuzz_knobs_replay ${GM_FUZZ_DIR}/fuzz_knobs.c ${GM_FUZZ_KNOB_SOURCES})
-target_include_directories(fuzz_knobs_replay PRIVATE ${CMAKE_SOURCE_DIR}/src ${CMAKE_SOURCE_DIR}/include)
-target_compile_definitions(fuzz_knobs_replay PRIVATE GM_FUZZ_REPLAY=1 GM_DEBUG=${GM_DEBUG} _GNU_SOURCE)
-target_compile_options(fuzz_knobs_replay PRIVATE ${GM_WARN})
-add_test(NAME fuzz_knobs_replay COMMAND fuzz_knobs_replay ${GM_FUZZ_DIR}/corpus/knobs)
-set_tests_properties(fuzz_knobs_replay PROPERTIES LABELS fuzz TIMEOUT 60)
-
+gm_fuzz_replay(knobs 60 SOURCES ${GM_FUZZ_KNOB_SOURCES})
 # ops: the whole heap; links the static library for the internal verifier.
-add_executable(fuzz_ops_replay ${GM_FUZZ_DIR}/fuzz_ops.c)
-target_include_directories(fuzz_ops_replay PRIVATE ${CMAKE_SOURCE_DIR}/src ${CMAKE_SOURCE_DIR}/include)
-target_compile_definitions(fuzz_ops_replay PRIVATE GM_FUZZ_REPLAY=1 GM_DEBUG=${GM_DEBUG} _GNU_SOURCE)
-target_compile_options(fuzz_ops_replay PRIVATE ${GM_WARN})
-target_link_libraries(fuzz_ops_replay PRIVATE gomem_static)
-add_test(NAME fuzz_ops_replay COMMAND fuzz_ops_replay ${GM_FUZZ_DIR}/corpus/ops)
-set_tests_properties(fuzz_ops_replay PROPERTIES LABELS fuzz TIMEOUT 120)
-
+gm_fuzz_replay(ops 120 LIB gomem_static)
 # dwarf: the DWARF line-table reader of the profile writer (links the static library).
-add_executable(fuzz_dwarf_replay ${GM_FUZZ_DIR}/fuzz_dwarf.c)
-target_include_directories(fuzz_dwarf_replay PRIVATE ${CMAKE_SOURCE_DIR}/src ${CMAKE_SOURCE_DIR}/include)
-target_compile_definitions(fuzz_dwarf_replay PRIVATE GM_FUZZ_REPLAY=1 GM_DEBUG=${GM_DEBUG} _GNU_SOURCE)
-target_compile_options(fuzz_dwarf_replay PRIVATE ${GM_WARN})
-target_link_libraries(fuzz_dwarf_replay PRIVATE gomem_static)
-add_test(NAME fuzz_dwarf_replay COMMAND fuzz_dwarf_replay ${GM_FUZZ_DIR}/corpus/dwarf)
-set_tests_properties(fuzz_dwarf_replay PROPERTIES LABELS fuzz TIMEOUT 60)
+gm_fuzz_replay(dwarf 60 LIB gomem_static)
 
 option(GM_BUILD_FUZZ "build the libFuzzer targets (clang)" OFF)
 if(GM_BUILD_FUZZ)
@@ -41,12 +45,6 @@ if(GM_BUILD_FUZZ)
   endif()
   set(GM_FUZZ_SAN -fsanitize=address,undefined -fno-sanitize-recover=undefined
                   -fno-sanitize-address-use-after-scope -fno-omit-frame-pointer)
-
-  add_executable(fuzz_knobs ${GM_FUZZ_DIR}/fuzz_knobs.c ${GM_FUZZ_KNOB_SOURCES})
-  target_include_directories(fuzz_knobs PRIVATE ${CMAKE_SOURCE_DIR}/src ${CMAKE_SOURCE_DIR}/include)
-  target_compile_definitions(fuzz_knobs PRIVATE GM_DEBUG=${GM_DEBUG} _GNU_SOURCE)
-  target_compile_options(fuzz_knobs PRIVATE -g -O1 -fsanitize=fuzzer ${GM_FUZZ_SAN})
-  target_link_options(fuzz_knobs PRIVATE -fsanitize=fuzzer ${GM_FUZZ_SAN})
 
   # The library is rebuilt with coverage instrumentation (fuzzer-no-link) and sanitizers.
   add_library(gomem_fuzz STATIC ${GM_SOURCES})
@@ -58,17 +56,11 @@ if(GM_BUILD_FUZZ)
   # including libFuzzer's 10 MB .bss, and tracing made one collection take 10 ms)
   target_link_libraries(gomem_fuzz PUBLIC Threads::Threads ${CMAKE_DL_LIBS})
 
-  add_executable(fuzz_ops ${GM_FUZZ_DIR}/fuzz_ops.c)
-  target_include_directories(fuzz_ops PRIVATE ${CMAKE_SOURCE_DIR}/src ${CMAKE_SOURCE_DIR}/include)
-  target_compile_definitions(fuzz_ops PRIVATE GM_DEBUG=${GM_DEBUG} _GNU_SOURCE)
-  target_compile_options(fuzz_ops PRIVATE -g -O1 -fsanitize=fuzzer ${GM_FUZZ_SAN})
-  target_link_options(fuzz_ops PRIVATE -fsanitize=fuzzer ${GM_FUZZ_SAN})
-  target_link_libraries(fuzz_ops PRIVATE gomem_fuzz)
-
-  add_executable(fuzz_dwarf ${GM_FUZZ_DIR}/fuzz_dwarf.c)
-  target_include_directories(fuzz_dwarf PRIVATE ${CMAKE_SOURCE_DIR}/src ${CMAKE_SOURCE_DIR}/include)
-  target_compile_definitions(fuzz_dwarf PRIVATE GM_DEBUG=${GM_DEBUG} _GNU_SOURCE)
-  target_compile_options(fuzz_dwarf PRIVATE -g -O1 -fsanitize=fuzzer ${GM_FUZZ_SAN})
-  target_link_options(fuzz_dwarf PRIVATE -fsanitize=fuzzer ${GM_FUZZ_SAN})
-  target_link_libraries(fuzz_dwarf PRIVATE gomem_fuzz)
+  gm_fuzz_target(fuzz_knobs knobs SOURCES ${GM_FUZZ_KNOB_SOURCES})
+  gm_fuzz_target(fuzz_ops ops LIB gomem_fuzz)
+  gm_fuzz_target(fuzz_dwarf dwarf LIB gomem_fuzz)
+  foreach(t fuzz_knobs fuzz_ops fuzz_dwarf)
+    target_compile_options(${t} PRIVATE -g -O1 -fsanitize=fuzzer ${GM_FUZZ_SAN})
+    target_link_options(${t} PRIVATE -fsanitize=fuzzer ${GM_FUZZ_SAN})
+  endforeach()
 endif()
