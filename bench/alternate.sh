@@ -39,6 +39,12 @@ for v in $VARIANTS; do
     exe=$BIN/$W.$name
     [ "$name" != "$v" ] && exe=$BIN/$W.gomem
     [ -x "$exe" ] || { echo "alternate.sh: no $exe (run bench/run.sh first)" >&2; exit 2; }
+    # a preloaded library replaces nothing in a binary with libgomem linked in statically
+    if [ "$name" != "$v" ] && ! ldd "$exe" 2>/dev/null | grep -q 'libgomem\.so'; then
+        echo "alternate.sh: $exe does not load libgomem.so (built with GOMEM_LINK=static?):" \
+            "preloading ${v#*=} would change nothing; rebuild with bench/run.sh" >&2
+        exit 2
+    fi
 done
 
 OUT=$(mktemp)
@@ -54,9 +60,14 @@ for ((r = 0; r < ROUNDS; r++)); do
             exe=$BIN/$W.$name
             pre=
         fi
-        LD_PRELOAD=$pre /usr/bin/time -o "$TIMES" -f "%e %U %S" "$exe" "$@" >"$OUT" 2>/dev/null
-        t=$(grep -o 'time_s=[0-9.]*' "$OUT" | cut -d= -f2)
-        read -r wall user sys <"$TIMES"
+        # a run that fails (a broken checksum exits 1) is reported and left out
+        if LD_PRELOAD=$pre /usr/bin/time -o "$TIMES" -f "%e %U %S" "$exe" "$@" >"$OUT" 2>/dev/null; then
+            t=$(grep -o 'time_s=[0-9.]*' "$OUT" | cut -d= -f2)
+        else
+            t=
+        fi
+        # on failure time(1) puts "Command exited with non-zero status N" first
+        read -r wall user sys < <(tail -n 1 "$TIMES")
         cpu=$(awk -v u="$user" -v s="$sys" 'BEGIN { printf "%.2f", u + s }')
         echo "$name ${t:-failed} $wall $cpu"
     done

@@ -11,8 +11,11 @@
  *
  * Usage: gcbench [stretch_depth long_lived_depth max_depth array_size]
  *        defaults 18 16 16 500000, the original's parameters.
- * The checksum is the number of nodes built, which is known in closed form, plus a
- * walk of the long-lived tree and a probe of the array at the end. */
+ * The check: every node carries a stamp in i and j; the last tree of each batch (top
+ * down and bottom up, at every depth) and the long-lived tree are walked at the end of
+ * their lives, counting nodes and checking stamps, so an allocator that overlaps or
+ * reuses live objects fails; the array is probed at the end. The number of nodes
+ * built is compared with its closed form. */
 #include "backend.h"
 
 typedef struct node_s {
@@ -23,6 +26,10 @@ typedef struct node_s {
 
 static const int min_depth = 4;
 static uint64_t nodes_built; /* every node allocated, counted as we go */
+static long bad_trees;       /* walked trees with a wrong size or a broken stamp */
+
+#define STAMP_I 0x67636263 /* what new_node writes into i and j: no heap address */
+#define STAMP_J 0x4e4f4445
 
 static long tree_size(int depth) { return (1L << (depth + 1)) - 1; }
 
@@ -30,8 +37,8 @@ static node_t *new_node(node_t *l, node_t *r) {
     node_t *n = bk_check(bk_alloc(sizeof(node_t)), sizeof(node_t));
     n->left = l;
     n->right = r;
-    n->i = 0;
-    n->j = 0;
+    n->i = STAMP_I;
+    n->j = STAMP_J;
     nodes_built++;
     return n;
 }
@@ -56,13 +63,22 @@ static node_t *make_tree(int depth) {
     return new_node(l, r);
 }
 
+/* count_nodes counts the nodes of a tree, or returns -1 if one has lost its stamp. */
 static long count_nodes(const node_t *n) {
     long c = 0;
     while (n != NULL) {
-        c += 1 + count_nodes(n->left);
+        if (n->i != STAMP_I || n->j != STAMP_J) return -1;
+        long l = count_nodes(n->left);
+        if (l < 0) return -1;
+        c += 1 + l;
         n = n->right;
     }
     return c;
+}
+
+/* check_tree walks a tree that should be whole, of the given depth. */
+static void check_tree(const node_t *t, int depth) {
+    if (count_nodes(t) != tree_size(depth)) bad_trees++;
 }
 
 /* drop_tree frees a dead tree on malloc back-ends; GC back-ends just forget it. */
@@ -83,12 +99,14 @@ static void time_construction(int depth, int stretch_depth) {
     for (long i = 0; i < iters; i++) {
         node_t *t = new_node(NULL, NULL);
         populate(depth, t);
+        if (i == iters - 1) check_tree(t, depth);
         drop_tree(t);
         bk_poll();
     }
     uint64_t t1 = bk_now_ns();
     for (long i = 0; i < iters; i++) {
         node_t *t = make_tree(depth);
+        if (i == iters - 1) check_tree(t, depth);
         drop_tree(t);
         bk_poll();
     }
@@ -113,6 +131,7 @@ int main(int argc, char **argv) {
     bk_init();
 
     node_t *stretch = make_tree(stretch_depth);
+    check_tree(stretch, stretch_depth);
     drop_tree(stretch);
     stretch = NULL;
 
@@ -134,12 +153,16 @@ int main(int argc, char **argv) {
     for (int d = min_depth; d <= max_depth; d += 2)
         expect += 2 * (uint64_t)(2 * tree_size(stretch_depth) / tree_size(d)) *
                   (uint64_t)tree_size(d);
-    int ok = nodes_built == expect;
-    ok = ok && count_nodes(long_lived) == tree_size(long_depth);
-    long probe = array_size > 1000 ? 1000 : array_size - 1;
-    ok = ok && long_array[probe] == 1.0 / (double)(probe + 1);
-    fprintf(stderr, "gcbench: %llu nodes built (expected %llu), long-lived tree %s\n",
-            (unsigned long long)nodes_built, (unsigned long long)expect, ok ? "intact" : "BROKEN");
+    check_tree(long_lived, long_depth);
+    long bad_cells = 0;
+    for (long i = 0; i < array_size; i++)
+        bad_cells += long_array[i] != 1.0 / (double)(i + 1);
+    int ok = nodes_built == expect && bad_trees == 0 && bad_cells == 0;
+    fprintf(stderr,
+            "gcbench: %llu nodes built (expected %llu), %ld broken trees, %ld broken array"
+            " cells: %s\n",
+            (unsigned long long)nodes_built, (unsigned long long)expect, bad_trees, bad_cells,
+            ok ? "intact" : "BROKEN");
 
     int status = bk_result("gcbench", ok);
     drop_tree(long_lived);

@@ -88,7 +88,8 @@ def paired(rows):
 
 for path in sys.argv[1:]:
     with open(path) as fh:
-        rows = [r for r in csv.DictReader(fh) if r["wall_s"]]
+        # runs that failed (status fail(N); older files have no status) are left out
+        rows = [r for r in csv.DictReader(fh) if r["wall_s"] and r.get("status", "ok") == "ok"]
     print(path)
     if any(r["pair"] not in ("-", "") for r in rows):
         paired(rows)

@@ -65,7 +65,7 @@ for run in $(seq 1 "$RUNS"); do
 done
 
 echo "raw rows: $CSV"
-awk -F, 'NR > 1 { k = $1; n[k]++; for (i = 3; i <= 11; i++) v[k, i, n[k]] = $i; order[k] = order[k] ? order[k] : ++no; names[no] = k }
+awk -F, 'NR > 1 { k = $1; n[k]++; for (i = 3; i <= 11; i++) v[k, i, n[k]] = $i; if (!(k in order)) { order[k] = ++no; names[no] = k } }
 function med(k, i,   m, a, j, t, x, y) {
     m = n[k]; for (j = 1; j <= m; j++) a[j] = v[k, i, j] + 0
     for (x = 1; x <= m; x++) for (y = x + 1; y <= m; y++) if (a[y] < a[x]) { t = a[x]; a[x] = a[y]; a[y] = t }
