@@ -24,6 +24,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -43,11 +44,10 @@ typedef struct rec_s {
     uint64_t a, b;
 } rec_t;
 
-#define NRECS       16384                  /* 640 KiB of records */
-#define OUTBUF      (64 * 1024)            /* formatting buffer */
-#define FLUSH_NS    (200 * 1000 * 1000ULL) /* write at least every 200 ms of cycles */
-#define MAX_NAMED   128
-#define MAX_STOPPED 64
+#define NRECS     16384                  /* 640 KiB of records */
+#define OUTBUF    (64 * 1024)            /* formatting buffer */
+#define FLUSH_NS  (200 * 1000 * 1000ULL) /* write at least every 200 ms of cycles */
+#define MAX_NAMED 128
 
 gmi_lock_t gmi_evtrace_lock = {PTHREAD_MUTEX_INITIALIZER};
 
@@ -216,16 +216,37 @@ static void add_span(uint8_t kind, uint8_t sub, int32_t tid, uint64_t t0, uint64
  * Recording
  * ------------------------------------------------------------------------------- */
 
+/* The threads a cycle stopped, listed under the registry lock. The array is kept
+ * from cycle to cycle and doubled when a cycle finds more threads: only the thread
+ * that runs a cycle (holding gmi_gc.lock) uses it. A thread that finds no memory
+ * for its entry is counted as a dropped record. */
 typedef struct stopped_s {
-    int32_t tids[MAX_STOPPED];
-    int n;
     int32_t self;
+    size_t n;
+    uint64_t lost;
 } stopped_t;
+
+static int32_t *stopped_tids;
+static size_t stopped_cap;
 
 static void collect_tid(gmi_thread_t *t, void *arg) {
     stopped_t *st = arg;
-    if (t->internal || t->tid == st->self || st->n == MAX_STOPPED) return;
-    st->tids[st->n++] = t->tid;
+    if (t->internal || t->tid == st->self) return;
+    if (st->n == stopped_cap) {
+        size_t ncap = stopped_cap ? 2 * stopped_cap : 1024;
+        int32_t *nt = gmi_os_reserve(ncap * sizeof *nt, 4096);
+        if (nt == NULL) {
+            st->lost++;
+            return;
+        }
+        if (stopped_tids != NULL) {
+            memcpy(nt, stopped_tids, st->n * sizeof *nt);
+            gmi_os_unmap(stopped_tids, stopped_cap * sizeof *nt);
+        }
+        stopped_tids = nt;
+        stopped_cap = ncap;
+    }
+    stopped_tids[st->n++] = t->tid;
 }
 
 /* sample_heap reads the counters that need the page heap lock (caller holds no lock
@@ -246,9 +267,7 @@ static void add_counters_locked(uint64_t t, const uint64_t *v, int n) {
 
 void gmi_evtrace_cycle(const gmi_evtrace_cycle_t *c) {
     if (!atomic_load_explicit(&ev.active, memory_order_relaxed)) return;
-    stopped_t st;
-    st.n = 0;
-    st.self = my_tid();
+    stopped_t st = {.self = my_tid()};
     gmi_lock(&gmi_threads_lock);
     gmi_threads_each(collect_tid, &st);
     gmi_unlock(&gmi_threads_lock);
@@ -273,8 +292,9 @@ void gmi_evtrace_cycle(const gmi_evtrace_cycle_t *c) {
     add_span(R_PHASE, 1, tid, c->t_stop, c->t_stopped, c->num, 0);
     add_span(R_PHASE, 2, tid, c->t_stopped, c->t_marked, c->num, 0);
     add_span(R_PHASE, 3, tid, c->t_marked, c->t_end, c->num, 0);
-    for (int i = 0; i < st.n; i++)
-        add_span(R_STOPPED, 0, st.tids[i], c->t_stop, c->t_end, c->num, 0);
+    for (size_t i = 0; i < st.n; i++)
+        add_span(R_STOPPED, 0, stopped_tids[i], c->t_stop, c->t_end, c->num, 0);
+    ev.dropped += st.lost;
     add_counters_locked(c->t_end, v, NCOUNTERS);
     if (ev.n >= NRECS / 2 || c->t_end - ev.last_flush >= FLUSH_NS) flush_locked();
     gmi_unlock(&gmi_evtrace_lock);
@@ -324,7 +344,10 @@ static int trace_start(const char *path) {
         if (ev.out == NULL) ev.out = gmi_os_reserve(OUTBUF, 4096);
         if (ev.recs == NULL || ev.out == NULL) err = ENOMEM;
     }
-    if (err == 0 && ftruncate(fd, 0) != 0) err = errno;
+    /* a regular file is emptied here; a pipe, FIFO or /dev/null cannot be, and need not */
+    struct stat sb;
+    if (err == 0 && fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) && ftruncate(fd, 0) != 0)
+        err = errno;
     if (err != 0) {
         gmi_unlock(&gmi_evtrace_lock);
         close(fd);
@@ -412,13 +435,18 @@ static int trace_stop(void) {
     return 0;
 }
 
+static const char *env_trace_path; /* GOMEMTRACE, for the message at exit */
+
 static void stop_at_exit(void) {
-    if (atomic_load(&ev.active)) (void)trace_stop();
+    if (atomic_load(&ev.active) && trace_stop() != 0)
+        gmi_error("trace: cannot write GOMEMTRACE=%s: the file is incomplete (write error)",
+                  env_trace_path);
 }
 
 void gmi_evtrace_init(void) {
     const char *p = gmi_getenv("GOMEMTRACE");
     if (p == NULL || p[0] == 0) return;
+    env_trace_path = p;
     if (trace_start(p) != 0) {
         gmi_error("trace: cannot write GOMEMTRACE=%s (errno %d)", p, errno);
         return;

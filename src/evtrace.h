@@ -16,7 +16,7 @@ typedef struct gmi_evtrace_cycle_s {
     uint64_t t_begin, t_stop, t_stopped, t_marked, t_end;
     uint64_t heap0;  /* heap_live when the cycle started */
     uint64_t marked; /* bytes marked */
-    uint64_t goal;   /* heap goal computed at mark termination */
+    uint64_t goal;   /* the heap goal in force after the cycle (the next cycle's) */
     uint32_t num;    /* cycle number (1-based, as gctrace) */
     bool forced;
 } gmi_evtrace_cycle_t;

@@ -513,6 +513,7 @@ static GMI_NOINLINE int explain(const void *ptr, FILE *out, uintptr_t caller_lo,
 
     hop_t chain[MAX_CHAIN];
     int nchain = 0, truncated = 0, found = 0;
+    size_t hops = 0; /* objects on the chain; only the nchain nearest the target are kept */
     root_label_t root;
     size_t target_size = 0, searched = 0;
     uintptr_t target_fn = 0; /* the unreachable target's finalizer, if it has one */
@@ -563,13 +564,12 @@ static GMI_NOINLINE int explain(const void *ptr, FILE *out, uintptr_t caller_lo,
             int64_t i = x.found;
             int k = 0;
             while (i >= 0) {
-                if (k == MAX_CHAIN) { /* print the MAX_CHAIN hops next to the target */
-                    truncated = 1;
-                    root.kind = -1;
-                    break;
-                }
                 node_t *nd = &x.nodes[i];
-                rev[k++] = (hop_t){nd->base, nd->from, nd->size, nd->span, nd->slot};
+                hops++;
+                if (k < MAX_CHAIN) /* keep the MAX_CHAIN hops next to the target */
+                    rev[k++] = (hop_t){nd->base, nd->from, nd->size, nd->span, nd->slot};
+                else
+                    truncated = 1;
                 if (nd->parent < 0) {
                     label_root(&x, &x.ranges[-1 - nd->parent], nd->from, &root);
                     break;
@@ -614,9 +614,8 @@ static GMI_NOINLINE int explain(const void *ptr, FILE *out, uintptr_t caller_lo,
     }
     fprintf(
         out,
-        "gm_explain(%p): object %p (%zu bytes) is reachable in %d hop%s%s (%zu objects searched)\n",
-        ptr, (void *)x.target, target_size, nchain, nchain == 1 ? "" : "s",
-        truncated ? ", chain cut" : "", searched);
+        "gm_explain(%p): object %p (%zu bytes) is reachable in %zu hop%s (%zu objects searched)\n",
+        ptr, (void *)x.target, target_size, hops, hops == 1 ? "" : "s", searched);
     char name[256];
     uintptr_t off;
     fprintf(out, "  root: ");
@@ -681,10 +680,12 @@ static GMI_NOINLINE int explain(const void *ptr, FILE *out, uintptr_t caller_lo,
                 (unsigned long)(root.word - root.obj));
         break;
     default:
-        fprintf(out, "(more than %d hops: the ones nearest the root are not shown)", MAX_CHAIN);
+        fprintf(out, "(not identified)");
         break;
     }
     fprintf(out, "\n");
+    if (truncated)
+        fprintf(out, "  -> ... %zu objects nearest the root not shown\n", hops - (size_t)nchain);
     for (int j = 0; j < nchain; j++) {
         fprintf(out, "  %s %p (%zu bytes)", j + 1 == nchain ? "=>" : "->", (void *)chain[j].base,
                 chain[j].size);

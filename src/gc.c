@@ -172,8 +172,10 @@ void gmi_init_slow(void) {
     gmi_threads_init();
     atomic_store_explicit(&gmi_initialized, 1, memory_order_release);
     pthread_mutex_unlock(&init_lock);
-    gmi_profile_init();
+    /* atexit handlers run last-registered first: the trace's is registered first so
+     * that it closes after GOMEMPROFILE's exit-time collection, which it then shows */
     gmi_evtrace_init();
+    gmi_profile_init();
 }
 
 GM_API void gm_init(void) {
@@ -343,7 +345,8 @@ static GMI_NOINLINE bool collect_locked(bool forced, bool last_try) {
     gmi_limiter_cycle_done(pause * (uint64_t)procs, gmi_os_nanotime());
     gmi_scavenger_wake();
     gmi_evtrace_cycle(&(gmi_evtrace_cycle_t){t_begin, t_stop, t_stopped, t_marked, t_end, cy.heap0,
-                                             mr.marked_bytes, cy.goal, gmi_gc.num_gc, forced});
+                                             mr.marked_bytes, gmi_gc.pacer.heap_goal, gmi_gc.num_gc,
+                                             forced});
     return true;
 }
 

@@ -168,12 +168,16 @@ int64_t gmi_profile_next_sample(void) {
     int64_t rate = atomic_load_explicit(&gmi_profile_rate, memory_order_relaxed);
     if (rate == 0) return (int64_t)64 << 20;
     if (rate == 1) return 0;
-    if (rate > 0x7000000) rate = 0x7000000;
-    /* q uniform in [1, 2^26]; -ln(q / 2^26) is exponential with mean 1. */
+    /* q uniform in [1, 2^26]; -ln(q / 2^26) is exponential with mean 1. No cap on the
+     * rate, unlike Go's (its countdown is 32-bit): the writers unbias with the rate as
+     * set, so the distances must follow it; only the 2^62 bound keeps the conversion
+     * defined for rates near INT64_MAX. */
     uint32_t q = (uint32_t)(rng_next() >> 38) + 1;
     double qlog = log2_int(q) - 26.0;
     if (qlog > 0) qlog = 0;
-    return (int64_t)(qlog * (-0.6931471805599453 * (double)rate)) + 1;
+    double d = qlog * (-0.6931471805599453 * (double)rate);
+    if (d >= 0x1p62) return (int64_t)1 << 62;
+    return (int64_t)d + 1;
 }
 
 /* ---------------------------------------------------------------------------------

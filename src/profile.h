@@ -32,9 +32,9 @@
 extern _Atomic int64_t gmi_profile_rate;
 
 /* gmi_profile_next_sample draws the bytes until the next sample: exponential with mean
- * gmi_profile_rate (Go's fastexprand: fast log2 of a uniform 26-bit number, mean capped
- * at 0x7000000). Returns 0 when the rate is 1 (sample everything) and 64 MiB when
- * sampling is off, so a thread notices a later rate change after at most that much
+ * gmi_profile_rate (Go's fastexprand: fast log2 of a uniform 26-bit number; the mean is
+ * not capped as Go's is, distances stop at 2^62). Returns 0 when the rate is 1 (sample everything)
+ * and 64 MiB when sampling is off, so a thread notices a later rate change after at most that much
  * allocation. Lock-free; a thread-local generator. */
 int64_t gmi_profile_next_sample(void);
 

@@ -214,6 +214,17 @@ int main(void) {
     CHECK(strstr(outbuf, "[target]") != NULL);
     explain_global_root = NULL;
 
+    /* 1b. a chain longer than the 64 objects printed: the count is the real one, the
+     * root is still named, and the hidden part is said */
+    explain_global_root = make_chain(100, &last);
+    CHECK_EQ(explain_to_buf(last), 0);
+    CHECK(strstr(outbuf, "reachable in 100 hops") != NULL);
+    CHECK(strstr(outbuf, "root: global explain_global_root+0") != NULL);
+    CHECK(strstr(outbuf, "... 36 objects nearest the root not shown") != NULL);
+    CHECK_EQ(count_lines(outbuf, "  -> "), 64); /* the "..." line and 63 objects */
+    CHECK_EQ(count_lines(outbuf, "  => "), 1);
+    explain_global_root = NULL;
+
     /* 2. a gm_add_roots range (malloc'd memory the collector does not see) */
     void **block = malloc(64 * sizeof(void *));
     memset(block, 0, 64 * sizeof(void *));

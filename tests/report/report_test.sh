@@ -20,6 +20,37 @@ if grep -Eqi '<(script|link|img|iframe)[^>]+(src|href)=|@import|url\(' "$page"; 
 fi
 grep -q 'data-charts-drawn="0"' "$page" || { echo "FAIL: no drawing marker"; exit 1; }
 
+# Bad inputs: one line on stderr naming the file, exit 1, never a traceback. A trace
+# cut short (its process killed) is read up to its last complete event, with a warning.
+bad="$work/bad" && mkdir -p "$bad"
+: >"$bad/empty"
+sz=$(stat -c %s "$work/heap.pb.gz")
+head -c $((sz / 2)) "$work/heap.pb.gz" >"$bad/half.pb.gz"
+gzip -dc "$work/heap.pb.gz" | head -c $((sz / 2)) | gzip >"$bad/inner.pb.gz"
+head -c 4096 /dev/urandom >"$bad/random.bin"
+echo '{"other": 1}' >"$bad/object.json"
+expect_bad() { # expect_bad WHAT ARGS...: exit 1 with one line on stderr, no page
+    local what=$1 rc=0
+    shift
+    python3 "$tool" -o "$bad/out.html" "$@" >/dev/null 2>"$bad/err.txt" || rc=$?
+    if [ "$rc" != 1 ] || [ "$(wc -l <"$bad/err.txt")" != 1 ] || grep -q Traceback "$bad/err.txt" ||
+        ! grep -q '^gomem-report: ' "$bad/err.txt"; then
+        echo "FAIL: $what: exit $rc, stderr:"; cat "$bad/err.txt"; exit 1
+    fi
+}
+for f in empty half.pb.gz inner.pb.gz random.bin missing; do
+    expect_bad "profile $f" --profile "$bad/$f"
+done
+for f in empty random.bin object.json missing; do
+    expect_bad "trace $f" --trace "$bad/$f"
+done
+expect_bad "unwritable output" --trace "$work/trace.json" -o /nonexistent-dir/x.html
+n=$(wc -l <"$work/trace.json")
+head -n $((n / 2)) "$work/trace.json" | head -c -7 >"$bad/cut.json" # ends mid-event
+python3 "$tool" --trace "$bad/cut.json" -o "$bad/cut.html" >/dev/null 2>"$bad/err.txt" ||
+    { echo "FAIL: a trace cut short was not read:"; cat "$bad/err.txt"; exit 1; }
+grep -q 'incomplete trace' "$bad/err.txt" || { echo "FAIL: no warning for a cut trace"; exit 1; }
+
 browser=""
 for b in chromium chromium-browser google-chrome; do
     if command -v "$b" >/dev/null; then browser=$b; break; fi

@@ -164,6 +164,20 @@ static void test_next_sample(void) {
     CHECK(fabs_(sd - 524288) < 524288 * 0.05);
     CHECK(abs(small - n / 2) < n / 50);
     CHECK(mx > 524288 * 8);
+    /* Rates past Go's 112 MiB cap keep their mean (the writers unbias with the rate as
+     * set: a capped distance made a 1 GiB rate overstate totals tenfold), and the
+     * largest rates give huge but valid distances. */
+    const int64_t big = (int64_t)1 << 30;
+    atomic_store(&gmi_profile_rate, big);
+    sum = 0;
+    for (int i = 0; i < 20000; i++)
+        sum += (double)gmi_profile_next_sample();
+    CHECK(fabs_(sum / 20000 - (double)big) < (double)big * 0.05);
+    atomic_store(&gmi_profile_rate, INT64_MAX);
+    for (int i = 0; i < 1000; i++) {
+        int64_t d = gmi_profile_next_sample();
+        CHECK(d >= 1 && d <= (int64_t)1 << 62);
+    }
     atomic_store(&gmi_profile_rate, 1);
     CHECK_EQ(gmi_profile_next_sample(), 0);
     atomic_store(&gmi_profile_rate, 0);
