@@ -410,7 +410,7 @@ unsigned gmi_transfer_objects(unsigned spc, void *const **objs) {
     return transfer_fresh(&transfers[spc]);
 }
 
-static void gc_hooks_after_refill(void);
+static void gc_hooks_after_refill(gmi_thread_t *t);
 
 /* slow_result_t: an allocation and whether its path went as deep as a refill (two
  * registers on return). */
@@ -438,7 +438,7 @@ GMI_NOINLINE static slow_result_t malloc_slow_work(gmi_thread_t *t, unsigned spc
         return (slow_result_t){NULL, 1};
     }
     if (t->cache.live_debt) gmi_cache_pay_live_debt(&t->cache); /* before the trigger test */
-    gc_hooks_after_refill();
+    gc_hooks_after_refill(t);
     /* A collection may have run: the entry is still valid (its span is swept in place). */
     if (__atomic_load_n(&e->free_mask, __ATOMIC_RELAXED) == 0 && !gmi_cache_next_word(e)) {
         if (!gmi_cache_refill(e, spc)) {
@@ -459,7 +459,11 @@ GMI_NOINLINE void *gmi_malloc_slow(gmi_thread_t *t, unsigned spc, size_t size) {
     return gmi_stack_scrub_small(r.p);
 }
 
-static void gc_hooks_after_refill(void) {
+static void gc_hooks_after_refill(gmi_thread_t *t) {
+    /* Not from inside a cycle: an allocation made by the collecting thread itself (the
+     * C library's pthread_create allocating for a worker gomem starts, once gomem is
+     * malloc) would wait for the collector's own gate and lock. */
+    if (gmi_unlikely(t->gc_entry_sp != 0)) return;
     if (gmi_unlikely(gmi_config.debug_gcstress > 0)) {
         static _Atomic unsigned long n GMI_STATE;
         if (atomic_fetch_add(&n, 1) % (unsigned long)gmi_config.debug_gcstress == 0) {
@@ -517,7 +521,7 @@ GMI_NOINLINE static void *malloc_large_work(gmi_thread_t *t, size_t size, bool n
         t->cache.next_sample = gmi_profile_next_sample();
         gmi_profile_record_alloc(s, (uintptr_t)p, s->elemsize);
     }
-    gc_hooks_after_refill();
+    gc_hooks_after_refill(t);
     return p;
 }
 
