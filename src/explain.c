@@ -519,6 +519,7 @@ static GMI_NOINLINE int explain(const void *ptr, FILE *out, uintptr_t caller_lo,
     uintptr_t target_fn = 0; /* the unreachable target's finalizer, if it has one */
 
     int gate = gmi_dl_gate_enter(true); /* the snapshot stays valid until the restart */
+    uint32_t gate_prev = gmi_dl_gate_set_state(GMI_GATE_EXPLAIN);
     gmi_roots_snapshot();
     gmi_lock(&gmi_gc.lock);
     gmi_lock_all();
@@ -584,6 +585,7 @@ static GMI_NOINLINE int explain(const void *ptr, FILE *out, uintptr_t caller_lo,
     gmi_world_start();
     gmi_unlock_all();
     gmi_unlock(&gmi_gc.lock);
+    gmi_dl_gate_set_state(gate_prev);
     gmi_dl_gate_leave(gate);
 
     if (x.nodes) gmi_os_unmap(x.nodes, x.capnodes * sizeof(node_t));

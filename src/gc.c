@@ -126,7 +126,7 @@ void gmi_fork_child_hook(void) {
     gmi_finalizer_fork_child();
     gmi_pool_fork_child();
     gmi_scavenger_fork_child();
-    atomic_store(&gmi_gc.collecting, 0);
+    gmi_dl_gate_set_state(GMI_GATE_NONE);
 }
 
 /* ---------------------------------------------------------------------------------
@@ -354,25 +354,37 @@ static GMI_NOINLINE bool collect_locked(bool forced, bool last_try) {
  * program loading libraries without pause, or a list entry this check cannot match). */
 #define STALE_TRIES 8
 
+/* How long a thread past the trigger waits for the collector listing the loaded
+ * objects, and between looks at a gate taken by a thread that has not said why. */
+#define GMI_GATE_SNAPSHOT_WAIT_NS (2 * 1000 * 1000)
+#define GMI_GATE_NONE_WAIT_NS     (50 * 1000)
+
 /* collect_gated runs one cycle for a thread holding the loader gate (gate, as
  * gmi_dl_gate_enter returned it), then gives the gate back. The loaded objects are
  * listed before any gomem lock is taken (roots.c) and stay loaded until the world
  * restarts; a cycle that finds, with the world stopped, a library loaded since lists
  * them again (collect_locked). */
-static GMI_NOINLINE void collect_gated(gmi_thread_t *t, bool forced, int gate) {
+static GMI_NOINLINE void collect_gated(gmi_thread_t *t, bool forced, int gate, uint32_t prev) {
+    /* Allocating threads past the trigger wait for this cycle (gate state): the sweep
+     * that ends the previous cycle comes first and is long in a big heap, and threads
+     * that went on allocating through it, more of them than cores to run the
+     * collector, ran the heap to many times its goal. */
     for (int try = 1;; try++) {
+        gmi_dl_gate_set_state(GMI_GATE_SWEEP);
         gmi_sweep_finish(); /* first, so that little runs between the snapshot and the stop */
+        gmi_dl_gate_set_state(GMI_GATE_SNAPSHOT);
         gmi_roots_snapshot();
         if (gmi_unlikely(gmi_gc_snapshot_hook != NULL)) gmi_gc_snapshot_hook();
+        gmi_dl_gate_set_state(GMI_GATE_CYCLE);
         gmi_lock(&gmi_gc.lock);
-        atomic_store(&gmi_gc.collecting, 1);
         gmi_gc_enter(t);
         bool done = collect_locked(forced, try == STALE_TRIES);
         gmi_gc_leave(t);
-        atomic_store(&gmi_gc.collecting, 0);
         gmi_unlock(&gmi_gc.lock);
         if (done) break;
     }
+    atomic_fetch_add(&gmi_gc.cycle_seq, 1);
+    gmi_dl_gate_set_state(prev);
     gmi_dl_gate_leave(gate);
     gmi_stack_scrub_deep(t); /* collect_locked's frames held heap pointers */
 }
@@ -382,26 +394,53 @@ void gmi_gc_collect(bool forced) {
     /* the caller's stack is a root: registered, or (out of memory for its struct)
      * scanned by gmi_thread_scan_unregistered */
     gmi_thread_t *t = gmi_thread_get();
-    collect_gated(t, forced, gmi_dl_gate_enter(true));
+    int gate = gmi_dl_gate_enter(true);
+    collect_gated(t, forced, gate, gmi_dl_gate_state());
+}
+
+/* wait_for_collection: the caller, past the trigger, found the loader gate taken. If
+ * a collection holds it (or a thread deciding whether to start one, or gm_explain),
+ * wait for it to end, so that allocation cannot outrun the collector. Never wait for
+ * an unload: its destructors may be waiting for this thread. While the collector
+ * lists the loaded objects, wait a little only: a thread that allocates inside a
+ * dl_iterate_phdr callback of its own holds the loader lock the listing needs. */
+static void wait_for_collection(void) {
+    uint32_t seq = atomic_load(&gmi_gc.cycle_seq);
+    for (;;) {
+        uint32_t st = gmi_dl_gate_state();
+        if (atomic_load(&gmi_gc.cycle_seq) != seq) return; /* a collection ended */
+        switch (st) {
+        case GMI_GATE_UNLOAD:
+            return;
+        case GMI_GATE_SNAPSHOT:
+            gmi_dl_gate_wait(st, GMI_GATE_SNAPSHOT_WAIT_NS);
+            if (gmi_dl_gate_state() == GMI_GATE_SNAPSHOT) return;
+            break;
+        case GMI_GATE_NONE:
+            /* just taken, its holder about to say why, or about to be given back */
+            if (!gmi_dl_gate_taken()) return;
+            gmi_dl_gate_wait(st, GMI_GATE_NONE_WAIT_NS);
+            break;
+        default:
+            gmi_dl_gate_wait(st, 0);
+            break;
+        }
+    }
 }
 
 /* gmi_gc_maybe_trigger starts a cycle unless another thread is running one (then the
- * caller just goes on: that cycle resets heap_live). */
+ * caller waits for it: that cycle resets heap_live). */
 void gmi_gc_maybe_trigger(void) {
     if (gmi_gc.pacer.gc_percent < 0 && gmi_gc.pacer.memory_limit == INT64_MAX) return;
     int gate = gmi_dl_gate_enter(false);
     if (gate < 0) {
-        /* a collection, or a dlclose, holds the loader gate: wait for a collection, so
-         * that allocation cannot outrun the collector, but never for an unload (its
-         * destructors may be waiting for this thread); a later allocation tries again */
-        if (atomic_load(&gmi_gc.collecting)) {
-            gmi_lock(&gmi_gc.lock);
-            gmi_unlock(&gmi_gc.lock);
-        }
+        wait_for_collection(); /* a later allocation tries again */
         return;
     }
+    uint32_t prev = gmi_dl_gate_set_state(GMI_GATE_DECIDE);
     if (pthread_mutex_trylock(&gmi_gc.lock.m) != 0) {
         /* someone holds it (reading MemStats, say): wait, so allocation cannot outrun */
+        gmi_dl_gate_set_state(prev);
         gmi_dl_gate_leave(gate);
         gmi_lock(&gmi_gc.lock);
         gmi_unlock(&gmi_gc.lock);
@@ -413,11 +452,12 @@ void gmi_gc_maybe_trigger(void) {
               gmi_limiter_allow(gmi_os_nanotime(), gmi_gc.pacer.limit_bound);
     gmi_unlock(&gmi_gc.lock);
     if (!go) {
+        gmi_dl_gate_set_state(prev);
         gmi_dl_gate_leave(gate);
         return;
     }
     /* decided: no other collection can start while this thread holds the gate */
-    collect_gated(gmi_tls_thread, false, gate);
+    collect_gated(gmi_tls_thread, false, gate, prev);
 }
 
 GM_API void gm_collect(void) {

@@ -35,7 +35,7 @@ typedef struct gmi_gc_s {
     uint64_t cached_free_at_gc; /* free bytes in thread caches at the last mark termination */
     int ncpu;
     int mark_workers;
-    _Atomic int collecting;
+    _Atomic uint32_t cycle_seq; /* collections ended: bumped before the gate is given back */
 } gmi_gc_t;
 
 extern gmi_gc_t gmi_gc;

@@ -76,6 +76,11 @@ int gmi_os_release(void *p, size_t size);
 void gmi_os_set_madv_free(bool on);
 bool gmi_os_madv_free(void);
 uint64_t gmi_os_nanotime(void); /* CLOCK_MONOTONIC */
+/* gmi_os_futex_wait sleeps while *addr == val, up to timeout_ns (0: no limit), or until
+ * a wake or a signal; gmi_os_futex_wake wakes up to n sleepers. Raw syscalls: usable
+ * in a signal handler. */
+void gmi_os_futex_wait(_Atomic uint32_t *addr, uint32_t val, uint64_t timeout_ns);
+void gmi_os_futex_wake(_Atomic uint32_t *addr, int n);
 uint64_t gmi_os_walltime(void); /* CLOCK_REALTIME, Unix ns */
 uint64_t gmi_os_thread_cputime(void);
 int gmi_os_ncpu(void);
@@ -364,6 +369,26 @@ int gmi_dl_gate_enter(bool wait);
 void gmi_dl_gate_leave(int entered);
 void gmi_dl_unload_begin(void);
 void gmi_dl_unload_end(void);
+/* What the gate's holder is doing, so that a thread finding it taken knows whether to
+ * wait (gc.c, wait_for_collection): set by the holder right after it takes the gate,
+ * and back to the previous value before it gives the gate back. A futex word: every
+ * change wakes the threads waiting on it. */
+enum {
+    GMI_GATE_NONE = 0,     /* free, or just taken or about to be given back */
+    GMI_GATE_UNLOAD = 1,   /* dlclose: never wait (its destructors may wait for us) */
+    GMI_GATE_EXPLAIN = 2,  /* gm_explain */
+    GMI_GATE_DECIDE = 3,   /* a thread past the trigger decides whether to collect */
+    GMI_GATE_SWEEP = 4,    /* a collection sweeps what the previous one left */
+    GMI_GATE_SNAPSHOT = 5, /* it lists the loaded objects (dl_iterate_phdr) */
+    GMI_GATE_CYCLE = 6,    /* it stops the world, marks and restarts it */
+};
+/* gmi_dl_gate_set_state: the holder says what it does; returns the previous state. */
+uint32_t gmi_dl_gate_set_state(uint32_t st);
+uint32_t gmi_dl_gate_state(void);
+/* gmi_dl_gate_wait: sleep while the state is st, up to timeout_ns (0: no limit). */
+void gmi_dl_gate_wait(uint32_t st, uint64_t timeout_ns);
+/* gmi_dl_gate_taken: is the gate held by some thread right now? */
+bool gmi_dl_gate_taken(void);
 /* Push every global root range: the snapshot plus gm_add_roots ranges. World stopped. */
 void gmi_roots_each(void (*push)(uintptr_t lo, uintptr_t hi, void *arg), void *arg);
 /* Bytes of global data in the last snapshot (gctrace's globals). */

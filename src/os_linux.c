@@ -16,7 +16,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <linux/futex.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/sysinfo.h>
 #include <time.h>
 #include <unistd.h>
@@ -174,4 +176,18 @@ size_t gmi_os_rss(void) {
     while (*s >= '0' && *s <= '9')
         pages = pages * 10 + (size_t)(*s++ - '0');
     return pages * (size_t)sysconf(_SC_PAGESIZE);
+}
+
+void gmi_os_futex_wait(_Atomic uint32_t *addr, uint32_t val, uint64_t timeout_ns) {
+    struct timespec ts, *tsp = NULL;
+    if (timeout_ns) {
+        ts.tv_sec = (time_t)(timeout_ns / 1000000000u);
+        ts.tv_nsec = (long)(timeout_ns % 1000000000u);
+        tsp = &ts;
+    }
+    syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAIT_PRIVATE, val, tsp, NULL, 0);
+}
+
+void gmi_os_futex_wake(_Atomic uint32_t *addr, int n) {
+    syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0);
 }

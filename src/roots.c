@@ -193,12 +193,47 @@ void gmi_dl_gate_leave(int entered) {
     if (entered == 1) gmi_unlock(&gmi_dl_gate);
 }
 
+/* The gate's state (internal.h), and the threads asleep on it. Seq_cst: a waiter
+ * counts itself before its futex compares the state, so either the setter sees the
+ * count and wakes it, or the futex sees the new state. */
+static _Atomic uint32_t gate_state;
+static _Atomic uint32_t gate_waiters;
+static uint32_t unload_prev; /* the state an outermost dlclose found (gate held) */
+
+uint32_t gmi_dl_gate_set_state(uint32_t st) {
+    uint32_t prev = atomic_exchange(&gate_state, st);
+    if (prev != st && atomic_load(&gate_waiters) != 0) gmi_os_futex_wake(&gate_state, INT32_MAX);
+    return prev;
+}
+
+uint32_t gmi_dl_gate_state(void) {
+    return atomic_load(&gate_state);
+}
+
+void gmi_dl_gate_wait(uint32_t st, uint64_t timeout_ns) {
+    atomic_fetch_add(&gate_waiters, 1);
+    gmi_os_futex_wait(&gate_state, st, timeout_ns);
+    atomic_fetch_sub(&gate_waiters, 1);
+}
+
+bool gmi_dl_gate_taken(void) {
+    if (pthread_mutex_trylock(&gmi_dl_gate.m) != 0) return true;
+    gmi_unlock(&gmi_dl_gate);
+    return false;
+}
+
 void gmi_dl_unload_begin(void) {
-    if (tls_dl_depth++ == 0) gmi_lock(&gmi_dl_gate);
+    if (tls_dl_depth++ == 0) {
+        gmi_lock(&gmi_dl_gate);
+        unload_prev = gmi_dl_gate_set_state(GMI_GATE_UNLOAD);
+    }
 }
 
 void gmi_dl_unload_end(void) {
-    if (--tls_dl_depth == 0) gmi_unlock(&gmi_dl_gate);
+    if (--tls_dl_depth == 0) {
+        gmi_dl_gate_set_state(unload_prev);
+        gmi_unlock(&gmi_dl_gate);
+    }
 }
 
 /* gmi_roots_each: see internal.h. Precondition: gmi_roots_lock held (gmi_lock_all). */

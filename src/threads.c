@@ -64,7 +64,6 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <link.h>
-#include <linux/futex.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -117,20 +116,6 @@ static struct {
 /* ---------------------------------------------------------------------------------
  * Small system helpers (raw syscalls: usable in the signal handler)
  * ------------------------------------------------------------------------------- */
-
-static void futex_wait(_Atomic uint32_t *addr, uint32_t val, uint64_t timeout_ns) {
-    struct timespec ts, *tsp = NULL;
-    if (timeout_ns) {
-        ts.tv_sec = (time_t)(timeout_ns / 1000000000u);
-        ts.tv_nsec = (long)(timeout_ns % 1000000000u);
-        tsp = &ts;
-    }
-    syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAIT_PRIVATE, val, tsp, NULL, 0);
-}
-
-static void futex_wake(_Atomic uint32_t *addr, int n) {
-    syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0);
-}
 
 static uint64_t now_ns(void) {
     struct timespec ts;
@@ -427,9 +412,9 @@ static void stop_park(gmi_thread_t *t, uintptr_t sp, uintptr_t alt_lo, uintptr_t
     atomic_store_explicit(&t->stop_sp, sp, memory_order_relaxed);
     atomic_store_explicit(&t->stop_state, STOP_ACKED, memory_order_release);
     atomic_fetch_add_explicit(&threads.acks, 1, memory_order_acq_rel);
-    futex_wake(&threads.acks, 1);
+    gmi_os_futex_wake(&threads.acks, 1);
     while (atomic_load_explicit(&threads.world_epoch, memory_order_acquire) == epoch)
-        futex_wait(&threads.world_epoch, epoch, 0);
+        gmi_os_futex_wait(&threads.world_epoch, epoch, 0);
 }
 
 /* stop_self parks the calling thread without a signal. __builtin_unwind_init saves
@@ -460,7 +445,7 @@ static void registry_lock(void) {
             continue;
         }
         uint32_t epoch = atomic_load_explicit(&threads.world_epoch, memory_order_acquire);
-        futex_wait(&threads.world_epoch, epoch, 50 * 1000);
+        gmi_os_futex_wait(&threads.world_epoch, epoch, 50 * 1000);
     }
 }
 
@@ -757,7 +742,7 @@ void gmi_world_stop(void) {
             gmi_error("threads: thread %d has not stopped after %llu ms; still waiting",
                       (int)silent->tid, (unsigned long long)((now - t0) / 1000000));
         }
-        futex_wait(&threads.acks, acks, STOP_RESEND_NS / 4);
+        gmi_os_futex_wait(&threads.acks, acks, STOP_RESEND_NS / 4);
     }
     uint64_t dt = now_ns() - t0;
     threads.stop_ns_last = dt;
@@ -783,7 +768,7 @@ void gmi_world_start(void) {
     }
     atomic_store(&threads.stopping, 0);
     atomic_fetch_add_explicit(&threads.world_epoch, 1, memory_order_release);
-    futex_wake(&threads.world_epoch, INT_MAX);
+    gmi_os_futex_wake(&threads.world_epoch, INT_MAX);
 }
 
 /* ---------------------------------------------------------------------------------
@@ -1069,7 +1054,7 @@ static void *thread_start(void *p) {
     else
         thread_register(0);
     atomic_store_explicit(&box->started, 1, memory_order_release);
-    futex_wake(&box->started, 1);
+    gmi_os_futex_wake(&box->started, 1);
     return fn(arg);
 }
 
@@ -1091,7 +1076,7 @@ static int thread_create(pthread_t *out, const pthread_attr_t *attr, void *(*fn)
     if (internal) pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (rc == 0) {
         while (atomic_load_explicit(&box.started, memory_order_acquire) == 0)
-            futex_wait(&box.started, 0, 0);
+            gmi_os_futex_wait(&box.started, 0, 0);
     }
     return rc;
 }
