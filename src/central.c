@@ -82,41 +82,44 @@ static gmi_span_t *list_pop(central_t *c, uint8_t list) {
 
 /* Put a swept, uncached span where it belongs, or give it back to the page heap when
  * it holds nothing. Lock of its class held. */
-static void relist_swept_locked(central_t *c, gmi_span_t *s, uint32_t sg) {
+/* relist_swept_locked puts a swept span back on its list, or gives it back to the page
+ * heap when it is empty; returns the pages given back. */
+static size_t relist_swept_locked(central_t *c, gmi_span_t *s, uint32_t sg) {
     atomic_store_explicit(&s->sweepgen, sg, memory_order_release);
     if (s->alloc_count == 0 && s->specials == NULL) {
         if (gmi_unlikely(gmi_config.debug_poison)) gmi_debug_check_free_span(s);
+        size_t npages = s->npages;
         gmi_heap_free_span(s);
-        return;
+        return npages;
     }
     unsigned set = swept_set(sg);
     list_push(c, s, s->alloc_count == s->nelems ? FULL(set) : PARTIAL(set));
+    return 0;
 }
 
 /* sweep_large_poison_locked: poison mode sends a collected large object (which the
  * sweep fills with the pattern) to the large quarantine, not the page heap; its
  * allocation site is looked up before the sweep drops its profile record. */
-static GMI_NOINLINE void sweep_large_poison_locked(central_t *c, gmi_span_t *s, uint32_t sg) {
+static GMI_NOINLINE size_t sweep_large_poison_locked(central_t *c, gmi_span_t *s, uint32_t sg) {
     bool dies = (s->alloc_bits[0] & 1) && !(s->mark_bits[0] & 1);
     uintptr_t site = dies ? gmi_profile_alloc_site(s, 0) : 0;
     gmi_span_sweep(s);
     if (dies && s->alloc_count == 0 && s->specials == NULL) {
         atomic_store_explicit(&s->sweepgen, sg, memory_order_release);
         gmi_debug_quarantine_large(s, site, "collected");
-        return;
+        return 0;
     }
-    relist_swept_locked(c, s, sg);
+    return relist_swept_locked(c, s, sg);
 }
 
-/* Sweep an unswept span the caller has just removed from a list. Lock held. */
-static void sweep_owned_locked(central_t *c, gmi_span_t *s, uint32_t sg) {
+/* Sweep an unswept span the caller has just removed from a list. Lock held. Returns
+ * the pages given back to the page heap. */
+static size_t sweep_owned_locked(central_t *c, gmi_span_t *s, uint32_t sg) {
     atomic_store_explicit(&s->sweepgen, sg - 1, memory_order_relaxed);
-    if (gmi_unlikely(gmi_config.debug_poison) && (s->spanclass >> 1) == 0) {
-        sweep_large_poison_locked(c, s, sg);
-        return;
-    }
+    if (gmi_unlikely(gmi_config.debug_poison) && (s->spanclass >> 1) == 0)
+        return sweep_large_poison_locked(c, s, sg);
     gmi_span_sweep(s);
-    relist_swept_locked(c, s, sg);
+    return relist_swept_locked(c, s, sg);
 }
 
 /* gmi_central_cache_span returns a swept span of the class with at least one free
@@ -249,8 +252,9 @@ bool gmi_central_remove_large(gmi_span_t *s) {
  * Sweeping by class (sweep.c drives it)
  * ------------------------------------------------------------------------------- */
 
-/* Sweep one unswept span of class spc. Returns false when the class has none. */
-bool gmi_central_sweep_one(unsigned spc) {
+/* Sweep one unswept span of class spc. Returns false when the class has none; adds
+ * the pages the sweep gave back to the page heap to *freed. */
+bool gmi_central_sweep_one(unsigned spc, size_t *freed) {
     central_t *c = &centrals[spc];
     if (c->partial[0] == NULL && c->partial[1] == NULL && c->full[0] == NULL && c->full[1] == NULL)
         return false; /* racy peek: a missed span is swept by the next pass or by allocation */
@@ -259,7 +263,7 @@ bool gmi_central_sweep_one(unsigned spc) {
     unsigned un = swept_set(sg) ^ 1;
     gmi_span_t *s = list_pop(c, PARTIAL(un));
     if (s == NULL) s = list_pop(c, FULL(un));
-    if (s) sweep_owned_locked(c, s, sg);
+    if (s) *freed += sweep_owned_locked(c, s, sg);
     gmi_unlock(&gmi_central_locks[spc]);
     return s != NULL;
 }

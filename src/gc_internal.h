@@ -63,7 +63,7 @@ size_t gmi_span_drain_pending(gmi_span_t *s);
 /* central.c */
 void gmi_central_publish_large(gmi_span_t *s);
 bool gmi_central_remove_large(gmi_span_t *s);
-bool gmi_central_sweep_one(unsigned spc);
+bool gmi_central_sweep_one(unsigned spc, size_t *freed);
 void gmi_central_each_locked(unsigned spc, void (*fn)(gmi_span_t *s, int swept, void *arg),
                              void *arg);
 

@@ -405,6 +405,10 @@ void gmi_gc_maybe_trigger(void);
 void gmi_gc_collect(bool forced);
 /* gmi_sweep_one sweeps one unswept span; returns false when none is left. */
 bool gmi_sweep_one(void);
+/* gmi_sweep_reclaim sweeps unswept spans until npages pages went back to the page heap
+ * or none is left: called before a large object's span is taken, so that the garbage
+ * of the last cycle is reused before the heap grows (Go's mheap.reclaim). */
+void gmi_sweep_reclaim(size_t npages);
 void gmi_sweep_finish(void);
 /* gmi_span_ensure_swept returns once s is swept for the current generation. */
 void gmi_span_ensure_swept(gmi_span_t *s);

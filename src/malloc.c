@@ -487,6 +487,7 @@ GMI_NOINLINE static void *malloc_large_work(gmi_thread_t *t, size_t size, bool n
     size_t npages = (size + GMI_PAGE_SIZE - 1) >> GMI_PAGE_SHIFT;
     bool zeroed;
     unsigned spc = noscan ? 1u : 0u;
+    gmi_sweep_reclaim(npages); /* the last cycle's dead spans before new pages */
     gmi_span_t *s = gmi_heap_alloc_span(npages, spc, &zeroed);
     if (s == NULL) {
         /* Collect once and retry before giving up, as Go does under a memory limit. */

@@ -20,19 +20,45 @@ static struct {
     pthread_cond_t cond;
     uint64_t requested, done; /* sweep requests (one per cycle) */
     int started;
-    _Atomic unsigned cursor; /* span class the next gmi_sweep_one starts from */
+    _Atomic unsigned cursor;  /* span class the next gmi_sweep_one starts from */
+    _Atomic uint32_t done_sg; /* sweepgen at which a pass found nothing left to sweep */
 } sw GMI_STATE = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
 
-bool gmi_sweep_one(void) {
+/* sweep_one_counted sweeps one unswept span of any class, adding the pages it gave back
+ * to the page heap to *freed; false when a whole pass found none (then sw.done_sg
+ * says so until the next cycle advances sweepgen). */
+static bool sweep_one_counted(size_t *freed) {
+    uint32_t sg = atomic_load(&gmi_gc.sweepgen);
     unsigned start = atomic_load_explicit(&sw.cursor, memory_order_relaxed);
     for (unsigned k = 0; k < GMI_NUM_SPAN_CLASSES; k++) {
         unsigned spc = (start + k) % GMI_NUM_SPAN_CLASSES;
-        if (gmi_central_sweep_one(spc)) {
+        if (gmi_central_sweep_one(spc, freed)) {
             atomic_store_explicit(&sw.cursor, spc, memory_order_relaxed);
             return true;
         }
     }
+    atomic_store_explicit(&sw.done_sg, sg, memory_order_relaxed);
     return false;
+}
+
+bool gmi_sweep_one(void) {
+    size_t freed = 0;
+    return sweep_one_counted(&freed);
+}
+
+/* gmi_sweep_reclaim: see internal.h. Large spans first: a dead one gives its pages
+ * back at once, and no allocation sweeps them otherwise. */
+void gmi_sweep_reclaim(size_t npages) {
+    if (atomic_load_explicit(&sw.done_sg, memory_order_relaxed) ==
+        atomic_load_explicit(&gmi_gc.sweepgen, memory_order_relaxed))
+        return; /* everything swept since the last cycle (a hint: racy, either way safe) */
+    size_t freed = 0;
+    for (unsigned spc = 0; spc < 2 && freed < npages; spc++) {
+        while (freed < npages && gmi_central_sweep_one(spc, &freed)) {
+        }
+    }
+    while (freed < npages && sweep_one_counted(&freed)) {
+    }
 }
 
 void gmi_sweep_finish(void) {
