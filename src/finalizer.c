@@ -197,6 +197,7 @@ static GMI_NOINLINE void run_one(gmi_fin_t *r, void *obj, void *arg) {
 static void *finalizer_thread(void *unused) {
     (void)unused;
     /* run_one needs a scanned stack: wait for a struct if memory is short (threads.c) */
+    gmi_thread_mark_service(); /* it does not keep the process alive */
     while (gm_thread_register() != 0) {
         struct timespec ts = {0, 50 * 1000 * 1000};
         nanosleep(&ts, NULL);

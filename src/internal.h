@@ -345,6 +345,10 @@ void gmi_stack_scrub_deep(gmi_thread_t *t);
  * stopped, never scanned. */
 int gmi_thread_spawn_internal(pthread_t *out, void *(*fn)(void *), void *arg);
 int gmi_threads_count(void);
+/* gmi_thread_mark_service: the calling thread, before it registers, is one of gomem's
+ * own (the finalizer thread): it does not keep the process alive once the program's
+ * threads are gone. */
+void gmi_thread_mark_service(void);
 extern gmi_lock_t gmi_threads_lock;
 /* gc.c: called by threads.c's fork child handler, after the registry has been cut down
  * to the forking thread, so that gomem's internal threads are restarted on demand. */

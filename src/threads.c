@@ -65,6 +65,7 @@
 #include <limits.h>
 #include <link.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -87,6 +88,7 @@ enum {
 
 GMI_TLS gmi_thread_t *gmi_tls_thread;
 static GMI_TLS int tls_internal;        /* this thread is one of gomem's own workers */
+static GMI_TLS int tls_service;         /* gomem's finalizer thread (gmi_thread_mark_service) */
 static GMI_TLS int tls_register_failed; /* the failure was reported; cleared on success */
 
 _Atomic int gmi_threads_fail_registrations;
@@ -95,11 +97,13 @@ gmi_lock_t gmi_threads_lock = {PTHREAD_MUTEX_INITIALIZER};
 
 static void registry_lock(void);
 static void registry_unlock(void);
+static void forget_departed(pid_t tid);
 
 static struct {
     gmi_thread_t *head;           /* registered threads */
     gmi_thread_t *dead;           /* GONE threads unlinked by world_start, cache not released */
     int count;                    /* registered threads that are not internal */
+    int service;                  /* of which gomem's own (the finalizer thread) */
     gmi_fixalloc_t thread_alloc;  /* gmi_thread_t structs, under gmi_threads_lock */
     pthread_key_t key;            /* destructor unregisters the thread at exit */
     int signo;                    /* the stop signal; 0 until gmi_threads_init */
@@ -473,6 +477,7 @@ static void thread_link_locked(gmi_thread_t *t) {
     if (threads.head) threads.head->prev = t;
     threads.head = t;
     if (!t->internal) threads.count++;
+    if (t->service) threads.service++;
 }
 
 static void thread_unlink_locked(gmi_thread_t *t) {
@@ -483,6 +488,7 @@ static void thread_unlink_locked(gmi_thread_t *t) {
     if (t->next) t->next->prev = t->prev;
     t->next = t->prev = NULL;
     if (!t->internal) threads.count--;
+    if (t->service) threads.service--;
 }
 
 /* reap_dead returns the cached spans of threads that vanished without unregistering
@@ -526,6 +532,7 @@ static gmi_thread_t *thread_register(int auto_registered) {
     reap_dead();
     unblock_stop_signal();
     pid_t tid = thread_gettid();
+    forget_departed(tid);
     registry_lock();
     int fail = atomic_load_explicit(&gmi_threads_fail_registrations, memory_order_relaxed);
     if (gmi_unlikely(fail > 0)) {
@@ -550,6 +557,7 @@ static gmi_thread_t *thread_register(int auto_registered) {
     t->pthread = pthread_self();
     t->tid = tid;
     t->internal = tls_internal;
+    t->service = tls_service;
     t->auto_registered = auto_registered;
     t->is_main = tid == getpid();
     if (t->is_main)
@@ -584,9 +592,139 @@ static void thread_unregister(gmi_thread_t *t) {
 /* thread_key_destructor runs at thread exit. If the thread registers again from a later
  * destructor (another library freeing memory), glibc calls this again, up to
  * PTHREAD_DESTRUCTOR_ITERATIONS times; past that a stop finds the thread gone. */
+/* ---------------------------------------------------------------------------------
+ * The last thread. A process ends when its last thread does, but gomem's own threads
+ * (mark workers, sweeper, scavenger, finalizer) run for ever: a program whose main
+ * returns through pthread_exit, and whose other threads then finish, would never
+ * exit, and with every signal blocked in gomem's workers not even SIGTERM ended it.
+ * So the last of the program's threads to finish calls exit(0), which is what the C
+ * library does for the last thread (POSIX: as if exit(0) at its termination). It is
+ * the last when no registered thread of the program's is left and /proc/self/task
+ * lists no other thread that is running, other than gomem's own (a finished main
+ * thread stays listed, as a zombie, until the process ends) and threads that passed
+ * this point (two threads finishing at once each see the other still listed). The
+ * check runs in the thread's key destructor, only once no registered thread is left;
+ * exit is called in the next destructor round, after other keys' destructors ran.
+ * Without /proc nothing changes.
+ * ------------------------------------------------------------------------------- */
+
+#define SERVICE_TIDS 80 /* up to 63 mark workers, the sweeper, scavenger, finalizer */
+#define DEPARTED     32
+static _Atomic pid_t service_tids[SERVICE_TIDS]; /* gomem's own threads, by tid */
+static _Atomic pid_t departed[DEPARTED];         /* threads past the check */
+static _Atomic unsigned departed_next;
+static _Atomic int exit_called;
+
+static void note_tid(_Atomic pid_t *table, size_t n, pid_t tid) {
+    for (size_t i = 0; i < n; i++) {
+        pid_t zero = 0;
+        if (atomic_compare_exchange_strong(&table[i], &zero, tid)) return;
+    }
+}
+
+static bool tid_in(_Atomic pid_t *table, size_t n, pid_t tid) {
+    for (size_t i = 0; i < n; i++)
+        if (atomic_load(&table[i]) == tid) return true;
+    return false;
+}
+
+/* gmi_thread_mark_service: the calling thread is one of gomem's own. Registered
+ * already (libgomem.so's pthread_create registers a thread before it runs), its struct
+ * says so at once; otherwise thread_register copies tls_service into it. */
+void gmi_thread_mark_service(void) {
+    tls_service = 1;
+    note_tid(service_tids, SERVICE_TIDS, thread_gettid());
+    gmi_thread_t *t = gmi_tls_thread;
+    if (t == NULL) return;
+    registry_lock();
+    if (!t->service) {
+        t->service = 1;
+        threads.service++;
+    }
+    registry_unlock();
+}
+
+/* task_running: /proc/self/task/<tid>/stat shows a thread that has not finished. */
+static bool task_running(pid_t tid) {
+    char path[64], buf[512];
+    gmi_snprintf(path, sizeof path, "/proc/self/task/%d/stat", (int)tid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return false; /* gone meanwhile */
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0) return false;
+    buf[n] = 0;
+    const char *rp = strrchr(buf, ')'); /* the name may hold spaces and parentheses */
+    if (rp == NULL || rp[1] != ' ') return true;
+    return rp[2] != 'Z' && rp[2] != 'X';
+}
+
+/* last_program_thread: see the overview above. */
+static bool last_program_thread(void) {
+    registry_lock();
+    int users = threads.count - threads.service;
+    registry_unlock();
+    if (users > 0) return false;
+    pid_t self = thread_gettid();
+    int fd = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return false;
+    char buf[2048];
+    bool last = true;
+    for (;;) {
+        long n = syscall(SYS_getdents64, fd, buf, sizeof buf);
+        if (n <= 0) {
+            if (n < 0) last = false;
+            break;
+        }
+        for (long off = 0; off < n && last;) {
+            struct {
+                uint64_t ino;
+                int64_t off;
+                unsigned short reclen;
+                unsigned char type;
+                char name[];
+            } *d = (void *)(buf + off);
+            off += d->reclen;
+            if (d->name[0] < '1' || d->name[0] > '9') continue;
+            pid_t tid = (pid_t)strtol(d->name, NULL, 10);
+            if (tid == self || tid_in(service_tids, SERVICE_TIDS, tid) ||
+                tid_in(departed, DEPARTED, tid))
+                continue;
+            if (task_running(tid)) last = false;
+        }
+        if (!last) break;
+    }
+    close(fd);
+    return last;
+}
+
+/* EXIT_PENDING: this thread's key value between the destructor round that found it
+ * the last thread and the next, which calls exit. */
+#define EXIT_PENDING ((void *)1)
+
 static void thread_key_destructor(void *p) {
+    if (p == EXIT_PENDING) {
+        if (gmi_tls_thread == NULL && last_program_thread() && !atomic_exchange(&exit_called, 1))
+            exit(0);
+        return;
+    }
     gmi_thread_t *t = p;
-    if (t != NULL && gmi_tls_thread == t) thread_unregister(t);
+    if (t == NULL || gmi_tls_thread != t) return;
+    bool service = t->service || t->internal;
+    thread_unregister(t);
+    if (service) return;
+    pid_t self = thread_gettid(); /* past the check: others need not wait for it */
+    if (!tid_in(departed, DEPARTED, self))
+        atomic_store(&departed[atomic_fetch_add(&departed_next, 1) % DEPARTED], self);
+    if (last_program_thread()) pthread_setspecific(threads.key, EXIT_PENDING);
+}
+
+/* forget_departed: a new thread may have the tid of one that finished. */
+static void forget_departed(pid_t tid) {
+    for (size_t i = 0; i < DEPARTED; i++) {
+        pid_t v = tid;
+        atomic_compare_exchange_strong(&departed[i], &v, 0);
+    }
 }
 
 /* gmi_thread_attach registers a thread gomem has not seen yet (NULL: out of memory). */
@@ -1049,10 +1187,12 @@ static void *thread_start(void *p) {
     start_box_t *box = p;
     void *(*fn)(void *) = box->fn;
     void *arg = box->arg;
-    if (box->internal)
+    if (box->internal) {
         tls_internal = 1;
-    else
+        note_tid(service_tids, SERVICE_TIDS, thread_gettid());
+    } else {
         thread_register(0);
+    }
     atomic_store_explicit(&box->started, 1, memory_order_release);
     gmi_os_futex_wake(&box->started, 1);
     return fn(arg);
@@ -1253,6 +1393,10 @@ static void fork_child(void) {
     }
     atomic_store(&threads.stopping, 0);
     atomic_store(&threads.acks, 0);
+    for (size_t i = 0; i < SERVICE_TIDS; i++) /* the child starts its own workers */
+        atomic_store(&service_tids[i], 0);
+    for (size_t i = 0; i < DEPARTED; i++)
+        atomic_store(&departed[i], 0);
     gmi_fork_child_hook();
 }
 

@@ -1,0 +1,98 @@
+/* test_last_thread: a program whose main thread ends with pthread_exit ends when its
+ * last thread does (POSIX: as if exit(0) were called then), even though gomem's own
+ * threads (mark workers, sweeper, scavenger, finalizer thread) run for ever. Before,
+ * such a process never exited, and with every signal blocked in gomem's threads only
+ * SIGKILL ended it. Each scenario runs in a child with a deadline; the child's atexit
+ * handler must run (exit(0), not a kill), and a program thread still working must
+ * finish before the process ends. */
+#include "api/gmtest.h"
+
+#include <pthread.h>
+#include <sys/wait.h>
+
+static void at_exit(void) {
+    printf("atexit ran\n");
+    fflush(stdout);
+}
+
+static void churn(int n) {
+    for (int i = 0; i < n; i++)
+        gm_keep_alive(gm_alloc(64 + (size_t)(i % 512)));
+}
+
+static void *worker(void *arg) {
+    int ms = (int)(intptr_t)arg;
+    churn(200000); /* past the first cycle: the workers are running */
+    usleep((useconds_t)ms * 1000);
+    churn(1000);
+    printf("worker done\n");
+    fflush(stdout);
+    return NULL;
+}
+
+static pthread_barrier_t bar;
+static void *twin(void *arg) {
+    (void)arg;
+    churn(50000);
+    pthread_barrier_wait(&bar); /* both finish at the same moment */
+    return NULL;
+}
+
+static void cleanup(void *arg) {
+    (void)arg;
+}
+
+static int child(const char *what) {
+    atexit(at_exit);
+    if (!strcmp(what, "collect")) { /* main alone, after a cycle */
+        churn(1000);
+        gm_collect();
+    } else if (!strcmp(what, "worker")) { /* a worker finishes last, 300 ms later */
+        pthread_t t;
+        if (pthread_create(&t, NULL, worker, (void *)(intptr_t)300) != 0) return 2;
+        pthread_detach(t);
+    } else if (!strcmp(what, "finalizer")) { /* the finalizer thread is running */
+        for (int i = 0; i < 100; i++)
+            gm_add_cleanup(gm_alloc(32), cleanup, NULL);
+        gm_collect();
+        gm_collect();
+    } else if (!strcmp(what, "twins")) { /* the last two finish together */
+        pthread_barrier_init(&bar, NULL, 2);
+        pthread_t t[2];
+        for (int i = 0; i < 2; i++) {
+            if (pthread_create(&t[i], NULL, twin, NULL) != 0) return 2;
+            pthread_detach(t[i]);
+        }
+    } else {
+        return 2;
+    }
+    printf("main: pthread_exit\n");
+    fflush(stdout);
+    pthread_exit(NULL);
+}
+
+static void run(const char *what, int rounds, const char *also) {
+    for (int r = 0; r < rounds; r++) {
+        static char buf[8192];
+        double t0 = gmt_now();
+        int st = gmt_run_self(what, NULL, buf, sizeof buf, 1, 30);
+        double secs = gmt_now() - t0;
+        int ok = WIFEXITED(st) && WEXITSTATUS(st) == 0 && strstr(buf, "atexit ran") != NULL &&
+                 (also == NULL || strstr(buf, also) != NULL);
+        CHECK(ok);
+        if (!ok) {
+            printf("%s (round %d): status %#x after %.1f s, output:\n%s\n", what, r, st, secs, buf);
+            return;
+        }
+    }
+    printf("%s: %d rounds exited 0 with their atexit handler\n", what, rounds);
+}
+
+int main(int argc, char **argv) {
+    if (argc > 1) return child(argv[1]);
+    run("collect", 3, NULL);
+    run("worker", 3, "worker done");
+    run("finalizer", 3, NULL);
+    run("twins", 20, NULL);
+    return check_done();
+}
