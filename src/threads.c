@@ -1183,6 +1183,32 @@ static pthread_create_fn real_pthread_create(void) {
 }
 #endif
 
+/* internal_pthread_create: how gomem starts its own threads. libc's pthread_create, but
+ * in an AddressSanitizer build of libgomem.so ASan's interceptor, which the program's
+ * calls reach before this library's wrapper and which RTLD_NEXT skips: a thread ASan
+ * never saw created keeps the stack shadow of whatever ran there before (in a forked
+ * child, glibc reuses the stacks of the parent's threads, redzones and all), and ASan
+ * reported the scavenger's locals as a stack buffer overflow. The interceptor calls
+ * the next pthread_create, this library's wrapper, which passes a creation of gomem's
+ * own through (tls_spawning_internal). */
+static GMI_TLS int tls_spawning_internal;
+#if defined(GM_SHARED_LIB) && !defined(GM_NO_PTHREAD_INTERPOSE) && defined(__SANITIZE_ADDRESS__)
+static pthread_create_fn internal_pthread_create(void) {
+    static _Atomic(pthread_create_fn) asan_create;
+    pthread_create_fn fn = atomic_load_explicit(&asan_create, memory_order_acquire);
+    if (fn == NULL) {
+        fn = (pthread_create_fn)dlsym(RTLD_DEFAULT, "__interceptor_pthread_create");
+        if (fn == NULL) fn = real_pthread_create();
+        atomic_store_explicit(&asan_create, fn, memory_order_release);
+    }
+    return fn;
+}
+#else
+static pthread_create_fn internal_pthread_create(void) {
+    return real_pthread_create();
+}
+#endif
+
 static void *thread_start(void *p) {
     start_box_t *box = p;
     void *(*fn)(void *) = box->fn;
@@ -1200,7 +1226,7 @@ static void *thread_start(void *p) {
 
 static int thread_create(pthread_t *out, const pthread_attr_t *attr, void *(*fn)(void *), void *arg,
                          int internal) {
-    pthread_create_fn create = real_pthread_create();
+    pthread_create_fn create = internal ? internal_pthread_create() : real_pthread_create();
     if (create == NULL) return EAGAIN;
     start_box_t box = {.fn = fn, .arg = arg, .internal = internal};
     sigset_t all, old;
@@ -1212,7 +1238,9 @@ static int thread_create(pthread_t *out, const pthread_attr_t *attr, void *(*fn)
         pthread_sigmask(SIG_SETMASK, &all, &old);
         tls_mask_as_given = 0;
     }
+    tls_spawning_internal = internal;
     int rc = create(out, attr, thread_start, &box);
+    tls_spawning_internal = 0;
     if (internal) pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (rc == 0) {
         while (atomic_load_explicit(&box.started, memory_order_acquire) == 0)
@@ -1232,6 +1260,10 @@ int gmi_thread_spawn_internal(pthread_t *out, void *(*fn)(void *), void *arg) {
  * itself before running fn, and pthread_create returns after that. */
 GM_API int pthread_create(pthread_t *restrict out, const pthread_attr_t *restrict attr,
                           void *(*fn)(void *), void *restrict arg) {
+    if (tls_spawning_internal) { /* gomem's own, through ASan's interceptor */
+        pthread_create_fn create = real_pthread_create();
+        return create != NULL ? create(out, attr, fn, arg) : EAGAIN;
+    }
     return thread_create(out, attr, fn, arg, 0);
 }
 #endif

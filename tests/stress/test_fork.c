@@ -141,8 +141,70 @@ static void *forker(void *arg) {
     return NULL;
 }
 
+/* Threads parked in a frame with local arrays (which ASan surrounds with redzones)
+ * when another forks: the child's gomem threads (scavenger, sweeper, mark workers)
+ * start on stacks glibc recycles from the parent's vanished threads. An ASan build of
+ * libgomem.so created them behind ASan's back, so their stacks kept the old poison and
+ * the child aborted with a stack-buffer-overflow report in the scavenger (seen in an
+ * optimized ASan build, -DCMAKE_BUILD_TYPE=Release -DGM_SANITIZE=asan; the frames of
+ * make test's Debug ASan build happen not to meet the old redzones). */
+enum { PARKED = 6 };
+static pthread_barrier_t park_bar;
+static pthread_mutex_t park_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t park_cv = PTHREAD_COND_INITIALIZER;
+static int park_done;
+
+GMT_NOINLINE static void park(void) {
+    volatile char a[40], b[40], c[40];
+    a[0] = b[0] = c[0] = 1;
+    pthread_barrier_wait(&park_bar);
+    pthread_mutex_lock(&park_mu);
+    while (!park_done)
+        pthread_cond_wait(&park_cv, &park_mu);
+    pthread_mutex_unlock(&park_mu);
+    (void)a[1];
+    (void)b[1];
+    (void)c[1];
+}
+
+static void *parked(void *arg) {
+    (void)arg;
+    gm_keep_alive(gm_alloc(100));
+    park();
+    return NULL;
+}
+
+static void fork_with_parked_threads(void) {
+    pthread_t t[PARKED];
+    pthread_barrier_init(&park_bar, NULL, PARKED + 1);
+    for (int i = 0; i < PARKED; i++)
+        CHECK_EQ(pthread_create(&t[i], NULL, parked, NULL), 0);
+    pthread_barrier_wait(&park_bar);
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        for (int r = 0; r < 3; r++) {
+            for (int i = 0; i < 20000; i++)
+                ((char *)gm_alloc(200))[0] = 1;
+            gm_collect();
+        }
+        usleep(300 * 1000); /* the scavenger's first pass */
+        _exit(0);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    pthread_mutex_lock(&park_mu);
+    park_done = 1;
+    pthread_cond_broadcast(&park_cv);
+    pthread_mutex_unlock(&park_mu);
+    for (int i = 0; i < PARKED; i++)
+        pthread_join(t[i], NULL);
+}
+
 int main(void) {
     gm_init();
+    fork_with_parked_threads(); /* first: the child's stacks come from the parked threads */
     shared_len = GMT_ASAN ? 20000 : 50000;
     shared_list = build(shared_len, 1);
     CHECK(shared_list != NULL);
