@@ -144,8 +144,9 @@ GM_API int gm_set_gc_percent(int percent);
  * see: mmap'd regions, malloc'd blocks that hold gomem pointers, and the stacks of
  * coroutines (makecontext, or a stack switch of the program's own): a thread running
  * on one is scanned on all of its own stack, which holds the frames that switched to
- * the coroutine, but not on the coroutine's stack. The bounds are
- * rounded inward to pointer alignment. Returns 0, or -1 with errno set (EINVAL for
+ * the coroutine, but not on the coroutine's stack (and heap-profile samples taken on
+ * a coroutine's stack carry no stack trace). The bounds are rounded inward to pointer
+ * alignment. Returns 0, or -1 with errno set (EINVAL for
  * lo > hi, ENOMEM when the root table cannot grow). */
 GM_API int gm_add_roots(void *lo, void *hi);
 

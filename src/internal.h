@@ -345,6 +345,8 @@ void gmi_stack_scrub_deep(gmi_thread_t *t);
  * stopped, never scanned. */
 int gmi_thread_spawn_internal(pthread_t *out, void *(*fn)(void *), void *arg);
 int gmi_threads_count(void);
+/* gmi_thread_on_own_stack: sp lies on t's own stack, not on a coroutine's. */
+bool gmi_thread_on_own_stack(const gmi_thread_t *t, uintptr_t sp);
 /* gmi_thread_mark_service: the calling thread, before it registers, is one of gomem's
  * own (the finalizer thread): it does not keep the process alive once the program's
  * threads are gone. */

@@ -275,11 +275,14 @@ static bool is_gomem_pc(uintptr_t pc) {
 
 /* capture_stack stores up to max return addresses of the calling thread, leaf first,
  * starting with its caller's caller. Each frame pointer must be 8-aligned, above the
- * previous one and inside the thread's stack; the walk stops at anything else. */
+ * previous one and inside the thread's stack; the walk stops at anything else. On a
+ * stack gomem does not know the bounds of (a coroutine's), nothing is walked: between
+ * it and the thread's stack lie unmapped pages that a stray frame pointer could reach,
+ * so such a sample has no stack. */
 GMI_NO_ASAN GMI_NOINLINE static uint32_t capture_stack(uintptr_t *out, uint32_t max) {
     gmi_thread_t *t = gmi_tls_thread;
     uintptr_t lo = (uintptr_t)__builtin_frame_address(0), hi;
-    if (t != NULL && t->stack_hi > lo)
+    if (t != NULL && gmi_thread_on_own_stack(t, lo))
         hi = t->stack_hi;
     else
         return 0;

@@ -1058,6 +1058,10 @@ static bool on_own_stack(const gmi_thread_t *t, uintptr_t sp) {
     return sp >= lo && sp < t->stack_hi;
 }
 
+bool gmi_thread_on_own_stack(const gmi_thread_t *t, uintptr_t sp) {
+    return on_own_stack(t, sp);
+}
+
 /* push_whole_stack pushes all of t's known stack: t runs on a stack of the program's
  * making (a coroutine's, which the program registers with gm_add_roots), and the
  * frames that switched to it are somewhere on its own. The initial thread's extent is
