@@ -26,7 +26,8 @@ bad="$work/bad" && mkdir -p "$bad"
 : >"$bad/empty"
 sz=$(stat -c %s "$work/heap.pb.gz")
 head -c $((sz / 2)) "$work/heap.pb.gz" >"$bad/half.pb.gz"
-gzip -dc "$work/heap.pb.gz" | head -c $((sz / 2)) | gzip >"$bad/inner.pb.gz"
+gzip -dc "$work/heap.pb.gz" >"$bad/raw.pb" # (no pipe into head: pipefail and SIGPIPE)
+head -c $(($(stat -c %s "$bad/raw.pb") / 2)) "$bad/raw.pb" | gzip >"$bad/inner.pb.gz"
 head -c 4096 /dev/urandom >"$bad/random.bin"
 echo '{"other": 1}' >"$bad/object.json"
 expect_bad() { # expect_bad WHAT ARGS...: exit 1 with one line on stderr, no page
