@@ -12,7 +12,7 @@ CMAKE ?= cmake
 
 cmake_args_release = -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGM_WERROR=ON
 cmake_args_debug   = -DCMAKE_BUILD_TYPE=Debug -DGM_DEBUG=2 -DGM_WERROR=ON
-cmake_args_asan    = -DCMAKE_BUILD_TYPE=Debug -DGM_SANITIZE=asan -DGM_DEBUG=1 -DGM_BUILD_BENCH=OFF
+cmake_args_asan    = -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGM_SANITIZE=asan -DGM_DEBUG=1 -DGM_BUILD_BENCH=OFF
 cmake_args_ubsan   = -DCMAKE_BUILD_TYPE=Debug -DGM_SANITIZE=ubsan -DGM_BUILD_BENCH=OFF
 cmake_args_tsan    = -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGM_SANITIZE=tsan -DGM_BUILD_BENCH=OFF
 

@@ -624,7 +624,12 @@ GMI_INLINE gmi_span_t *live_object(const void *p, size_t *slot, const char **why
     uintptr_t a = (uintptr_t)p;
     gmi_span_t *s = gmi_span_of(a);
     if (s == NULL) {
-        *why = "not a gomem heap pointer";
+        /* in one of gomem's arenas but on no span in use: a large object freed (its
+         * pages back in the page heap), or pages never handed out */
+        bool arena = a - gmi_heap_lo < gmi_heap_hi - gmi_heap_lo &&
+                     gmi_arena_map[a >> GMI_ARENA_SHIFT] != NULL;
+        *why = arena ? "not an allocated object, in gomem's free pages (double free?)"
+                     : "not a gomem heap pointer";
         return NULL;
     }
     if (s->spanclass >> 1) {
