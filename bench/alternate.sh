@@ -40,7 +40,9 @@ for v in $VARIANTS; do
     [ "$name" != "$v" ] && exe=$BIN/$W.gomem
     [ -x "$exe" ] || { echo "alternate.sh: no $exe (run bench/run.sh first)" >&2; exit 2; }
     # a preloaded library replaces nothing in a binary with libgomem linked in statically
-    if [ "$name" != "$v" ] && ! ldd "$exe" 2>/dev/null | grep -q 'libgomem\.so'; then
+    # (ldd's output in a variable: under pipefail, grep -q closing the pipe early can
+    # fail the pipeline with ldd's SIGPIPE)
+    if [ "$name" != "$v" ] && [[ "$(ldd "$exe" 2>/dev/null)" != *libgomem.so* ]]; then
         echo "alternate.sh: $exe does not load libgomem.so (built with GOMEM_LINK=static?):" \
             "preloading ${v#*=} would change nothing; rebuild with bench/run.sh" >&2
         exit 2
