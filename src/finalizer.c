@@ -197,7 +197,6 @@ static GMI_NOINLINE void run_one(gmi_fin_t *r, void *obj, void *arg) {
 static void *finalizer_thread(void *unused) {
     (void)unused;
     /* run_one needs a scanned stack: wait for a struct if memory is short (threads.c) */
-    gmi_thread_mark_service(); /* it does not keep the process alive */
     while (gm_thread_register() != 0) {
         struct timespec ts = {0, 50 * 1000 * 1000};
         nanosleep(&ts, NULL);
@@ -226,7 +225,7 @@ static void ensure_thread(void) {
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    int rc = pthread_create(&fin.thread, &attr, finalizer_thread, NULL);
+    int rc = gmi_thread_spawn_service(&fin.thread, &attr, finalizer_thread, NULL);
     pthread_attr_destroy(&attr);
     if (rc != 0) {
         gmi_error("finalizers: cannot start the finalizer thread (%d); use gm_run_finalizers", rc);

@@ -347,10 +347,10 @@ int gmi_thread_spawn_internal(pthread_t *out, void *(*fn)(void *), void *arg);
 int gmi_threads_count(void);
 /* gmi_thread_on_own_stack: sp lies on t's own stack, not on a coroutine's. */
 bool gmi_thread_on_own_stack(const gmi_thread_t *t, uintptr_t sp);
-/* gmi_thread_mark_service: the calling thread, before it registers, is one of gomem's
- * own (the finalizer thread): it does not keep the process alive once the program's
- * threads are gone. */
-void gmi_thread_mark_service(void);
+/* gmi_thread_spawn_service starts gomem's finalizer thread, a registered thread that
+ * does not keep the process alive once the program's threads are gone. */
+int gmi_thread_spawn_service(pthread_t *out, const pthread_attr_t *attr, void *(*fn)(void *),
+                             void *arg);
 extern gmi_lock_t gmi_threads_lock;
 /* gc.c: called by threads.c's fork child handler, after the registry has been cut down
  * to the forking thread, so that gomem's internal threads are restarted on demand. */

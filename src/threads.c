@@ -88,7 +88,7 @@ enum {
 
 GMI_TLS gmi_thread_t *gmi_tls_thread;
 static GMI_TLS int tls_internal;        /* this thread is one of gomem's own workers */
-static GMI_TLS int tls_service;         /* gomem's finalizer thread (gmi_thread_mark_service) */
+static GMI_TLS int tls_service;         /* gomem's finalizer thread (gmi_thread_spawn_service) */
 static GMI_TLS int tls_register_failed; /* the failure was reported; cleared on success */
 
 _Atomic int gmi_threads_fail_registrations;
@@ -628,22 +628,6 @@ static bool tid_in(_Atomic pid_t *table, size_t n, pid_t tid) {
     return false;
 }
 
-/* gmi_thread_mark_service: the calling thread is one of gomem's own. Registered
- * already (libgomem.so's pthread_create registers a thread before it runs), its struct
- * says so at once; otherwise thread_register copies tls_service into it. */
-void gmi_thread_mark_service(void) {
-    tls_service = 1;
-    note_tid(service_tids, SERVICE_TIDS, thread_gettid());
-    gmi_thread_t *t = gmi_tls_thread;
-    if (t == NULL) return;
-    registry_lock();
-    if (!t->service) {
-        t->service = 1;
-        threads.service++;
-    }
-    registry_unlock();
-}
-
 /* task_running: /proc/self/task/<tid>/stat shows a thread that has not finished. */
 static bool task_running(pid_t tid) {
     char path[64], buf[512];
@@ -1155,10 +1139,12 @@ static GMI_TLS int tls_mask_as_given;
 
 /* start_box lives on the creator's stack; the creator waits until the new thread has
  * copied it and registered, so arg stays reachable from a scanned stack throughout. */
+enum { THREAD_USER = 0, THREAD_INTERNAL = 1, THREAD_SERVICE = 2 };
+
 typedef struct start_box_s {
     void *(*fn)(void *);
     void *arg;
-    int internal;
+    int kind; /* THREAD_* */
     _Atomic uint32_t started;
 } start_box_t;
 
@@ -1217,10 +1203,12 @@ static void *thread_start(void *p) {
     start_box_t *box = p;
     void *(*fn)(void *) = box->fn;
     void *arg = box->arg;
-    if (box->internal) {
-        tls_internal = 1;
+    if (box->kind != THREAD_USER) /* before the creator returns: see the last thread */
         note_tid(service_tids, SERVICE_TIDS, thread_gettid());
+    if (box->kind == THREAD_INTERNAL) {
+        tls_internal = 1;
     } else {
+        tls_service = box->kind == THREAD_SERVICE; /* copied into its struct */
         thread_register(0);
     }
     atomic_store_explicit(&box->started, 1, memory_order_release);
@@ -1229,10 +1217,11 @@ static void *thread_start(void *p) {
 }
 
 static int thread_create(pthread_t *out, const pthread_attr_t *attr, void *(*fn)(void *), void *arg,
-                         int internal) {
+                         int kind) {
+    bool internal = kind == THREAD_INTERNAL;
     pthread_create_fn create = internal ? internal_pthread_create() : real_pthread_create();
     if (create == NULL) return EAGAIN;
-    start_box_t box = {.fn = fn, .arg = arg, .internal = internal};
+    start_box_t box = {.fn = fn, .arg = arg, .kind = kind};
     sigset_t all, old;
     if (internal) {
         /* workers inherit a mask that keeps the program's signals off them (the stop
@@ -1256,7 +1245,15 @@ static int thread_create(pthread_t *out, const pthread_attr_t *attr, void *(*fn)
 /* gmi_thread_spawn_internal starts one of gomem's own threads with libc's
  * pthread_create: all signals blocked, never registered as a mutator. */
 int gmi_thread_spawn_internal(pthread_t *out, void *(*fn)(void *), void *arg) {
-    return thread_create(out, NULL, fn, arg, 1);
+    return thread_create(out, NULL, fn, arg, THREAD_INTERNAL);
+}
+
+/* gmi_thread_spawn_service starts gomem's finalizer thread: registered, stopped and
+ * scanned like the program's threads, but known to be gomem's before this returns, so
+ * that it never keeps the process alive (the last thread, above). */
+int gmi_thread_spawn_service(pthread_t *out, const pthread_attr_t *attr, void *(*fn)(void *),
+                             void *arg) {
+    return thread_create(out, attr, fn, arg, THREAD_SERVICE);
 }
 
 #if defined(GM_SHARED_LIB) && !defined(GM_NO_PTHREAD_INTERPOSE)
@@ -1268,7 +1265,7 @@ GM_API int pthread_create(pthread_t *restrict out, const pthread_attr_t *restric
         pthread_create_fn create = real_pthread_create();
         return create != NULL ? create(out, attr, fn, arg) : EAGAIN;
     }
-    return thread_create(out, attr, fn, arg, 0);
+    return thread_create(out, attr, fn, arg, THREAD_USER);
 }
 #endif
 

@@ -2,9 +2,11 @@
  * last thread does (POSIX: as if exit(0) were called then), even though gomem's own
  * threads (mark workers, sweeper, scavenger, finalizer thread) run for ever. Before,
  * such a process never exited, and with every signal blocked in gomem's threads only
- * SIGKILL ended it. Each scenario runs in a child with a deadline; the child's atexit
- * handler must run (exit(0), not a kill), and a program thread still working must
- * finish before the process ends. */
+ * SIGKILL ended it. The finalizer thread counts as gomem's from the moment
+ * gm_add_cleanup has started it (it used to mark itself once running: main could end
+ * first, and under load the process hung). Each scenario runs in a child with a
+ * deadline; the child's atexit handler must run (exit(0), not a kill), and a program
+ * thread still working must finish before the process ends. */
 #include "api/gmtest.h"
 
 #include <pthread.h>
@@ -56,6 +58,8 @@ static int child(const char *what) {
             gm_add_cleanup(gm_alloc(32), cleanup, NULL);
         gm_collect();
         gm_collect();
+    } else if (!strcmp(what, "finalizer_start")) { /* main ends as the thread starts */
+        gm_add_cleanup(gm_alloc(32), cleanup, NULL);
     } else if (!strcmp(what, "twins")) { /* the last two finish together */
         pthread_barrier_init(&bar, NULL, 2);
         pthread_t t[2];
@@ -93,6 +97,7 @@ int main(int argc, char **argv) {
     run("collect", 3, NULL);
     run("worker", 3, "worker done");
     run("finalizer", 3, NULL);
+    run("finalizer_start", 10, NULL);
     run("twins", 20, NULL);
     return check_done();
 }
