@@ -519,8 +519,9 @@ static GMI_NOINLINE int explain(const void *ptr, FILE *out, uintptr_t caller_lo,
     uintptr_t target_fn = 0; /* the unreachable target's finalizer, if it has one */
 
     int gate = gmi_dl_gate_enter(true); /* the snapshot stays valid until the restart */
-    uint32_t gate_prev = gmi_dl_gate_set_state(GMI_GATE_EXPLAIN);
+    uint32_t gate_prev = gmi_dl_gate_set_state(GMI_GATE_SNAPSHOT); /* as a cycle's */
     gmi_roots_snapshot();
+    gmi_dl_gate_set_state(GMI_GATE_EXPLAIN);
     gmi_lock(&gmi_gc.lock);
     gmi_lock_all();
     gmi_world_stop();

@@ -354,8 +354,9 @@ static GMI_NOINLINE bool collect_locked(bool forced, bool last_try) {
  * program loading libraries without pause, or a list entry this check cannot match). */
 #define STALE_TRIES 8
 
-/* How long a thread past the trigger waits for the collector listing the loaded
- * objects, and between looks at a gate taken by a thread that has not said why. */
+/* How long a thread past the trigger waits, at most, for the collector listing the
+ * loaded objects (once a cycle), and between looks at a gate taken by a thread that
+ * has not said why yet. */
 #define GMI_GATE_SNAPSHOT_WAIT_NS (2 * 1000 * 1000)
 #define GMI_GATE_NONE_WAIT_NS     (50 * 1000)
 
@@ -401,9 +402,14 @@ void gmi_gc_collect(bool forced) {
 /* wait_for_collection: the caller, past the trigger, found the loader gate taken. If
  * a collection holds it (or a thread deciding whether to start one, or gm_explain),
  * wait for it to end, so that allocation cannot outrun the collector. Never wait for
- * an unload: its destructors may be waiting for this thread. While the collector
- * lists the loaded objects, wait a little only: a thread that allocates inside a
- * dl_iterate_phdr callback of its own holds the loader lock the listing needs. */
+ * an unload: its destructors may be waiting for this thread. While the holder lists
+ * the loaded objects, a short step, wait once per cycle and briefly: a thread that
+ * allocates inside a dl_iterate_phdr callback of its own holds the loader lock the
+ * listing needs (untimed, that deadlocked; timed but at every refill, it stalled the
+ * collector again and again), while without any wait, threads more than the cores ran
+ * on whenever the collector was preempted there. */
+static GMI_TLS uint32_t tls_snapshot_waited; /* cycle_seq + 1 of the last such wait */
+
 static void wait_for_collection(void) {
     uint32_t seq = atomic_load(&gmi_gc.cycle_seq);
     for (;;) {
@@ -413,8 +419,9 @@ static void wait_for_collection(void) {
         case GMI_GATE_UNLOAD:
             return;
         case GMI_GATE_SNAPSHOT:
+            if (tls_snapshot_waited == seq + 1) return;
+            tls_snapshot_waited = seq + 1;
             gmi_dl_gate_wait(st, GMI_GATE_SNAPSHOT_WAIT_NS);
-            if (gmi_dl_gate_state() == GMI_GATE_SNAPSHOT) return;
             break;
         case GMI_GATE_NONE:
             /* just taken, its holder about to say why, or about to be given back */

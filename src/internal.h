@@ -385,7 +385,7 @@ enum {
     GMI_GATE_EXPLAIN = 2,  /* gm_explain */
     GMI_GATE_DECIDE = 3,   /* a thread past the trigger decides whether to collect */
     GMI_GATE_SWEEP = 4,    /* a collection sweeps what the previous one left */
-    GMI_GATE_SNAPSHOT = 5, /* it lists the loaded objects (dl_iterate_phdr) */
+    GMI_GATE_SNAPSHOT = 5, /* a collection or gm_explain lists the loaded objects */
     GMI_GATE_CYCLE = 6,    /* it stops the world, marks and restarts it */
 };
 /* gmi_dl_gate_set_state: the holder says what it does; returns the previous state. */
