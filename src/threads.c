@@ -97,7 +97,8 @@ gmi_lock_t gmi_threads_lock = {PTHREAD_MUTEX_INITIALIZER};
 
 static void registry_lock(void);
 static void registry_unlock(void);
-static void forget_departed(pid_t tid);
+static _Atomic int main_registered; /* the main thread is registered, so running (the
+                                       last thread, below) */
 
 static struct {
     gmi_thread_t *head;           /* registered threads */
@@ -532,7 +533,6 @@ static gmi_thread_t *thread_register(int auto_registered) {
     reap_dead();
     unblock_stop_signal();
     pid_t tid = thread_gettid();
-    forget_departed(tid);
     registry_lock();
     int fail = atomic_load_explicit(&gmi_threads_fail_registrations, memory_order_relaxed);
     if (gmi_unlikely(fail > 0)) {
@@ -560,6 +560,7 @@ static gmi_thread_t *thread_register(int auto_registered) {
     t->service = tls_service;
     t->auto_registered = auto_registered;
     t->is_main = tid == getpid();
+    if (t->is_main) atomic_store(&main_registered, 1);
     if (t->is_main)
         thread_bounds_main(t);
     else
@@ -597,23 +598,23 @@ static void thread_unregister(gmi_thread_t *t) {
  * (mark workers, sweeper, scavenger, finalizer) run for ever: a program whose main
  * returns through pthread_exit, and whose other threads then finish, would never
  * exit, and with every signal blocked in gomem's workers not even SIGTERM ended it.
- * So the last of the program's threads to finish calls exit(0), which is what the C
- * library does for the last thread (POSIX: as if exit(0) at its termination). It is
- * the last when no registered thread of the program's is left and /proc/self/task
- * lists no other thread that is running, other than gomem's own (a finished main
- * thread stays listed, as a zombie, until the process ends) and threads that passed
- * this point (two threads finishing at once each see the other still listed). The
- * check runs in the thread's key destructor, only once no registered thread is left;
- * exit is called in the next destructor round, after other keys' destructors ran.
- * Without /proc nothing changes.
+ * So with gomem's first thread comes a watcher: once the main thread has finished (a
+ * zombie in /proc/self/stat), it looks at /proc/self/task, and when no thread is left
+ * but gomem's own and the finished main thread, it calls exit(0), which is what the C
+ * library does for the last thread (POSIX: as if exit(0) at its termination). A thread
+ * of the program's counts while it is listed at all, whatever it does (its last key
+ * destructors, say), registered or not; threads other than the main one leave the list
+ * when they end, the main thread stays, as a zombie, until the process ends. The
+ * watcher reads the main thread's state once a second, and is woken at once when the
+ * main thread, or a thread finishing while main is not registered, ends; after main has
+ * finished it looks from 10 ms to 1 s apart (backing off). Anything it cannot read
+ * means "a thread may be running". Without /proc nothing changes.
  * ------------------------------------------------------------------------------- */
 
-#define SERVICE_TIDS 80 /* up to 63 mark workers, the sweeper, scavenger, finalizer */
-#define DEPARTED     32
+#define SERVICE_TIDS 96 /* up to 63 mark workers, the sweeper, scavenger, finalizer, watcher */
 static _Atomic pid_t service_tids[SERVICE_TIDS]; /* gomem's own threads, by tid */
-static _Atomic pid_t departed[DEPARTED];         /* threads past the check */
-static _Atomic unsigned departed_next;
-static _Atomic int exit_called;
+static _Atomic int watcher_started;
+static _Atomic uint32_t watcher_word; /* futex: bumped to wake the watcher */
 
 static void note_tid(_Atomic pid_t *table, size_t n, pid_t tid) {
     for (size_t i = 0; i < n; i++) {
@@ -628,39 +629,35 @@ static bool tid_in(_Atomic pid_t *table, size_t n, pid_t tid) {
     return false;
 }
 
-/* task_running: /proc/self/task/<tid>/stat shows a thread that has not finished. */
-static bool task_running(pid_t tid) {
-    char path[64], buf[512];
-    gmi_snprintf(path, sizeof path, "/proc/self/task/%d/stat", (int)tid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return false; /* gone meanwhile */
+/* main_finished: the main thread is a zombie (state Z or X in /proc/self/stat).
+ * false when that cannot be read. */
+static bool main_finished(void) {
+    char buf[512];
+    int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return false;
     ssize_t n = read(fd, buf, sizeof buf - 1);
     close(fd);
     if (n <= 0) return false;
     buf[n] = 0;
     const char *rp = strrchr(buf, ')'); /* the name may hold spaces and parentheses */
-    if (rp == NULL || rp[1] != ' ') return true;
-    return rp[2] != 'Z' && rp[2] != 'X';
+    return rp != NULL && rp[1] == ' ' && (rp[2] == 'Z' || rp[2] == 'X');
 }
 
-/* last_program_thread: see the overview above. */
-static bool last_program_thread(void) {
-    registry_lock();
-    int users = threads.count - threads.service;
-    registry_unlock();
-    if (users > 0) return false;
-    pid_t self = thread_gettid();
+/* program_threads_left: does /proc/self/task list a thread other than gomem's own and
+ * the main one? true when that cannot be read. */
+static bool program_threads_left(void) {
     int fd = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) return false;
+    if (fd < 0) return true;
     char buf[2048];
-    bool last = true;
-    for (;;) {
+    pid_t pid = getpid();
+    bool others = false, failed = false;
+    while (!others) {
         long n = syscall(SYS_getdents64, fd, buf, sizeof buf);
         if (n <= 0) {
-            if (n < 0) last = false;
+            failed = n < 0;
             break;
         }
-        for (long off = 0; off < n && last;) {
+        for (long off = 0; off < n;) {
             struct {
                 uint64_t ino;
                 int64_t off;
@@ -671,44 +668,51 @@ static bool last_program_thread(void) {
             off += d->reclen;
             if (d->name[0] < '1' || d->name[0] > '9') continue;
             pid_t tid = (pid_t)strtol(d->name, NULL, 10);
-            if (tid == self || tid_in(service_tids, SERVICE_TIDS, tid) ||
-                tid_in(departed, DEPARTED, tid))
-                continue;
-            if (task_running(tid)) last = false;
+            if (tid != pid && !tid_in(service_tids, SERVICE_TIDS, tid)) others = true;
         }
-        if (!last) break;
     }
     close(fd);
-    return last;
+    return failed || others;
 }
 
-/* EXIT_PENDING: this thread's key value between the destructor round that found it
- * the last thread and the next, which calls exit. */
-#define EXIT_PENDING ((void *)1)
+static void *last_thread_watcher(void *unused) {
+    (void)unused;
+    uint64_t ms = 1000; /* 1 s while main runs; from 10 ms once it has finished */
+    for (;;) {
+        uint32_t w = atomic_load(&watcher_word);
+        gmi_os_futex_wait(&watcher_word, w, ms * 1000000);
+        if (!main_finished()) {
+            ms = 1000;
+            continue;
+        }
+        if (!program_threads_left()) exit(0);
+        ms = ms >= 1000 ? 10 : ms * 2;
+    }
+    return NULL;
+}
+
+/* start_watcher starts the watcher with gomem's first thread (thread_create). */
+static void start_watcher(void) {
+    if (atomic_exchange(&watcher_started, 1)) return;
+    pthread_t th;
+    if (gmi_thread_spawn_internal(&th, last_thread_watcher, NULL) != 0)
+        atomic_store(&watcher_started, 0); /* the next of gomem's threads tries again */
+}
+
+/* wake_watcher: the main thread, or a thread while main is not registered, ended. */
+static void wake_watcher(void) {
+    atomic_fetch_add(&watcher_word, 1);
+    gmi_os_futex_wake(&watcher_word, 1);
+}
 
 static void thread_key_destructor(void *p) {
-    if (p == EXIT_PENDING) {
-        if (gmi_tls_thread == NULL && last_program_thread() && !atomic_exchange(&exit_called, 1))
-            exit(0);
-        return;
-    }
     gmi_thread_t *t = p;
     if (t == NULL || gmi_tls_thread != t) return;
-    bool service = t->service || t->internal;
+    bool program = !t->service && !t->internal, is_main = t->is_main;
     thread_unregister(t);
-    if (service) return;
-    pid_t self = thread_gettid(); /* past the check: others need not wait for it */
-    if (!tid_in(departed, DEPARTED, self))
-        atomic_store(&departed[atomic_fetch_add(&departed_next, 1) % DEPARTED], self);
-    if (last_program_thread()) pthread_setspecific(threads.key, EXIT_PENDING);
-}
-
-/* forget_departed: a new thread may have the tid of one that finished. */
-static void forget_departed(pid_t tid) {
-    for (size_t i = 0; i < DEPARTED; i++) {
-        pid_t v = tid;
-        atomic_compare_exchange_strong(&departed[i], &v, 0);
-    }
+    if (is_main) atomic_store(&main_registered, 0);
+    if (program && atomic_load(&watcher_started) && (is_main || !atomic_load(&main_registered)))
+        wake_watcher();
 }
 
 /* gmi_thread_attach registers a thread gomem has not seen yet (NULL: out of memory). */
@@ -724,6 +728,7 @@ GM_API int gm_thread_unregister(void) {
     gmi_thread_t *t = gmi_tls_thread;
     if (t == NULL) return 0;
     pthread_setspecific(threads.key, NULL);
+    if (t->is_main) atomic_store(&main_registered, 0);
     thread_unregister(t);
     return 0;
 }
@@ -1218,6 +1223,7 @@ static void *thread_start(void *p) {
 
 static int thread_create(pthread_t *out, const pthread_attr_t *attr, void *(*fn)(void *), void *arg,
                          int kind) {
+    if (kind != THREAD_USER && !atomic_load(&watcher_started)) start_watcher();
     bool internal = kind == THREAD_INTERNAL;
     pthread_create_fn create = internal ? internal_pthread_create() : real_pthread_create();
     if (create == NULL) return EAGAIN;
@@ -1428,8 +1434,7 @@ static void fork_child(void) {
     atomic_store(&threads.acks, 0);
     for (size_t i = 0; i < SERVICE_TIDS; i++) /* the child starts its own workers */
         atomic_store(&service_tids[i], 0);
-    for (size_t i = 0; i < DEPARTED; i++)
-        atomic_store(&departed[i], 0);
+    atomic_store(&watcher_started, 0);
     gmi_fork_child_hook();
 }
 

@@ -6,7 +6,9 @@
  * gm_add_cleanup has started it (it used to mark itself once running: main could end
  * first, and under load the process hung). Each scenario runs in a child with a
  * deadline; the child's atexit handler must run (exit(0), not a kill), and a program
- * thread still working must finish before the process ends. */
+ * thread still working must finish before the process ends, its other key destructors
+ * included. The end is seen by a watcher thread in /proc/self/task, so a last thread
+ * that unregistered itself, or 64 finishing at once, end the process too. */
 #include "api/gmtest.h"
 
 #include <pthread.h>
@@ -40,6 +42,38 @@ static void *twin(void *arg) {
     return NULL;
 }
 
+/* slow_dtor: another library's key destructor, which runs after gomem's and takes a
+ * while: the thread is not finished until it has. */
+static pthread_key_t slow_key;
+static void slow_dtor(void *p) {
+    (void)p;
+    usleep(400 * 1000);
+    printf("slow destructor finished\n");
+    fflush(stdout);
+}
+
+static void *slow_exiter(void *arg) {
+    (void)arg;
+    churn(200000);
+    pthread_setspecific(slow_key, (void *)1);
+    return NULL;
+}
+
+static void *unregistering(void *arg) {
+    (void)arg;
+    churn(200000);
+    usleep(100 * 1000);
+    gm_thread_unregister(); /* then returns: no key destructor of gomem's runs */
+    return NULL;
+}
+
+static void *quick(void *arg) {
+    (void)arg;
+    churn(2000);
+    pthread_barrier_wait(&bar);
+    return NULL;
+}
+
 static void cleanup(void *arg) {
     (void)arg;
 }
@@ -60,6 +94,26 @@ static int child(const char *what) {
         gm_collect();
     } else if (!strcmp(what, "finalizer_start")) { /* main ends as the thread starts */
         gm_add_cleanup(gm_alloc(32), cleanup, NULL);
+    } else if (!strcmp(what, "slowdtor")) { /* the last thread's other destructor */
+        gm_keep_alive(gm_alloc(16));        /* gomem's key exists before slow_key */
+        pthread_key_create(&slow_key, slow_dtor);
+        pthread_t a, b;
+        if (pthread_create(&a, NULL, slow_exiter, NULL) != 0) return 2;
+        if (pthread_create(&b, NULL, worker, (void *)(intptr_t)150) != 0) return 2;
+        pthread_detach(a);
+        pthread_detach(b);
+    } else if (!strcmp(what, "unregister")) { /* the last one unregisters, then returns */
+        pthread_t t;
+        if (pthread_create(&t, NULL, unregistering, NULL) != 0) return 2;
+        pthread_detach(t);
+    } else if (!strcmp(what, "many")) { /* 64 finish at once */
+        enum { N = 64 };
+        pthread_barrier_init(&bar, NULL, N);
+        for (int i = 0; i < N; i++) {
+            pthread_t t;
+            if (pthread_create(&t, NULL, quick, NULL) != 0) return 2;
+            pthread_detach(t);
+        }
     } else if (!strcmp(what, "twins")) { /* the last two finish together */
         pthread_barrier_init(&bar, NULL, 2);
         pthread_t t[2];
@@ -99,5 +153,8 @@ int main(int argc, char **argv) {
     run("finalizer", 3, NULL);
     run("finalizer_start", 10, NULL);
     run("twins", 20, NULL);
+    run("slowdtor", 3, "slow destructor finished");
+    run("unregister", 3, NULL);
+    run("many", 5, NULL);
     return check_done();
 }
