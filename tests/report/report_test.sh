@@ -30,6 +30,7 @@ gzip -dc "$work/heap.pb.gz" >"$bad/raw.pb" # (no pipe into head: pipefail and SI
 head -c $(($(stat -c %s "$bad/raw.pb") / 2)) "$bad/raw.pb" | gzip >"$bad/inner.pb.gz"
 head -c 4096 /dev/urandom >"$bad/random.bin"
 echo '{"other": 1}' >"$bad/object.json"
+printf '\x30\x01' >"$bad/wiretype.pb" # the string table's field as a number
 expect_bad() { # expect_bad WHAT ARGS...: exit 1 with one line on stderr, no page
     local what=$1 rc=0
     shift
@@ -39,7 +40,7 @@ expect_bad() { # expect_bad WHAT ARGS...: exit 1 with one line on stderr, no pag
         echo "FAIL: $what: exit $rc, stderr:"; cat "$bad/err.txt"; exit 1
     fi
 }
-for f in empty half.pb.gz inner.pb.gz random.bin missing; do
+for f in empty half.pb.gz inner.pb.gz random.bin wiretype.pb missing; do
     expect_bad "profile $f" --profile "$bad/$f"
 done
 for f in empty random.bin object.json missing; do
