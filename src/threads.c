@@ -677,16 +677,19 @@ static bool program_threads_left(void) {
 
 static void *last_thread_watcher(void *unused) {
     (void)unused;
-    uint64_t ms = 1000; /* 1 s while main runs; from 10 ms once it has finished */
+    uint64_t ms = 1000; /* 1 s while main runs; from 10 ms up to 1 s once it finished */
+    bool after_main = false;
     for (;;) {
         uint32_t w = atomic_load(&watcher_word);
         gmi_os_futex_wait(&watcher_word, w, ms * 1000000);
         if (!main_finished()) {
+            after_main = false;
             ms = 1000;
             continue;
         }
         if (!program_threads_left()) exit(0);
-        ms = ms >= 1000 ? 10 : ms * 2;
+        ms = !after_main ? 10 : ms < 500 ? 2 * ms : 1000;
+        after_main = true;
     }
     return NULL;
 }
