@@ -131,7 +131,10 @@ GM_API void *gm_base(const void *p);
 
 /* gm_collect runs a full collection and returns when it is done, as runtime.GC():
  * it is counted as forced (NumForcedGC, "(forced)" in gctrace) and finishes sweeping
- * before it returns, so memory freed by it can be reused at once. */
+ * before it returns, so memory freed by it can be reused at once. Not from inside a
+ * dl_iterate_phdr callback (nor gm_explain): a collection lists the loaded objects,
+ * and another thread's collection may be waiting for the loader lock the callback
+ * holds. (Allocation there is fine.) */
 GM_API void gm_collect(void);
 
 /* gm_set_gc_percent sets GOGC (as debug.SetGCPercent) and returns the previous value.

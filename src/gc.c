@@ -436,9 +436,12 @@ static void wait_for_collection(void) {
 }
 
 /* gmi_gc_maybe_trigger starts a cycle unless another thread is running one (then the
- * caller waits for it: that cycle resets heap_live). */
-void gmi_gc_maybe_trigger(void) {
-    if (gmi_gc.pacer.gc_percent < 0 && gmi_gc.pacer.memory_limit == INT64_MAX) return;
+ * caller waits for it: that cycle resets heap_live). stress: GOMEMDEBUG=gcstress asks
+ * for a cycle whatever the pacer says; it too takes the gate without blocking on it, as
+ * the allocation may come from a dl_iterate_phdr callback (the loader lock held, which
+ * a collector holding the gate may be waiting for). */
+void gmi_gc_maybe_trigger(bool stress) {
+    if (!stress && gmi_gc.pacer.gc_percent < 0 && gmi_gc.pacer.memory_limit == INT64_MAX) return;
     int gate = gmi_dl_gate_enter(false);
     if (gate < 0) {
         wait_for_collection(); /* a later allocation tries again */
@@ -455,8 +458,8 @@ void gmi_gc_maybe_trigger(void) {
     }
     /* the GC CPU limiter (limiter.c) defers cycles paced by the memory limit while GC
      * uses over ~50% of the CPU */
-    bool go = atomic_load(&gmi_gc.heap_live) >= atomic_load(&gmi_gc.trigger) &&
-              gmi_limiter_allow(gmi_os_nanotime(), gmi_gc.pacer.limit_bound);
+    bool go = stress || (atomic_load(&gmi_gc.heap_live) >= atomic_load(&gmi_gc.trigger) &&
+                         gmi_limiter_allow(gmi_os_nanotime(), gmi_gc.pacer.limit_bound));
     gmi_unlock(&gmi_gc.lock);
     if (!go) {
         gmi_dl_gate_set_state(prev);

@@ -406,8 +406,9 @@ extern gmi_lock_t gmi_roots_lock;
  * ------------------------------------------------------------------------------- */
 
 void gmi_gc_init(void);
-/* Called on the allocation slow path after heap_live grew. */
-void gmi_gc_maybe_trigger(void);
+/* Called on the allocation slow path after heap_live grew past the trigger (stress:
+ * GOMEMDEBUG=gcstress asks for a cycle regardless). */
+void gmi_gc_maybe_trigger(bool stress);
 void gmi_gc_collect(bool forced);
 /* gmi_sweep_one sweeps one unswept span; returns false when none is left. */
 bool gmi_sweep_one(void);

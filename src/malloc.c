@@ -467,13 +467,13 @@ static void gc_hooks_after_refill(gmi_thread_t *t) {
     if (gmi_unlikely(gmi_config.debug_gcstress > 0)) {
         static _Atomic unsigned long n GMI_STATE;
         if (atomic_fetch_add(&n, 1) % (unsigned long)gmi_config.debug_gcstress == 0) {
-            gmi_gc_collect(false);
+            gmi_gc_maybe_trigger(true);
             return;
         }
     }
     if (gmi_unlikely(atomic_load_explicit(&gmi_gc.heap_live, memory_order_relaxed) >=
                      atomic_load_explicit(&gmi_gc.trigger, memory_order_relaxed)))
-        gmi_gc_maybe_trigger();
+        gmi_gc_maybe_trigger(false);
 }
 
 /* malloc_large_work allocates an object over 32 KiB on a span of its own. */
