@@ -629,14 +629,49 @@ static bool tid_in(_Atomic pid_t *table, size_t n, pid_t tid) {
     return false;
 }
 
+/* The watcher's view of /proc: descriptors opened once, when it starts (a program out
+ * of descriptors when its last thread ends must still end), and the main thread's id as
+ * that /proc names it (in a PID namespace whose /proc is the parent's, the names are
+ * not what getpid and gettid return: gomem's threads note their /proc names too). */
+static struct {
+    int stat_fd, task_fd; /* /proc/self/stat, /proc/self/task; -1 until opened */
+    pid_t pid;            /* the main thread's id in /proc's numbering */
+} watch = {-1, -1, 0};
+
+/* proc_tid: the calling thread's id as /proc names it (/proc/thread-self ->
+ * "PID/task/TID"), or gettid's when that cannot be read. */
+static pid_t proc_tid(void) {
+    char link[64];
+    ssize_t n = readlink("/proc/thread-self", link, sizeof link - 1);
+    if (n > 0) {
+        link[n] = 0;
+        const char *t = strstr(link, "/task/");
+        if (t != NULL) return (pid_t)strtol(t + 6, NULL, 10);
+    }
+    return thread_gettid();
+}
+
+static bool watch_open(void) {
+    if (watch.stat_fd < 0) watch.stat_fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+    if (watch.task_fd < 0)
+        watch.task_fd = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (watch.pid == 0) {
+        char link[32];
+        ssize_t n = readlink("/proc/self", link, sizeof link - 1);
+        if (n > 0) {
+            link[n] = 0;
+            watch.pid = (pid_t)strtol(link, NULL, 10);
+        }
+    }
+    return watch.stat_fd >= 0 && watch.task_fd >= 0 && watch.pid > 0;
+}
+
 /* main_finished: the main thread is a zombie (state Z or X in /proc/self/stat).
  * false when that cannot be read. */
 static bool main_finished(void) {
     char buf[512];
-    int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return false;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
+    if (!watch_open()) return false;
+    ssize_t n = pread(watch.stat_fd, buf, sizeof buf - 1, 0);
     if (n <= 0) return false;
     buf[n] = 0;
     const char *rp = strrchr(buf, ')'); /* the name may hold spaces and parentheses */
@@ -646,13 +681,11 @@ static bool main_finished(void) {
 /* program_threads_left: does /proc/self/task list a thread other than gomem's own and
  * the main one? true when that cannot be read. */
 static bool program_threads_left(void) {
-    int fd = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) return true;
+    if (!watch_open() || lseek(watch.task_fd, 0, SEEK_SET) != 0) return true;
     char buf[2048];
-    pid_t pid = getpid();
     bool others = false, failed = false;
     while (!others) {
-        long n = syscall(SYS_getdents64, fd, buf, sizeof buf);
+        long n = syscall(SYS_getdents64, watch.task_fd, buf, sizeof buf);
         if (n <= 0) {
             failed = n < 0;
             break;
@@ -668,15 +701,17 @@ static bool program_threads_left(void) {
             off += d->reclen;
             if (d->name[0] < '1' || d->name[0] > '9') continue;
             pid_t tid = (pid_t)strtol(d->name, NULL, 10);
-            if (tid != pid && !tid_in(service_tids, SERVICE_TIDS, tid)) others = true;
+            if (tid != watch.pid && !tid_in(service_tids, SERVICE_TIDS, tid)) others = true;
         }
     }
-    close(fd);
     return failed || others;
 }
 
+/* last_thread_watcher is a service thread (gmi_thread_spawn_service): registered, so
+ * that the program's exit handlers, which run on it, have their stack scanned. */
 static void *last_thread_watcher(void *unused) {
     (void)unused;
+    watch_open();
     uint64_t ms = 1000; /* 1 s while main runs; from 10 ms up to 1 s once it finished */
     bool after_main = false;
     for (;;) {
@@ -698,8 +733,16 @@ static void *last_thread_watcher(void *unused) {
 static void start_watcher(void) {
     if (atomic_exchange(&watcher_started, 1)) return;
     pthread_t th;
-    if (gmi_thread_spawn_internal(&th, last_thread_watcher, NULL) != 0)
-        atomic_store(&watcher_started, 0); /* the next of gomem's threads tries again */
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    if (gmi_thread_spawn_service(&th, &attr, last_thread_watcher, NULL) != 0)
+        atomic_store(&watcher_started, 0);
+    if (watch.stat_fd >= 0) close(watch.stat_fd); /* the parent's /proc/self */
+    if (watch.task_fd >= 0) close(watch.task_fd);
+    watch.stat_fd = watch.task_fd = -1;
+    watch.pid = 0; /* the next of gomem's threads tries again */
+    pthread_attr_destroy(&attr);
 }
 
 /* wake_watcher: the main thread, or a thread while main is not registered, ended. */
@@ -1212,7 +1255,7 @@ static void *thread_start(void *p) {
     void *(*fn)(void *) = box->fn;
     void *arg = box->arg;
     if (box->kind != THREAD_USER) /* before the creator returns: see the last thread */
-        note_tid(service_tids, SERVICE_TIDS, thread_gettid());
+        note_tid(service_tids, SERVICE_TIDS, proc_tid());
     if (box->kind == THREAD_INTERNAL) {
         tls_internal = 1;
     } else {
@@ -1438,6 +1481,10 @@ static void fork_child(void) {
     for (size_t i = 0; i < SERVICE_TIDS; i++) /* the child starts its own workers */
         atomic_store(&service_tids[i], 0);
     atomic_store(&watcher_started, 0);
+    if (watch.stat_fd >= 0) close(watch.stat_fd); /* the parent's /proc/self */
+    if (watch.task_fd >= 0) close(watch.task_fd);
+    watch.stat_fd = watch.task_fd = -1;
+    watch.pid = 0;
     gmi_fork_child_hook();
 }
 

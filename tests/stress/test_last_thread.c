@@ -11,6 +11,8 @@
  * that unregistered itself, or 64 finishing at once, end the process too. */
 #include "api/gmtest.h"
 
+#include <dlfcn.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <sys/wait.h>
 
@@ -74,6 +76,33 @@ static void *quick(void *arg) {
     return NULL;
 }
 
+/* exit_allocator: an exit handler that builds a list held only by a local and
+ * collects: it runs on the thread that calls exit, which must be scanned (the watcher
+ * was an internal, unscanned thread, and the list was freed under the handler). */
+typedef struct lnode {
+    struct lnode *next;
+    long v;
+} lnode_t;
+
+static void exit_allocator(void) {
+    lnode_t *volatile head = NULL;
+    for (long i = 0; i < 2000; i++) {
+        lnode_t *n = gm_alloc(sizeof *n);
+        n->next = head;
+        n->v = i;
+        head = n;
+    }
+    for (int r = 0; r < 3; r++) {
+        churn(20000);
+        gm_collect();
+    }
+    long i = 1999, bad = 0;
+    for (lnode_t *n = head; n != NULL; n = n->next, i--)
+        bad += n->v != i;
+    printf("exit handler: %s\n", bad == 0 && i == -1 ? "list intact" : "LIST BROKEN");
+    fflush(stdout);
+}
+
 static void cleanup(void *arg) {
     (void)arg;
 }
@@ -113,6 +142,16 @@ static int child(const char *what) {
             pthread_t t;
             if (pthread_create(&t, NULL, quick, NULL) != 0) return 2;
             pthread_detach(t);
+        }
+    } else if (!strcmp(what, "exitalloc")) { /* exit handlers allocate and collect */
+        atexit(exit_allocator);
+        gm_collect();
+    } else if (!strcmp(what, "emfile")) {  /* no descriptor left when main ends */
+        dlopen("libgcc_s.so.1", RTLD_NOW); /* pthread_exit's unwinder, loaded first */
+        pthread_t t;
+        if (pthread_create(&t, NULL, worker, (void *)(intptr_t)300) != 0) return 2;
+        pthread_detach(t);
+        while (open("/dev/null", O_RDONLY | O_CLOEXEC) >= 0) {
         }
     } else if (!strcmp(what, "twins")) { /* the last two finish together */
         pthread_barrier_init(&bar, NULL, 2);
@@ -156,5 +195,7 @@ int main(int argc, char **argv) {
     run("slowdtor", 3, "slow destructor finished");
     run("unregister", 3, NULL);
     run("many", 5, NULL);
+    run("exitalloc", 3, "exit handler: list intact");
+    run("emfile", 3, "worker done");
     return check_done();
 }
