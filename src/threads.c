@@ -797,9 +797,10 @@ void gmi_threads_each_cache(void (*fn)(gmi_thread_t *t, void *arg), void *arg) {
         fn(t, arg);
 }
 
-/* gmi_threads_count returns the number of registered mutator threads (not internal). */
+/* gmi_threads_count returns the number of registered threads of the program's (not
+ * gomem's workers, finalizer thread or last-thread watcher). */
 int gmi_threads_count(void) {
-    return threads.count;
+    return threads.count - threads.service;
 }
 
 /* ---------------------------------------------------------------------------------
@@ -1254,12 +1255,21 @@ static void *thread_start(void *p) {
     start_box_t *box = p;
     void *(*fn)(void *) = box->fn;
     void *arg = box->arg;
-    if (box->kind != THREAD_USER) /* before the creator returns: see the last thread */
+    int kind = box->kind;
+    if (kind != THREAD_USER) /* before the creator returns: see the last thread */
         note_tid(service_tids, SERVICE_TIDS, proc_tid());
-    if (box->kind == THREAD_INTERNAL) {
+    if (kind == THREAD_INTERNAL) {
         tls_internal = 1;
+    } else if (kind == THREAD_SERVICE) {
+        /* The creator does not wait for this one's registration (it may be a collection
+         * starting the watcher, and registering may allocate, which would wait for that
+         * collection); its arg is not a heap object. */
+        tls_service = 1; /* copied into its struct */
+        atomic_store_explicit(&box->started, 1, memory_order_release);
+        gmi_os_futex_wake(&box->started, 1);
+        thread_register(0);
+        return fn(arg);
     } else {
-        tls_service = box->kind == THREAD_SERVICE; /* copied into its struct */
         thread_register(0);
     }
     atomic_store_explicit(&box->started, 1, memory_order_release);
