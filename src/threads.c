@@ -1225,8 +1225,9 @@ static pthread_create_fn real_pthread_create(void) {
 }
 #endif
 
-/* internal_pthread_create: how gomem starts its own threads. libc's pthread_create, but
- * in an AddressSanitizer build of libgomem.so ASan's interceptor, which the program's
+/* internal_pthread_create: how gomem starts its own threads (workers and service
+ * threads alike). libc's pthread_create, but in an AddressSanitizer build of
+ * libgomem.so ASan's interceptor, which the program's
  * calls reach before this library's wrapper and which RTLD_NEXT skips: a thread ASan
  * never saw created keeps the stack shadow of whatever ran there before (in a forked
  * child, glibc reuses the stacks of the parent's threads, redzones and all), and ASan
@@ -1280,8 +1281,8 @@ static void *thread_start(void *p) {
 static int thread_create(pthread_t *out, const pthread_attr_t *attr, void *(*fn)(void *), void *arg,
                          int kind) {
     if (kind != THREAD_USER && !atomic_load(&watcher_started)) start_watcher();
-    bool internal = kind == THREAD_INTERNAL;
-    pthread_create_fn create = internal ? internal_pthread_create() : real_pthread_create();
+    bool internal = kind == THREAD_INTERNAL, ours = kind != THREAD_USER;
+    pthread_create_fn create = ours ? internal_pthread_create() : real_pthread_create();
     if (create == NULL) return EAGAIN;
     start_box_t box = {.fn = fn, .arg = arg, .kind = kind};
     sigset_t all, old;
@@ -1293,7 +1294,7 @@ static int thread_create(pthread_t *out, const pthread_attr_t *attr, void *(*fn)
         pthread_sigmask(SIG_SETMASK, &all, &old);
         tls_mask_as_given = 0;
     }
-    tls_spawning_internal = internal;
+    tls_spawning_internal = ours;
     int rc = create(out, attr, thread_start, &box);
     tls_spawning_internal = 0;
     if (internal) pthread_sigmask(SIG_SETMASK, &old, NULL);
