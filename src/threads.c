@@ -58,6 +58,7 @@
  * See gc.c for the collector overview and the lock order. */
 #include "internal.h"
 #include "profile.h"
+#include "track.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -731,6 +732,12 @@ static void *last_thread_watcher(void *unused) {
 
 /* start_watcher starts the watcher with gomem's first thread (thread_create). */
 static void start_watcher(void) {
+#if GM_TRACK_VALGRIND
+    /* Not under memcheck (the GM_TRACK_VALGRIND build): valgrind runs a thread asleep in
+     * a system call with every signal blocked, and a registered thread that does not
+     * answer a stop soon enough is then taken for one that blocks the stop signal. */
+    return;
+#endif
     if (atomic_exchange(&watcher_started, 1)) return;
     pthread_t th;
     pthread_attr_t attr;
