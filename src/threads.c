@@ -577,6 +577,7 @@ static gmi_thread_t *thread_register(int auto_registered) {
 /* thread_unregister gives the cached spans back and unlinks t. The registry lock may be
  * held by a stopper: registry_lock answers the stop while waiting for it. */
 static void thread_unregister(gmi_thread_t *t) {
+    if (t->is_main) atomic_store(&main_registered, 0);
     atomic_store(&t->exiting, 1);
     registry_lock();
     /* central locks come after gmi_threads_lock in the lock order (gc.c); holding
@@ -763,7 +764,6 @@ static void thread_key_destructor(void *p) {
     if (t == NULL || gmi_tls_thread != t) return;
     bool program = !t->service && !t->internal, is_main = t->is_main;
     thread_unregister(t);
-    if (is_main) atomic_store(&main_registered, 0);
     if (program && atomic_load(&watcher_started) && (is_main || !atomic_load(&main_registered)))
         wake_watcher();
 }
@@ -781,7 +781,6 @@ GM_API int gm_thread_unregister(void) {
     gmi_thread_t *t = gmi_tls_thread;
     if (t == NULL) return 0;
     pthread_setspecific(threads.key, NULL);
-    if (t->is_main) atomic_store(&main_registered, 0);
     thread_unregister(t);
     return 0;
 }

@@ -206,8 +206,9 @@ struct gmi_thread_s {
     int internal;                 /* gomem's own worker: never stopped nor scanned */
     int auto_registered;          /* registered on first use, not by create/register */
     int is_main;                  /* the initial thread: stack bounds from /proc/self/maps */
-    int service;                  /* gomem's finalizer thread: stopped and scanned, but
-                                     it does not keep the process alive (threads.c) */
+    int service;                  /* gomem's finalizer thread or last-thread watcher:
+                                     stopped and scanned, but it does not keep the
+                                     process alive (threads.c) */
     uintptr_t alt_lo, alt_hi;     /* sigaltstack the thread was stopped on, else 0 */
     uintptr_t alt_sp;             /* on a sigaltstack: the sp it interrupted (ucontext) */
     uintptr_t spill[24];          /* registers spilled by gmi_gc_enter (scanned as a root) */
