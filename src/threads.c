@@ -613,6 +613,13 @@ static void thread_unregister(gmi_thread_t *t) {
  * means "a thread may be running". Without /proc nothing changes.
  * ------------------------------------------------------------------------------- */
 
+/* What thread_create starts: a program's thread, a worker of gomem's (all signals
+ * blocked, never registered), a service thread (gomem's, registered: the finalizer
+ * thread) or the watcher below (gomem's, registered only to call exit). */
+enum { THREAD_USER = 0, THREAD_INTERNAL = 1, THREAD_SERVICE = 2, THREAD_WATCHER = 3 };
+static int thread_create(pthread_t *out, const pthread_attr_t *attr, void *(*fn)(void *), void *arg,
+                         int kind);
+
 #define SERVICE_TIDS 96 /* up to 63 mark workers, the sweeper, scavenger, finalizer, watcher */
 static _Atomic pid_t service_tids[SERVICE_TIDS]; /* gomem's own threads, by tid */
 static _Atomic int watcher_started;
@@ -709,8 +716,11 @@ static bool program_threads_left(void) {
     return failed || others;
 }
 
-/* last_thread_watcher is a service thread (gmi_thread_spawn_service): registered, so
- * that the program's exit handlers, which run on it, have their stack scanned. */
+/* last_thread_watcher is one of gomem's threads (THREAD_WATCHER): not registered while
+ * it watches, so that a collection has no stop signal to send it (a round trip that
+ * woke it once a cycle, 0.1 ms of every pause of a single-threaded program), and
+ * registered before it calls exit, so that the program's exit handlers, which run on
+ * it, have their stack scanned from the start. */
 static void *last_thread_watcher(void *unused) {
     (void)unused;
     watch_open();
@@ -724,7 +734,10 @@ static void *last_thread_watcher(void *unused) {
             ms = 1000;
             continue;
         }
-        if (!program_threads_left()) exit(0);
+        if (!program_threads_left()) {
+            thread_register(0); /* NULL (no memory): the handlers' first call tries again */
+            exit(0);
+        }
         ms = !after_main ? 10 : ms < 500 ? 2 * ms : 1000;
         after_main = true;
     }
@@ -744,7 +757,7 @@ static void start_watcher(void) {
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    if (gmi_thread_spawn_service(&th, &attr, last_thread_watcher, NULL) != 0)
+    if (thread_create(&th, &attr, last_thread_watcher, NULL, THREAD_WATCHER) != 0)
         atomic_store(&watcher_started, 0);
     if (watch.stat_fd >= 0) close(watch.stat_fd); /* the parent's /proc/self */
     if (watch.task_fd >= 0) close(watch.task_fd);
@@ -1197,7 +1210,6 @@ static GMI_TLS int tls_mask_as_given;
 
 /* start_box lives on the creator's stack; the creator waits until the new thread has
  * copied it and registered, so arg stays reachable from a scanned stack throughout. */
-enum { THREAD_USER = 0, THREAD_INTERNAL = 1, THREAD_SERVICE = 2 };
 
 typedef struct start_box_s {
     void *(*fn)(void *);
@@ -1267,6 +1279,8 @@ static void *thread_start(void *p) {
         note_tid(service_tids, SERVICE_TIDS, proc_tid());
     if (kind == THREAD_INTERNAL) {
         tls_internal = 1;
+    } else if (kind == THREAD_WATCHER) {
+        tls_service = 1; /* registers only to call exit (last_thread_watcher) */
     } else if (kind == THREAD_SERVICE) {
         /* The creator does not wait for this one's registration (it may be a collection
          * starting the watcher, and registering may allocate, which would wait for that
