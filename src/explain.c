@@ -509,7 +509,7 @@ static GMI_NOINLINE int explain(const void *ptr, FILE *out, uintptr_t caller_lo,
     int sig = gmi_config.stop_signal ? gmi_config.stop_signal : SIGRTMIN + 6;
     struct sigaction sa;
     if (sigaction(sig, NULL, &sa) == 0) x.restorer = (uintptr_t)sa.sa_restorer;
-    dl_iterate_phdr(min_tls, &x.tls_off);
+    gmi_each_object(min_tls, &x.tls_off);
 
     hop_t chain[MAX_CHAIN];
     int nchain = 0, truncated = 0, found = 0;

@@ -127,6 +127,7 @@ void gmi_fork_child_hook(void) {
     gmi_pool_fork_child();
     gmi_scavenger_fork_child();
     gmi_dl_gate_set_state(GMI_GATE_NONE);
+    gmi_roots_fork_child();
 }
 
 /* ---------------------------------------------------------------------------------

@@ -364,6 +364,12 @@ void gmi_roots_init(void);
 /* Snapshot the writable segments of all loaded objects (dl_iterate_phdr) minus RELRO
  * and gomem's own state; call with the world running, before gmi_lock_all. */
 void gmi_roots_snapshot(void);
+/* gmi_each_object: dl_iterate_phdr, except in a forked child, where the loader's lock
+ * may be held for ever by a thread that no longer exists: there the loader's list is
+ * read directly (roots.c). dlpi_tls_modid and dlpi_tls_data are 0 then. */
+struct dl_phdr_info;
+int gmi_each_object(int (*cb)(struct dl_phdr_info *, size_t, void *), void *data);
+void gmi_roots_fork_child(void);
 /* The loader gate (roots.c): a collection holds it from its roots snapshot until the
  * world restarts; dlclose (interposed in libgomem.so) waits for it. gmi_dl_gate_enter
  * returns 1 when taken (give it back with gmi_dl_gate_leave), 0 when the calling

@@ -34,6 +34,8 @@
 #include <errno.h>
 #include <link.h>
 #include <string.h>
+#include <sys/auxv.h>
+#include <sys/mman.h>
 
 extern char __start_gomem_state[] __attribute__((weak, visibility("hidden")));
 extern char __stop_gomem_state[] __attribute__((weak, visibility("hidden")));
@@ -146,6 +148,88 @@ static int snapshot_object(struct dl_phdr_info *info, size_t size, void *data) {
     return 0;
 }
 
+/* ---------------------------------------------------------------------------------
+ * Listing the loaded objects in a forked child. dl_iterate_phdr holds the loader's
+ * list lock while it runs, and glibc (2.36) does not reset that lock in a child: if
+ * another thread was inside dl_iterate_phdr when fork ran (an unwinder, a profiler, a
+ * callback that sleeps), the lock stays taken for ever in the child, and a collection
+ * that called it there waited for ever (20 of 20 children, test_fork). A child
+ * therefore walks the loader's list itself, as a debugger does: r_debug's link maps,
+ * in load order, each object's program headers read from its ELF header at its load
+ * address (the executable's from the auxiliary vector). An entry is complete before
+ * the loader links it; an unload waits on the loader gate (above) while a collection
+ * holds it, and the list is only read with the gate held.
+ * ------------------------------------------------------------------------------- */
+
+static _Atomic int roots_forked; /* this process is a forked child: see above */
+
+void gmi_roots_fork_child(void) {
+    atomic_store(&roots_forked, 1);
+}
+
+/* page_mapped: is the page holding a mapped (mincore fails with ENOMEM if not)? */
+static bool page_mapped(uintptr_t a) {
+    unsigned char vec;
+    return mincore((void *)(a & ~(uintptr_t)4095), 1, &vec) == 0;
+}
+
+/* object_phdrs finds the program headers of the object loaded at base. */
+static bool object_phdrs(uintptr_t base, const ElfW(Phdr) * *phdr, int *phnum) {
+    if (base == 0 || !page_mapped(base)) return false;
+    const ElfW(Ehdr) *eh = (const ElfW(Ehdr) *)base;
+    if (memcmp(eh->e_ident, ELFMAG, SELFMAG) != 0 || eh->e_phentsize != sizeof(ElfW(Phdr)) ||
+        eh->e_phnum == 0 || eh->e_phnum >= PN_XNUM)
+        return false;
+    uintptr_t lo = base + eh->e_phoff, hi = lo + (size_t)eh->e_phnum * sizeof(ElfW(Phdr));
+    for (uintptr_t a = lo & ~(uintptr_t)4095; a < hi; a += 4096)
+        if (!page_mapped(a)) return false;
+    *phdr = (const ElfW(Phdr) *)lo;
+    *phnum = eh->e_phnum;
+    return true;
+}
+
+/* each_object_from_list calls cb as dl_iterate_phdr would, from the loader's list;
+ * false when there is no list to read. */
+static bool each_object_from_list(int (*cb)(struct dl_phdr_info *, size_t, void *), void *data) {
+    const struct r_debug *rd = &_r_debug;
+    if (rd->r_map == NULL) rd = roots.rdebug;
+    if (rd == NULL || rd->r_map == NULL) return false;
+    size_t n = 0;
+    for (const struct link_map *lm = rd->r_map; lm != NULL && n < 65536; lm = lm->l_next, n++) {
+        struct dl_phdr_info info;
+        memset(&info, 0, sizeof info);
+        info.dlpi_addr = (ElfW(Addr))lm->l_addr;
+        info.dlpi_name = lm->l_name ? lm->l_name : "";
+        const ElfW(Phdr) *ph = NULL;
+        int phnum = 0;
+        if (n == 0) { /* the executable: its headers are in the auxiliary vector */
+            ph = (const ElfW(Phdr) *)getauxval(AT_PHDR);
+            phnum = (int)getauxval(AT_PHNUM);
+            if (ph == NULL || phnum == 0) ph = NULL;
+        } else if (!object_phdrs((uintptr_t)lm->l_addr, &ph, &phnum)) {
+            ph = NULL;
+        }
+        if (ph == NULL) {
+            gmi_error("roots: cannot read the program headers of '%s' (loaded at %p) in this"
+                      " forked child: its globals are not scanned",
+                      info.dlpi_name, (void *)lm->l_addr);
+            continue;
+        }
+        info.dlpi_phdr = ph;
+        info.dlpi_phnum = (ElfW(Half))phnum;
+        if (cb(&info, sizeof info, data) != 0) break;
+    }
+    return true;
+}
+
+/* gmi_each_object: dl_iterate_phdr, but in a forked child the walk above. */
+int gmi_each_object(int (*cb)(struct dl_phdr_info *, size_t, void *), void *data) {
+    if (atomic_load_explicit(&roots_forked, memory_order_relaxed) &&
+        each_object_from_list(cb, data))
+        return 0;
+    return dl_iterate_phdr(cb, data);
+}
+
 /* gmi_roots_snapshot: see internal.h. World running, no gomem lock held, the loader
  * gate held (gmi_dl_gate_enter). */
 void gmi_roots_snapshot(void) {
@@ -153,7 +237,7 @@ void gmi_roots_snapshot(void) {
     roots.nbases = 0;
     roots.bases_lost = false;
     roots.global_bytes = 0;
-    dl_iterate_phdr(snapshot_object, NULL);
+    gmi_each_object(snapshot_object, NULL);
 }
 
 /* gmi_roots_snapshot_stale: with the world stopped, is an object the loader lists now

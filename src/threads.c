@@ -245,7 +245,7 @@ static void threads_once(void) {
     registry_lock();
     if (!atomic_load_explicit(&done, memory_order_relaxed)) {
         size_t total = 0;
-        dl_iterate_phdr(tls_size_cb, &total);
+        gmi_each_object(tls_size_cb, &total);
         total += TLS_SURPLUS_BYTES;
         threads.tls_bytes = (total + 63) & ~(size_t)63;
         gmi_fixalloc_init(&threads.thread_alloc, sizeof(gmi_thread_t));

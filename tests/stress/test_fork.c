@@ -1,10 +1,11 @@
-/* test_fork.c: fork in a threaded program. Four threads allocate and verify while a
- * fifth (not the main thread) forks repeatedly. Each child checks the data inherited
- * from the parent, allocates, collects (also from a new thread), checks again and
- * exits 0; the parent checks the child's status and carries on. A child that hangs
- * (a lock held across fork) is killed by an alarm and counted as a failure. */
+/* test_fork.c: fork in a threaded program. Four threads allocate and verify, and one
+ * more loops in dl_iterate_phdr, while another (not the main thread) forks repeatedly. Each child
+ * checks the data inherited from the parent, allocates, collects (also from a new thread), checks
+ * again and exits 0; the parent checks the child's status and carries on. A child that hangs (a
+ * lock held across fork) is killed by an alarm and counted as a failure. */
 #include "api/gmtest.h"
 
+#include <link.h>
 #include <pthread.h>
 #include <stdatomic.h>
 
@@ -63,6 +64,24 @@ static void *alloc_thread(void *arg) {
         seed++;
         atomic_fetch_add(&thread_rounds, 1);
     }
+    return NULL;
+}
+
+/* A thread that spends its time inside dl_iterate_phdr, as an unwinder or a profiler
+ * may: glibc leaves the loader's list lock taken in a child forked meanwhile, and a
+ * child's collection that called dl_iterate_phdr waited for ever (roots.c). */
+static int slow_phdr_cb(struct dl_phdr_info *info, size_t size, void *data) {
+    (void)info;
+    (void)size;
+    (void)data;
+    usleep(50);
+    return 0;
+}
+
+static void *phdr_thread(void *arg) {
+    (void)arg;
+    while (!atomic_load(&stop))
+        dl_iterate_phdr(slow_phdr_cb, NULL);
     return NULL;
 }
 
@@ -208,14 +227,16 @@ int main(void) {
     shared_len = GMT_ASAN ? 20000 : 50000;
     shared_list = build(shared_len, 1);
     CHECK(shared_list != NULL);
-    pthread_t th[NALLOC_THREADS], f;
+    pthread_t th[NALLOC_THREADS], f, ph;
     for (int i = 0; i < NALLOC_THREADS; i++)
         CHECK_EQ(pthread_create(&th[i], NULL, alloc_thread, (void *)(uintptr_t)(i + 1)), 0);
+    CHECK_EQ(pthread_create(&ph, NULL, phdr_thread, NULL), 0);
     CHECK_EQ(pthread_create(&f, NULL, forker, NULL), 0);
     pthread_join(f, NULL);
     atomic_store(&stop, 1);
     for (int i = 0; i < NALLOC_THREADS; i++)
         pthread_join(th[i], NULL);
+    pthread_join(ph, NULL);
     gm_collect();
     CHECK(verify(shared_list, shared_len, 1));
     long ok = atomic_load(&children_ok), bad = atomic_load(&children_bad);

@@ -10,6 +10,7 @@
 #include "gc_internal.h"
 #include "check.h"
 #include <dlfcn.h>
+#include <link.h>
 #include <gomem.h>
 #include <pthread.h>
 #include <semaphore.h>
@@ -53,6 +54,41 @@ static void in_window(void) {
     sem_wait(&done);
 }
 
+/* What a forked child lists instead of calling dl_iterate_phdr (roots.c): the same
+ * objects, load addresses and program headers, this library included. */
+enum { MAX_OBJECTS = 64 };
+typedef struct {
+    int n;
+    uintptr_t addr[MAX_OBJECTS];
+    const void *phdr[MAX_OBJECTS];
+    int phnum[MAX_OBJECTS];
+} object_list_t;
+
+static int note_object(struct dl_phdr_info *info, size_t size, void *data) {
+    (void)size;
+    object_list_t *l = data;
+    if (l->n < MAX_OBJECTS) {
+        l->addr[l->n] = info->dlpi_addr;
+        l->phdr[l->n] = info->dlpi_phdr;
+        l->phnum[l->n] = info->dlpi_phnum;
+        l->n++;
+    }
+    return 0;
+}
+
+static void compare_object_lists(void) {
+    static object_list_t a, b;
+    dl_iterate_phdr(note_object, &a);
+    gmi_roots_fork_child(); /* this process lists as a forked child from now on */
+    gmi_each_object(note_object, &b);
+    CHECK(a.n >= 4); /* the executable, this library, libc, the loader at least */
+    CHECK_EQ(a.n, b.n);
+    int differ = 0;
+    for (int i = 0; i < a.n && i < b.n; i++)
+        differ += a.addr[i] != b.addr[i] || a.phdr[i] != b.phdr[i] || a.phnum[i] != b.phnum[i];
+    CHECK_EQ(differ, 0);
+}
+
 int main(void) {
     gm_init();
     /* The hook holds the collection (and its loader gate) until the loader thread is
@@ -75,6 +111,17 @@ int main(void) {
     for (int i = 0; i < 4000; i++)
         memset(gm_alloc(64), 0x77, 64);
     int bad = 0;
+    for (int i = 0; i < 8; i++) {
+        unsigned char *p = lib_get(i);
+        if (gm_base(p) != p || p[0] != 0x40 + i || p[63] != 0x40 + i) bad++;
+    }
+    CHECK_EQ(bad, 0);
+    compare_object_lists();
+    /* the library's objects survive a collection on the forked child's list too */
+    gm_collect();
+    for (int i = 0; i < 4000; i++)
+        memset(gm_alloc(64), 0x77, 64);
+    bad = 0;
     for (int i = 0; i < 8; i++) {
         unsigned char *p = lib_get(i);
         if (gm_base(p) != p || p[0] != 0x40 + i || p[63] != 0x40 + i) bad++;
