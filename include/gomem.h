@@ -291,7 +291,9 @@ GM_API void gm_checkptr(const void *base, const void *p, size_t len);
  * arg is kept alive while the finalizer is set; if arg reaches obj, obj never dies.
  * fn == NULL removes the finalizer; setting one replaces the previous one. Returns 0,
  * or -1 if obj is not the base of a live gomem object (or out of memory).
- * Do not gm_free an object that has a finalizer, cleanup or weak handle. */
+ * An explicit gm_free of the object, or a gm_realloc that moves it, drops its finalizer
+ * and cleanups without running them (reported in one line on stderr: remove them
+ * first) and clears its weak handles; they never pass to a later object. */
 GM_API int gm_set_finalizer(void *obj, void (*fn)(void *obj, void *arg), void *arg);
 
 /* gm_add_cleanup arranges for fn(arg) to run once after obj becomes unreachable, as
@@ -322,7 +324,8 @@ GM_API void gm_set_finalizer_thread(int enabled);
  * object's base while the object is reachable and NULL for ever once a collection
  * has found it unreachable, with no window in which a collected object can be
  * returned (the handle clears before any finalizer of the object is queued).
- * gm_weak_release drops one reference; the handle is freed with the last one. */
+ * gm_weak_release drops one reference; the handle is freed with the last one. An
+ * explicit gm_free of the object (or a gm_realloc that moves it) clears its handle. */
 typedef struct gm_weak_s gm_weak_t;
 GM_API gm_weak_t *gm_weak_make(void *p);
 GM_API void *gm_weak_get(gm_weak_t *h);

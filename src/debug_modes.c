@@ -42,6 +42,7 @@
  * collector already).
  * See malloc.c for the allocator overview. */
 #include "debug_modes.h"
+#include "finalizer.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -416,6 +417,9 @@ void gmi_debug_free(void *p) {
     size_t slot;
     gmi_span_t *s = live_base("gm_free", p, &slot);
     if (s == NULL) return;
+    /* now, not when a quarantine lets the object go */
+    if (__atomic_load_n(&s->specials, __ATOMIC_RELAXED) != NULL)
+        gmi_specials_free_object(s, slot, "gm_free", p, false);
     if (gmi_debug_slow & GMI_DEBUG_FREE) {
         uint32_t pins = gmi_pin_forget((uintptr_t)p);
         if (pins && gmi_config.debug_checkptr)

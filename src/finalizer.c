@@ -26,8 +26,10 @@
  * gm_run_finalizers. Never inside an allocation, never with the world stopped.
  * Locking: gmi_profile_lock (specials, the attached list, the record allocator), then
  * gmi_finq_lock (the run queue; the condition variable of the finalizer thread).
- * Misuse: gm_free of an object that still has a finalizer, cleanup or weak handle is
- * undefined (remove them first); the record stays on the slot until the next cycle.
+ * Explicit free: gm_free of an object that still has a finalizer or cleanups (or a
+ * gm_realloc that moves it) drops them, reported as a misuse, and clears its weak
+ * handle (gmi_specials_free_object): left on the slot, they passed to the next object
+ * allocated there before the next cycle could see the slot free.
  * See gc.c for the collector overview. */
 #include "finalizer.h"
 #include "explain.h"
@@ -344,6 +346,32 @@ static void drop_chain_locked(gmi_fin_t *h) {
         rec_free_locked(h);
         h = n;
     }
+}
+
+void gmi_specials_free_object(gmi_span_t *s, size_t slot, const char *call, const void *p,
+                              bool profile) {
+    if (profile) gmi_profile_record_free(s, slot);
+    if (__atomic_load_n(&s->specials, __ATOMIC_RELAXED) == NULL) return;
+    int dropped = 0;
+    gmi_lock(&gmi_profile_lock);
+    for (uint8_t kind = GMI_SPECIAL_FINALIZER; kind <= GMI_SPECIAL_CLEANUP; kind++) {
+        gmi_special_t *sp = gmi_special_remove_locked(s, slot, kind);
+        if (sp == NULL) continue;
+        gmi_fin_t *h = sp->bucket;
+        gmi_special_free_locked(sp);
+        attached_unlink(h);
+        drop_chain_locked(h);
+        dropped |= 1 << (kind - GMI_SPECIAL_FINALIZER);
+    }
+    gmi_weak_free_object_locked(s, slot);
+    gmi_unlock(&gmi_profile_lock);
+    if (dropped)
+        gmi_error("%s(%p): the object had %s; dropped without running (remove them before"
+                  " freeing the object)",
+                  call, p,
+                  dropped == 3   ? "a finalizer and cleanups"
+                  : dropped == 1 ? "a finalizer"
+                                 : "cleanups");
 }
 
 static void gen_cell(push_fn push, void *pa, void *cell) {

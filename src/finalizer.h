@@ -36,8 +36,20 @@ void gmi_finalizer_queue_call(void (*fn)(void *arg), void *arg);
 uint64_t gmi_finalizer_stats(uint64_t *queued, uint64_t *run, uint64_t *cleanups_queued,
                              uint64_t *cleanups_run);
 
+/* gmi_specials_free_object: the explicit free (call: gm_free, or gm_realloc moving
+ * it) of the object p in slot of s, whose span has specials: its heap profile record
+ * counts the free, its finalizer and cleanups are dropped without running (a misuse,
+ * reported in one line: left on the slot they passed to the next object allocated
+ * there), and its weak handle is cleared (reads NULL). profile false keeps the profile
+ * record (poison mode reads the allocation site from it until the quarantine frees the
+ * object). No gomem lock held. */
+void gmi_specials_free_object(gmi_span_t *s, size_t slot, const char *call, const void *p,
+                              bool profile);
+
 /* weak.c: called from gmi_specials_after_mark. */
 void gmi_weak_clear_dead_locked(void);
+/* the weak handle of slot of s, if any, reads NULL from now on (gmi_profile_lock) */
+void gmi_weak_free_object_locked(gmi_span_t *s, size_t slot);
 uint64_t gmi_weak_count(void);
 
 /* pool.c. gmi_pool_lock protects the pool registry and per-thread tables; it comes

@@ -89,6 +89,7 @@
 #include "internal.h"
 #include "gc_internal.h"
 #include "profile.h"
+#include "finalizer.h"
 #include "debug_modes.h"
 #include "track.h"
 
@@ -701,7 +702,7 @@ static void free_small(gmi_thread_t *t, gmi_span_t *s, size_t i, const void *p) 
     unsigned spc = s->spanclass;
     gmi_cache_entry_t *e = t != NULL ? &t->cache.alloc[spc] : NULL;
     if (gmi_unlikely(__atomic_load_n(&s->specials, __ATOMIC_RELAXED) != NULL))
-        gmi_profile_record_free(s, i);
+        gmi_specials_free_object(s, i, "gm_free", p, true);
     uint64_t bit = 1ull << (i & 63);
     if (e != NULL && e->span == s) {
         /* Local free: this thread owns the span's allocation bits. */
@@ -839,7 +840,7 @@ static void free_large(gmi_thread_t *t, gmi_span_t *s, const void *p) {
     uintptr_t site = 0; /* poison mode: the allocation site, for a later report */
     if (__atomic_load_n(&s->specials, __ATOMIC_RELAXED) != NULL) {
         if (gmi_unlikely(gmi_config.debug_poison)) site = gmi_profile_alloc_site(s, 0);
-        gmi_profile_record_free(s, 0);
+        gmi_specials_free_object(s, 0, "gm_free", p, true);
     }
     if (t != NULL) {
         t->cache.nlarge_free++;
@@ -1008,7 +1009,10 @@ GM_API void *gm_realloc(void *p, size_t size) {
     if (size == 0) {
         /* the new object first: on failure p stays untouched, as the header says */
         void *q = alloc_any(0, noscan);
-        if (q != NULL) gm_free(p);
+        if (q == NULL) return NULL;
+        if (__atomic_load_n(&s->specials, __ATOMIC_RELAXED) != NULL)
+            gmi_specials_free_object(s, i, "gm_realloc", p, false);
+        gm_free(p);
         return q;
     }
     if (size > GMI_MAX_ALLOC_SIZE) {
@@ -1025,6 +1029,9 @@ GM_API void *gm_realloc(void *p, size_t size) {
     void *q = alloc_any(size, noscan);
     if (q == NULL) return NULL;
     memcpy(q, p, size < old ? size : old);
+    /* the old object's finalizer, cleanups and weak handle do not follow it (reported) */
+    if (__atomic_load_n(&s->specials, __ATOMIC_RELAXED) != NULL)
+        gmi_specials_free_object(s, i, "gm_realloc", p, false);
     gm_free(p);
     return q;
 }

@@ -70,6 +70,15 @@ void gmi_weak_clear_dead_locked(void) {
     }
 }
 
+void gmi_weak_free_object_locked(gmi_span_t *s, size_t slot) {
+    gmi_special_t *sp = gmi_special_remove_locked(s, slot, GMI_SPECIAL_WEAK);
+    if (sp == NULL) return;
+    gm_weak_t *h = sp->bucket;
+    gmi_special_free_locked(sp);
+    live_unlink(h);
+    __atomic_store_n(&h->hidden, 0, __ATOMIC_RELEASE);
+}
+
 uint64_t gmi_weak_count(void) {
     return __atomic_load_n(&weak.count, __ATOMIC_RELAXED);
 }

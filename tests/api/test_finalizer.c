@@ -4,6 +4,7 @@
 #include "api/gmtest.h"
 
 #include <stdatomic.h>
+#include <string.h>
 
 #include <pthread.h>
 
@@ -254,8 +255,64 @@ static GMT_NOINLINE void test_fork_queued(void) {
     CHECK_EQ(WIFEXITED(st) ? WEXITSTATUS(st) : 100 + WTERMSIG(st), 0);
 }
 
+/* An explicit free (or a moving realloc) of an object with a finalizer, a cleanup and
+ * a weak handle: the next object allocated in its slot, at once, must not inherit
+ * them. One line on stderr names the call and the object. */
+static int inherit_runs;
+static void inherit_fin(void *obj, void *arg) {
+    (void)obj;
+    (void)arg;
+    inherit_runs++;
+}
+static void inherit_cleanup(void *arg) {
+    (void)arg;
+    inherit_runs++;
+}
+
+static void test_free_drops(int use_realloc) {
+    gm_run_finalizers();
+    inherit_runs = 0;
+    char *a = gm_alloc(48);
+    CHECK_EQ(gm_set_finalizer(a, inherit_fin, NULL), 0);
+    CHECK_EQ(gm_add_cleanup(a, inherit_cleanup, (void *)0x99), 0);
+    gm_weak_t *h = gm_weak_make(a);
+    CHECK(h != NULL && gm_weak_get(h) == a);
+    char buf[1024];
+    gmt_capture_begin();
+    char *moved = NULL;
+    if (use_realloc)
+        moved = gm_realloc(a, 4000); /* another size class: a moves */
+    else
+        gm_free(a);
+    size_t n = gmt_capture_end(buf, sizeof buf);
+    CHECK(strstr(buf, use_realloc ? "gm_realloc(" : "gm_free(") != NULL);
+    CHECK(strstr(buf, "finalizer and cleanups") != NULL);
+    CHECK(n > 0 && memchr(buf, '\n', n) == buf + n - 1); /* one line */
+    CHECK(gm_weak_get(h) == NULL);
+    /* the freed slot is the next one handed out (a local free of the current span) */
+    char *b = gm_alloc(48);
+    g_keep = b;
+    for (int i = 0; i < 3; i++) {
+        gm_collect();
+        gm_run_finalizers();
+    }
+    CHECK(gm_weak_get(h) == NULL);
+    gm_weak_release(h);
+    /* b dies: had it inherited a's records, they would run now */
+    g_keep = NULL;
+    b = NULL;
+    gm_keep_alive(moved);
+    for (int i = 0; i < 3; i++) {
+        gm_collect();
+        gm_run_finalizers();
+    }
+    CHECK_EQ(inherit_runs, 0);
+}
+
 int main(void) {
     gm_init();
+    test_free_drops(0);
+    test_free_drops(1);
     test_once_with_resurrection();
     test_chain_order();
     test_remove();
