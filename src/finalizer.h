@@ -57,6 +57,8 @@ uint64_t gmi_weak_count(void);
 extern gmi_lock_t gmi_pool_lock;
 void gmi_pool_stw_start(void);       /* @@hook:stw_start@@: primary -> victim -> dropped */
 void gmi_pool_mark(uint64_t *bytes); /* from gmi_specials_after_mark */
+void gmi_pool_fork_prepare(void);    /* after gmi_lock_all: every shard lock */
+void gmi_pool_fork_parent(void);     /* before gmi_unlock_all */
 void gmi_pool_fork_child(void);
 
 /* limiter.c: the GC CPU limiter (Go's gcCPULimiter, a leaky bucket). */

@@ -15,7 +15,8 @@
  * pointer, whose object is meanwhile in the thread's registers.
  * Locking: gmi_pool_lock (registry, per-thread tables; in gmi_lock_all), shard locks
  * are leaves that the collector never takes (it only reads and zeroes slots with the
- * world stopped). See gc.c for the collector overview. */
+ * world stopped); fork takes them all after gmi_lock_all (gmi_pool_fork_prepare). See gc.c for the
+ * collector overview. */
 #include "finalizer.h"
 #include "explain.h"
 
@@ -227,6 +228,21 @@ void gmi_pool_each_item_locked(void (*fn)(const void *pool, const uintptr_t *cel
             for (pool_table_t *tb = pl.tables; tb; tb = tb->next_all)
                 if (tb->owner != NULL) visit_item(pool, &tb->slot[pool->id], fn, arg);
     }
+}
+
+/* fork: the forking thread holds every shard lock across fork (gmi_pool_lock held, so
+ * the registry is still): a shard a thread was compacting in shard_push held one item
+ * twice for a moment, and a child forked then handed that object out twice. */
+void gmi_pool_fork_prepare(void) {
+    for (gm_pool_t *pool = pl.pools; pool; pool = pool->next)
+        for (int i = 0; i < GMI_POOL_SHARDS; i++)
+            pthread_mutex_lock(&pool->shards[i].m);
+}
+
+void gmi_pool_fork_parent(void) {
+    for (gm_pool_t *pool = pl.pools; pool; pool = pool->next)
+        for (int i = GMI_POOL_SHARDS - 1; i >= 0; i--)
+            pthread_mutex_unlock(&pool->shards[i].m);
 }
 
 void gmi_pool_fork_child(void) {

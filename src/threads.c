@@ -57,6 +57,7 @@
  * thread stays registered, the others' cached spans go back to the central lists.
  * See gc.c for the collector overview and the lock order. */
 #include "internal.h"
+#include "finalizer.h"
 #include "profile.h"
 #include "track.h"
 
@@ -1467,9 +1468,11 @@ GM_API int sigtimedwait(const sigset_t *restrict set, siginfo_t *restrict info,
 
 static void fork_prepare(void) {
     gmi_lock_all();
+    gmi_pool_fork_prepare();
 }
 
 static void fork_parent(void) {
+    gmi_pool_fork_parent();
     gmi_unlock_all();
 }
 
