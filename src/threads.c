@@ -1172,7 +1172,12 @@ GMI_NO_ASAN void gmi_thread_scan_ranges(gmi_thread_t *t,
          * same alternate stack, or a coroutine) */
         push(sp, t->alt_hi, arg);
         uintptr_t isp = t->alt_sp & ~(uintptr_t)7;
-        if (isp != 0 && on_own_stack(t, isp)) {
+        /* an sp on the alternate stack itself is a program handler's, which the stop
+         * interrupted: the thread's own frames are then below some unknown sp, even if
+         * the alternate stack is an array on the thread's stack (the frames called
+         * after the array's were not scanned, and their objects were freed) */
+        bool isp_on_alt = isp >= t->alt_lo && isp < t->alt_hi;
+        if (isp != 0 && !isp_on_alt && on_own_stack(t, isp)) {
             uintptr_t lo = isp - GMI_RED_ZONE;
             if (lo < t->stack_lo || lo > isp) lo = isp;
             push(lo, t->stack_hi, arg);

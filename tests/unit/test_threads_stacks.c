@@ -6,7 +6,8 @@
  *     cycle until the thread is reaped, or its stale mark bits keep an object from being
  *     scanned and what only it references is freed.
  *  2. The main thread stopped while it runs a handler on a sigaltstack: its own stack
- *     (above the sp the handler interrupted) is still scanned.
+ *     (above the sp the handler interrupted) is still scanned, also when the alternate
+ *     stack is an array on that stack, above the interrupted frames.
  *  3. A thread running on a coroutine stack (makecontext on mmap'd memory, with a
  *     PROT_NONE hole between it and the thread's stack): collecting there, or being
  *     stopped there, must not scan the address space between the two stacks (it
@@ -114,19 +115,12 @@ static __attribute__((noinline)) void make_held(void **slot) {
     *slot = p;
 }
 
-static void test_altstack(void) {
-    size_t altsize = 1 << 16;
-    stack_t ss = {
-        .ss_sp = mmap(NULL, altsize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
-        .ss_size = altsize};
-    CHECK(ss.ss_sp != MAP_FAILED);
-    CHECK(sigaltstack(&ss, NULL) == 0);
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_usr1;
-    sa.sa_flags = SA_ONSTACK;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGUSR1, &sa, NULL);
+/* The frames the handler interrupted hold the only pointer; they are below the
+ * alternate stack when that is an array on the thread's own stack (on_stack), and an
+ * sp on the alternate stack says nothing about where they are. */
+static __attribute__((noinline)) void altstack_round(void) {
+    atomic_store(&in_handler, 0);
+    atomic_store(&collected, 0);
     pthread_t th;
     pthread_create(&th, NULL, collect_when_handling, NULL);
     void *volatile held[4]; /* on the main stack only */
@@ -139,9 +133,28 @@ static void test_altstack(void) {
         fill_bytes(gm_alloc(100), 100, 0x33);
     CHECK(bytes_are(p, 100, 0x5a));
     held[1] = NULL;
+}
+
+static __attribute__((noinline)) void test_altstack(int on_stack) {
+    size_t altsize = 1 << 16;
+    char array[1 << 16];
+    stack_t ss = {.ss_sp = on_stack ? (void *)array
+                                    : mmap(NULL, altsize, PROT_READ | PROT_WRITE,
+                                           MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
+                  .ss_size = altsize};
+    CHECK(ss.ss_sp != MAP_FAILED);
+    CHECK(sigaltstack(&ss, NULL) == 0);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_usr1;
+    sa.sa_flags = SA_ONSTACK;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGUSR1, &sa, NULL);
+    altstack_round();
     ss.ss_flags = SS_DISABLE;
     sigaltstack(&ss, NULL);
     signal(SIGUSR1, SIG_DFL);
+    if (!on_stack) munmap(ss.ss_sp, altsize);
 }
 
 /* ---- 3. coroutines ------------------------------------------------------------ */
@@ -219,7 +232,8 @@ int main(void) {
     /* ASan's thread registry cannot take a thread that leaves with a raw exit */
     test_vanished_thread();
 #endif
-    test_altstack();
+    test_altstack(0);
+    test_altstack(1); /* the alternate stack is an array on the main stack */
     test_coroutines();
     return check_done();
 }
