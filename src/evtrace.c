@@ -469,10 +469,16 @@ void gmi_evtrace_fork_child(void) {
 
 GM_API int gm_trace_start(const char *path) {
     if (!atomic_load(&gmi_initialized)) gmi_init_slow();
-    return trace_start(path);
+    int cancel = gmi_nocancel_begin();
+    int rc = trace_start(path);
+    gmi_nocancel_end(cancel);
+    return rc;
 }
 
 GM_API int gm_trace_stop(void) {
     if (!atomic_load(&gmi_initialized)) gmi_init_slow();
-    return trace_stop();
+    int cancel = gmi_nocancel_begin();
+    int rc = trace_stop();
+    gmi_nocancel_end(cancel);
+    return rc;
 }

@@ -718,5 +718,8 @@ GM_API int gm_explain(const void *ptr, FILE *out) {
     /* the caller's frames start above this function's frame record: this frame's own
      * copies of ptr (argument registers spilled here) are not roots */
     uintptr_t lo = (uintptr_t)__builtin_frame_address(0) + 16;
-    return explain(ptr, out, lo, (uintptr_t)__builtin_return_address(0) - 1);
+    int cancel = gmi_nocancel_begin(); /* stdio with the world stopped */
+    int rc = explain(ptr, out, lo, (uintptr_t)__builtin_return_address(0) - 1);
+    gmi_nocancel_end(cancel);
+    return rc;
 }

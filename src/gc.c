@@ -139,7 +139,15 @@ static pthread_mutex_t init_lock GMI_STATE = PTHREAD_MUTEX_INITIALIZER;
 static void pacer_mem(gmi_pacer_mem_t *m);
 static void publish_trigger(void);
 
+static void init_slow(void);
+
 void gmi_init_slow(void) {
+    int cancel = gmi_nocancel_begin(); /* reads files (env.c) under init_lock */
+    init_slow();
+    gmi_nocancel_end(cancel);
+}
+
+static void init_slow(void) {
     pthread_mutex_lock(&init_lock);
     if (atomic_load(&gmi_initialized)) {
         pthread_mutex_unlock(&init_lock);
@@ -367,6 +375,7 @@ static GMI_NOINLINE bool collect_locked(bool forced, bool last_try) {
  * restarts; a cycle that finds, with the world stopped, a library loaded since lists
  * them again (collect_locked). */
 static GMI_NOINLINE void collect_gated(gmi_thread_t *t, bool forced, int gate, uint32_t prev) {
+    int cancel = gmi_nocancel_begin();
     /* Allocating threads past the trigger wait for this cycle (gate state): the sweep
      * that ends the previous cycle comes first and is long in a big heap, and threads
      * that went on allocating through it, more of them than cores to run the
@@ -389,6 +398,7 @@ static GMI_NOINLINE void collect_gated(gmi_thread_t *t, bool forced, int gate, u
     gmi_dl_gate_set_state(prev);
     gmi_dl_gate_leave(gate);
     gmi_stack_scrub_deep(t); /* collect_locked's frames held heap pointers */
+    gmi_nocancel_end(cancel);
 }
 
 void gmi_gc_collect(bool forced) {

@@ -363,6 +363,19 @@ void gmi_fork_child_hook(void);
 void gmi_roots_init(void);
 /* Snapshot the writable segments of all loaded objects (dl_iterate_phdr) minus RELRO
  * and gomem's own state; call with the world running, before gmi_lock_all. */
+/* Cancellation. gomem's blocking paths reach cancellation points (write, open,
+ * pthread_cond_wait, nanosleep) while they hold its locks, even with the world
+ * stopped: a thread cancelled there unwound with them held, and the next collection
+ * hung for ever. Those paths run with cancellation disabled, as glibc's own do. */
+static inline int gmi_nocancel_begin(void) {
+    int old = PTHREAD_CANCEL_ENABLE;
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old);
+    return old;
+}
+static inline void gmi_nocancel_end(int old) {
+    if (old != PTHREAD_CANCEL_DISABLE) pthread_setcancelstate(old, NULL);
+}
+
 void gmi_roots_snapshot(void);
 /* gmi_each_object: dl_iterate_phdr, except in a forked child, where the loader's lock
  * may be held for ever by a thread that no longer exists: there the loader's list is

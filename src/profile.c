@@ -475,7 +475,16 @@ GM_API int64_t gm_set_mem_profile_rate(int64_t bytes) {
     return old;
 }
 
+static int write_heap_profile(const char *path);
+
 GM_API int gm_write_heap_profile(const char *path) {
+    int cancel = gmi_nocancel_begin(); /* see internal.h */
+    int rc = write_heap_profile(path);
+    gmi_nocancel_end(cancel);
+    return rc;
+}
+
+static int write_heap_profile(const char *path) {
     if (path == NULL) {
         errno = EINVAL;
         return -1;

@@ -94,7 +94,16 @@ static void human(char *buf, size_t n, uint64_t b) {
         snprintf(buf, n, "%llu", (unsigned long long)b);
 }
 
+static int write_size_class_report(FILE *out);
+
 GM_API int gm_write_size_class_report(FILE *out) {
+    int cancel = gmi_nocancel_begin(); /* see internal.h */
+    int rc = write_size_class_report(out);
+    gmi_nocancel_end(cancel);
+    return rc;
+}
+
+static int write_size_class_report(FILE *out) {
     if (out == NULL) {
         errno = EINVAL;
         return -1;

@@ -39,7 +39,15 @@ static void add_stack_bytes(gmi_thread_t *t, void *arg) {
         *(uint64_t *)arg += t->stack_hi - t->stack_lo;
 }
 
+static void read_memstats(gm_memstats_t *ms);
+
 GM_API void gm_read_memstats(gm_memstats_t *ms) {
+    int cancel = gmi_nocancel_begin(); /* see internal.h */
+    read_memstats(ms);
+    gmi_nocancel_end(cancel);
+}
+
+static void read_memstats(gm_memstats_t *ms) {
     if (ms == NULL) return;
     if (!atomic_load(&gmi_initialized)) gmi_init_slow();
     (void)gmi_thread_get();

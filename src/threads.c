@@ -525,12 +525,22 @@ static void register_failed(pid_t tid) {
 /* thread_register registers the calling thread (once) and returns its struct, or NULL
  * with errno ENOMEM when there is no metadata memory for the struct (see the overview:
  * the next call tries again). */
+static gmi_thread_t *thread_register_new(int auto_registered);
+
 static gmi_thread_t *thread_register(int auto_registered) {
     gmi_thread_t *t = gmi_tls_thread;
     if (t != NULL) {
         if (!auto_registered) t->auto_registered = 0;
         return t;
     }
+    int cancel = gmi_nocancel_begin(); /* /proc reads under the registry lock */
+    t = thread_register_new(auto_registered);
+    gmi_nocancel_end(cancel);
+    return t;
+}
+
+static gmi_thread_t *thread_register_new(int auto_registered) {
+    gmi_thread_t *t;
     threads_once();
     reap_dead();
     unblock_stop_signal();
@@ -758,12 +768,11 @@ static void start_watcher(void) {
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    /* Its /proc descriptors are its own from here on (a forked child's watcher opens
+     * its own: fork_child closes the parent's). Closing them here raced with the
+     * watcher's opening them, and a program out of descriptors never ended. */
     if (thread_create(&th, &attr, last_thread_watcher, NULL, THREAD_WATCHER) != 0)
-        atomic_store(&watcher_started, 0);
-    if (watch.stat_fd >= 0) close(watch.stat_fd); /* the parent's /proc/self */
-    if (watch.task_fd >= 0) close(watch.task_fd);
-    watch.stat_fd = watch.task_fd = -1;
-    watch.pid = 0; /* the next of gomem's threads tries again */
+        atomic_store(&watcher_started, 0); /* the next of gomem's threads tries again */
     pthread_attr_destroy(&attr);
 }
 
