@@ -499,8 +499,10 @@ void *gmi_debug_realloc(void *p, size_t size, uintptr_t site) {
     if (s == NULL) return NULL;
     unsigned noscan = s->spanclass & 1;
     if (size == 0) {
-        gmi_debug_free(p);
-        return gmi_debug_alloc(0, noscan, site);
+        /* the new object first: on failure p stays untouched, as the header says */
+        void *q = gmi_debug_alloc(0, noscan, site);
+        if (q != NULL) gmi_debug_free(p);
+        return q;
     }
     if (size > GMI_MAX_ALLOC_SIZE) {
         errno = ENOMEM;

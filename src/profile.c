@@ -549,8 +549,10 @@ static int parse_rate(const char *s, int64_t *out) {
     int64_t v = 0;
     if (*s == 0) return -1;
     for (; *s; s++) {
-        if (*s < '0' || *s > '9' || v > (INT64_MAX - 9) / 10) return -1;
-        v = v * 10 + (*s - '0');
+        if (*s < '0' || *s > '9') return -1;
+        int d = *s - '0';
+        if (v > (INT64_MAX - d) / 10) return -1; /* past INT64_MAX */
+        v = v * 10 + d;
     }
     *out = v;
     return 0;

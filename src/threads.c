@@ -1427,49 +1427,53 @@ typedef int (*wait_fn)(const sigset_t *, int *);
 typedef int (*waitinfo_fn)(const sigset_t *, siginfo_t *);
 typedef int (*timedwait_fn)(const sigset_t *, siginfo_t *, const struct timespec *);
 
-#define NEXT(type, name)                                                                           \
+/* NEXT finds the next definition of name; called while that is being resolved, the
+ * call fails as name fails: -1 with errno EAGAIN, or (returns_error: pthread_sigmask,
+ * sigwait) the error number itself. */
+#define NEXT(type, name, returns_error)                                                            \
     static _Atomic(void *) next_##name;                                                            \
     type fn = (type)next_symbol(&next_##name, #name);                                              \
     if (fn == NULL) {                                                                              \
-        errno = EAGAIN; /* called while its own symbol is being resolved */                        \
+        if (returns_error) return EAGAIN;                                                          \
+        errno = EAGAIN;                                                                            \
         return -1;                                                                                 \
     }
 
 GM_API int pthread_sigmask(int how, const sigset_t *set, sigset_t *old) {
-    NEXT(mask_fn, pthread_sigmask);
+    NEXT(mask_fn, pthread_sigmask, 1);
     sigset_t copy;
     if (how != SIG_UNBLOCK) set = without_stop(set, &copy);
     return fn(how, set, old);
 }
 
 GM_API int sigprocmask(int how, const sigset_t *set, sigset_t *old) {
-    NEXT(mask_fn, sigprocmask);
+    NEXT(mask_fn, sigprocmask, 0);
     sigset_t copy;
     if (how != SIG_UNBLOCK) set = without_stop(set, &copy);
     return fn(how, set, old);
 }
 
 GM_API int sigsuspend(const sigset_t *mask) {
-    NEXT(suspend_fn, sigsuspend);
+    NEXT(suspend_fn, sigsuspend, 0);
     sigset_t copy;
     return fn(without_stop(mask, &copy));
 }
 
 GM_API int sigwait(const sigset_t *restrict set, int *restrict sig) {
-    NEXT(wait_fn, sigwait);
+    NEXT(wait_fn, sigwait, 1);
     sigset_t copy;
     return fn(without_stop(set, &copy), sig);
 }
 
 GM_API int sigwaitinfo(const sigset_t *restrict set, siginfo_t *restrict info) {
-    NEXT(waitinfo_fn, sigwaitinfo);
+    NEXT(waitinfo_fn, sigwaitinfo, 0);
     sigset_t copy;
     return fn(without_stop(set, &copy), info);
 }
 
 GM_API int sigtimedwait(const sigset_t *restrict set, siginfo_t *restrict info,
                         const struct timespec *restrict timeout) {
-    NEXT(timedwait_fn, sigtimedwait);
+    NEXT(timedwait_fn, sigtimedwait, 0);
     sigset_t copy;
     return fn(without_stop(set, &copy), info, timeout);
 }

@@ -126,6 +126,10 @@ static int child(const char *arg) {
         gm_init();
         return gm_set_mem_profile_rate(-1) == 524288 ? 0 : 8; /* the default kept */
     }
+    if (strcmp(arg, "maxrate") == 0) { /* GOMEMPROFILERATE=INT64_MAX is a rate */
+        gm_init();
+        return gm_set_mem_profile_rate(-1) == INT64_MAX ? 0 : 9;
+    }
     if (strncmp(arg, "rate0:", 6) == 0) { /* GOMEMPROFILERATE=0 set by the parent */
         if (gm_set_mem_profile_rate(-1) != 0) return 3;
         site_child();
@@ -202,6 +206,12 @@ int main(int argc, char **argv) {
     st = gmt_run_self("badrate", "GOMEMPROFILERATE=12x", buf, sizeof buf, 0, 60);
     CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
     CHECK(strstr(buf, "gomem: malformed GOMEMPROFILERATE=\"12x\": ") != NULL);
+    CHECK_EQ(gmt_count_lines(buf), 1);
+    st = gmt_run_self("maxrate", "GOMEMPROFILERATE=9223372036854775807", buf, sizeof buf, 0, 60);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    CHECK_EQ(gmt_count_lines(buf), 0);
+    st = gmt_run_self("badrate", "GOMEMPROFILERATE=9223372036854775808", buf, sizeof buf, 0, 60);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0); /* one past: malformed, the default kept */
     CHECK_EQ(gmt_count_lines(buf), 1);
     snprintf(rate0_path, sizeof rate0_path, "%s/rate0.pb.gz", dir);
     snprintf(arg, sizeof arg, "rate0:%s", rate0_path);
