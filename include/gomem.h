@@ -335,7 +335,10 @@ GM_API void gm_weak_release(gm_weak_t *h);
  * slot per thread and a sharded shared part that other threads steal from without a
  * global lock. An object put in a pool survives the next collection (as a "victim",
  * still returned by gm_pool_get) and is dropped, and freed if unreachable otherwise,
- * by the one after. gm_pool_get returns a pooled object, else new_fn(arg) (or NULL
+ * by the one after. Two exceptions: the private slot of a thread that has exited,
+ * which no gm_pool_get can reach, is dropped at the next collection; and a pool holds
+ * at most one object per thread plus 16 shards of 128 (a put into a full shard drops
+ * the object). gm_pool_get returns a pooled object, else new_fn(arg) (or NULL
  * without new_fn). gm_pool_put(pool, NULL) does nothing. Pools are never freed. */
 typedef struct gm_pool_s gm_pool_t;
 typedef struct gm_pool_stats_s {
