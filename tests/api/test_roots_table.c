@@ -11,6 +11,7 @@ enum { NRANGES = 20000, NKEYS = 15000 };
 
 static void **cells; /* malloc'd: not a root unless registered */
 static int *count;   /* ranges registered per key (key k = &cells[k]) */
+static void **volatile holder;
 static uint64_t rng = 88172645463325252ull;
 
 static uint64_t next_rand(void) {
@@ -25,10 +26,13 @@ int main(void) {
     cells = calloc(NKEYS, sizeof *cells);
     count = calloc(NKEYS, sizeof *count);
     CHECK(cells != NULL && count != NULL);
+    /* until the ranges are added, a gomem array held in a global keeps the objects */
+    holder = gm_alloc(NKEYS * sizeof(void *));
     for (int k = 0; k < NKEYS; k++) {
         uint64_t *o = gm_alloc(64);
         o[0] = (uint64_t)k * 7 + 1;
         cells[k] = o;
+        holder[k] = o;
     }
     /* add NRANGES ranges over random keys (duplicates included) */
     for (int i = 0; i < NRANGES; i++) {
@@ -45,6 +49,7 @@ int main(void) {
         count[k] = 0;
     }
     CHECK_EQ(bad, 0);
+    holder = NULL;
     /* unregistered cells forget their objects (malloc'd memory is not scanned) */
     for (int k = 0; k < NKEYS; k++)
         if (count[k] == 0) cells[k] = NULL;
