@@ -62,6 +62,14 @@ static struct {
     uint64_t global_bytes; /* sum over snap */
     uintptr_t *bases;      /* load addresses (dlpi_addr) of the objects of the snapshot */
     size_t nbases, capbases;
+    /* every object dl_iterate_phdr listed in this process: its dynamic section's address
+     * (the link map's l_ld) and program headers, for a forked child's listing */
+    struct known_object_s {
+        uintptr_t dyn;
+        const ElfW(Phdr) * phdr;
+        int phnum;
+    } * known;
+    size_t nknown, capknown;
     struct r_debug *rdebug; /* the loader's list, from the executable's DT_DEBUG, or NULL */
     bool bases_lost;        /* the last snapshot could not record every base */
 } roots GMI_STATE;
@@ -116,11 +124,37 @@ static void find_rdebug(const struct dl_phdr_info *info) {
     }
 }
 
+static _Atomic int roots_forked; /* this process is a forked child: see below */
+
+/* note_known records where info's program headers are, by its dynamic section. */
+static void note_known(const struct dl_phdr_info *info) {
+    uintptr_t dyn = 0;
+    for (int i = 0; i < info->dlpi_phnum; i++)
+        if (info->dlpi_phdr[i].p_type == PT_DYNAMIC)
+            dyn = info->dlpi_addr + info->dlpi_phdr[i].p_vaddr;
+    if (dyn == 0) return;
+    for (size_t i = 0; i < roots.nknown; i++) {
+        if (roots.known[i].dyn == dyn) {
+            roots.known[i].phdr = info->dlpi_phdr;
+            roots.known[i].phnum = info->dlpi_phnum;
+            return;
+        }
+    }
+    if (roots.nknown == roots.capknown &&
+        table_grow((void **)&roots.known, &roots.capknown, sizeof *roots.known) != 0)
+        return; /* no memory: the child reads the ELF header instead */
+    roots.known[roots.nknown].dyn = dyn;
+    roots.known[roots.nknown].phdr = info->dlpi_phdr;
+    roots.known[roots.nknown].phnum = info->dlpi_phnum;
+    roots.nknown++;
+}
+
 static int snapshot_object(struct dl_phdr_info *info, size_t size, void *data) {
     (void)size;
     (void)data;
     if (roots.nbases == 0 && !roots.bases_lost && roots.rdebug == NULL)
         find_rdebug(info); /* the first object: the executable */
+    if (!atomic_load_explicit(&roots_forked, memory_order_relaxed)) note_known(info);
     if (roots.nbases == roots.capbases &&
         table_grow((void **)&roots.bases, &roots.capbases, sizeof(uintptr_t)) != 0)
         roots.bases_lost = true; /* no memory: the staleness check is skipped */
@@ -163,8 +197,6 @@ static int snapshot_object(struct dl_phdr_info *info, size_t size, void *data) {
  * the loader links it; an unload waits on the loader gate (above) while a collection
  * holds it, and the list is only read with the gate held.
  * ------------------------------------------------------------------------------- */
-
-static _Atomic int roots_forked; /* this process is a forked child: see above */
 
 void gmi_roots_fork_child(void) {
     atomic_store(&roots_forked, 1);
@@ -209,10 +241,20 @@ static bool each_object_from_list(int (*cb)(struct dl_phdr_info *, size_t, void 
             ph = (const ElfW(Phdr) *)getauxval(AT_PHDR);
             phnum = (int)getauxval(AT_PHNUM);
             if (ph == NULL || phnum == 0) ph = NULL;
-        } else if (!object_phdrs((uintptr_t)lm->l_addr, &ph, &phnum)) {
-            ph = NULL;
+        } else {
+            /* as the parent's dl_iterate_phdr listed it; else the ELF header at the load
+             * bias, where an object linked at address 0 (nearly every one) has it */
+            for (size_t i = 0; i < roots.nknown && ph == NULL; i++) {
+                if (roots.known[i].dyn == (uintptr_t)lm->l_ld) {
+                    ph = roots.known[i].phdr;
+                    phnum = roots.known[i].phnum;
+                }
+            }
+            if (ph == NULL && !object_phdrs((uintptr_t)lm->l_addr, &ph, &phnum)) ph = NULL;
         }
         if (ph == NULL) {
+            static _Atomic int warned; /* once: every collection would say it again */
+            if (atomic_exchange(&warned, 1)) continue;
             gmi_error("roots: cannot read the program headers of '%s' (loaded at %p) in this"
                       " forked child: its globals are not scanned",
                       info.dlpi_name, (void *)lm->l_addr);
@@ -349,7 +391,17 @@ uint64_t gmi_roots_global_bytes(void) {
 
 /* gmi_roots_init maps the first page of each table so that the first collection and
  * the first gm_add_roots do not have to. Failure is not fatal: they grow on demand. */
+static int note_known_cb(struct dl_phdr_info *info, size_t size, void *data) {
+    (void)size;
+    (void)data;
+    note_known(info);
+    return 0;
+}
+
 void gmi_roots_init(void) {
+    /* the objects loaded now, for a child forked before the first collection */
+    if (!atomic_load_explicit(&roots_forked, memory_order_relaxed))
+        dl_iterate_phdr(note_known_cb, NULL);
     gmi_lock(&gmi_roots_lock);
     if (roots.snap == NULL) table_grow((void **)&roots.snap, &roots.capsnap, sizeof(root_range_t));
     if (roots.user == NULL) table_grow((void **)&roots.user, &roots.capuser, sizeof(user_root_t));

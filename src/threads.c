@@ -635,6 +635,7 @@ static int thread_create(pthread_t *out, const pthread_attr_t *attr, void *(*fn)
 static _Atomic pid_t service_tids[SERVICE_TIDS]; /* gomem's own threads, by tid */
 static _Atomic int watcher_started;
 static _Atomic uint32_t watcher_word; /* futex: bumped to wake the watcher */
+static sigset_t watcher_mask;         /* its creator's mask, which it takes to exit with */
 
 static void note_tid(_Atomic pid_t *table, size_t n, pid_t tid) {
     for (size_t i = 0; i < n; i++) {
@@ -747,6 +748,7 @@ static void *last_thread_watcher(void *unused) {
         }
         if (!program_threads_left()) {
             thread_register(0); /* NULL (no memory): the handlers' first call tries again */
+            pthread_sigmask(SIG_SETMASK, &watcher_mask, NULL); /* the program's, registered */
             exit(0);
         }
         ms = !after_main ? 10 : ms < 500 ? 2 * ms : 1000;
@@ -1316,23 +1318,27 @@ static void *thread_start(void *p) {
 static int thread_create(pthread_t *out, const pthread_attr_t *attr, void *(*fn)(void *), void *arg,
                          int kind) {
     if (kind != THREAD_USER && !atomic_load(&watcher_started)) start_watcher();
-    bool internal = kind == THREAD_INTERNAL, ours = kind != THREAD_USER;
+    bool ours = kind != THREAD_USER;
+    /* workers, and the watcher while it is not registered, inherit a mask that keeps
+     * the program's signals off them (the stop signal too: the interposer below lets
+     * this call block it): a program handler run on an unregistered thread would hold
+     * pointers no collection scans */
+    bool masked = kind == THREAD_INTERNAL || kind == THREAD_WATCHER;
     pthread_create_fn create = ours ? internal_pthread_create() : real_pthread_create();
     if (create == NULL) return EAGAIN;
     start_box_t box = {.fn = fn, .arg = arg, .kind = kind};
     sigset_t all, old;
-    if (internal) {
-        /* workers inherit a mask that keeps the program's signals off them (the stop
-         * signal too: the interposer below lets this call block it) */
+    if (masked) {
         sigfillset(&all);
         tls_mask_as_given = 1;
         pthread_sigmask(SIG_SETMASK, &all, &old);
         tls_mask_as_given = 0;
+        if (kind == THREAD_WATCHER) watcher_mask = old; /* restored before its exit */
     }
     tls_spawning_internal = ours;
     int rc = create(out, attr, thread_start, &box);
     tls_spawning_internal = 0;
-    if (internal) pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (masked) pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (rc == 0) {
         while (atomic_load_explicit(&box.started, memory_order_acquire) == 0)
             gmi_os_futex_wait(&box.started, 0, 0);

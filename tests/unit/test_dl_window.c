@@ -116,6 +116,13 @@ int main(void) {
         if (gm_base(p) != p || p[0] != 0x40 + i || p[63] != 0x40 + i) bad++;
     }
     CHECK_EQ(bad, 0);
+    /* a library linked at a base other than 0, loaded and listed by a collection */
+    void *based = dlopen(DLIB_BASED_PATH, RTLD_NOW | RTLD_LOCAL);
+    CHECK(based != NULL);
+    void (*based_set)(int, void *) = based ? (void (*)(int, void *))dlsym(based, "dlib_set") : NULL;
+    void *(*based_get)(int) = based ? (void *(*)(int))dlsym(based, "dlib_get") : NULL;
+    CHECK(based_set != NULL && based_get != NULL);
+    gm_collect();
     compare_object_lists();
     /* the library's objects survive a collection on the forked child's list too */
     gm_collect();
@@ -127,6 +134,19 @@ int main(void) {
         if (gm_base(p) != p || p[0] != 0x40 + i || p[63] != 0x40 + i) bad++;
     }
     CHECK_EQ(bad, 0);
+    /* an object only the based library's data holds survives the child's listing */
+    if (based_set != NULL && based_get != NULL) {
+        unsigned char *o = gm_alloc(64);
+        memset(o, 0x5b, 64);
+        based_set(0, o);
+        o = NULL;
+        scrub();
+        gm_collect();
+        for (int i = 0; i < 4000; i++)
+            memset(gm_alloc(64), 0x77, 64);
+        unsigned char *p = based_get(0);
+        CHECK(gm_base(p) == p && p[0] == 0x5b && p[63] == 0x5b);
+    }
     dlclose(lib);
     return check_done();
 }
