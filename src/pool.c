@@ -21,6 +21,8 @@
 #include "explain.h"
 
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #define GMI_POOL_SHARDS  16
 #define GMI_POOL_RING    128 /* items per shard */
@@ -33,7 +35,8 @@ typedef struct pool_item_s {
 
 typedef struct pool_shard_s {
     pthread_mutex_t m;
-    uint32_t n; /* items [0, n) may be used; zeroed ones are skipped */
+    uint32_t n;        /* items [0, n) may be used; zeroed ones are skipped */
+    uint8_t fork_held; /* locked by gmi_pool_fork_prepare */
     pool_item_t ring[GMI_POOL_RING];
 } __attribute__((aligned(128))) pool_shard_t;
 
@@ -234,15 +237,35 @@ void gmi_pool_each_item_locked(void (*fn)(const void *pool, const uintptr_t *cel
  * the registry is still): a shard a thread was compacting in shard_push held one item
  * twice for a moment, and a child forked then handed that object out twice. */
 void gmi_pool_fork_prepare(void) {
-    for (gm_pool_t *pool = pl.pools; pool; pool = pool->next)
-        for (int i = 0; i < GMI_POOL_SHARDS; i++)
-            pthread_mutex_lock(&pool->shards[i].m);
+    int self = (int)gettid();
+    for (gm_pool_t *pool = pl.pools; pool; pool = pool->next) {
+        for (int i = 0; i < GMI_POOL_SHARDS; i++) {
+            pool_shard_t *sh = &pool->shards[i];
+            /* A fork from a signal handler that interrupted this thread's own pool
+             * call would wait for ever for that shard: it is skipped when the owner is
+             * this thread, or when it stays locked for 50 ms (interrupted inside the
+             * unlock, the owner is already cleared); another thread's hold is short. */
+            sh->fork_held = 0;
+            for (int tries = 0; sh->m.__data.__owner != self && tries < 500; tries++) {
+                if (pthread_mutex_trylock(&sh->m) == 0) {
+                    sh->fork_held = 1;
+                    break;
+                }
+                struct timespec ts = {0, 100000};
+                nanosleep(&ts, NULL);
+            }
+        }
+    }
 }
 
 void gmi_pool_fork_parent(void) {
-    for (gm_pool_t *pool = pl.pools; pool; pool = pool->next)
-        for (int i = GMI_POOL_SHARDS - 1; i >= 0; i--)
-            pthread_mutex_unlock(&pool->shards[i].m);
+    for (gm_pool_t *pool = pl.pools; pool; pool = pool->next) {
+        for (int i = GMI_POOL_SHARDS - 1; i >= 0; i--) {
+            pool_shard_t *sh = &pool->shards[i];
+            if (sh->fork_held) pthread_mutex_unlock(&sh->m);
+            sh->fork_held = 0;
+        }
+    }
 }
 
 void gmi_pool_fork_child(void) {
