@@ -634,8 +634,8 @@ static int thread_create(pthread_t *out, const pthread_attr_t *attr, void *(*fn)
 #define SERVICE_TIDS 96 /* up to 63 mark workers, the sweeper, scavenger, finalizer, watcher */
 static _Atomic pid_t service_tids[SERVICE_TIDS]; /* gomem's own threads, by tid */
 static _Atomic int watcher_started;
-static _Atomic uint32_t watcher_word; /* futex: bumped to wake the watcher */
-static sigset_t watcher_mask;         /* its creator's mask, which it takes to exit with */
+static _Atomic uint32_t watcher_word;   /* futex: bumped to wake the watcher */
+static sigset_t watcher_mask GMI_STATE; /* its creator's mask, which it takes to exit with */
 
 static void note_tid(_Atomic pid_t *table, size_t n, pid_t tid) {
     for (size_t i = 0; i < n; i++) {
@@ -1328,6 +1328,7 @@ static int thread_create(pthread_t *out, const pthread_attr_t *attr, void *(*fn)
     if (create == NULL) return EAGAIN;
     start_box_t box = {.fn = fn, .arg = arg, .kind = kind};
     sigset_t all, old;
+    sigemptyset(&old); /* the kernel fills 8 of its 128 bytes: no stack garbage in it */
     if (masked) {
         sigfillset(&all);
         tls_mask_as_given = 1;
