@@ -70,6 +70,8 @@ static struct {
         int phnum;
     } * known;
     size_t nknown, capknown;
+    unsigned long long known_adds, known_subs; /* the loader's counters when last noted */
+    int noting;                                /* this listing notes objects: -1 undecided */
     struct r_debug *rdebug; /* the loader's list, from the executable's DT_DEBUG, or NULL */
     bool bases_lost;        /* the last snapshot could not record every base */
 } roots GMI_STATE;
@@ -153,8 +155,18 @@ static int snapshot_object(struct dl_phdr_info *info, size_t size, void *data) {
     (void)size;
     (void)data;
     if (roots.nbases == 0 && !roots.bases_lost && roots.rdebug == NULL)
-        find_rdebug(info); /* the first object: the executable */
-    if (!atomic_load_explicit(&roots_forked, memory_order_relaxed)) note_known(info);
+        find_rdebug(info);  /* the first object: the executable */
+    if (roots.noting < 0) { /* once a listing: only when objects came or went */
+        bool counted = size >= offsetof(struct dl_phdr_info, dlpi_subs) + sizeof info->dlpi_subs;
+        roots.noting = !atomic_load_explicit(&roots_forked, memory_order_relaxed) &&
+                       (!counted || info->dlpi_adds != roots.known_adds ||
+                        info->dlpi_subs != roots.known_subs);
+        if (counted) {
+            roots.known_adds = info->dlpi_adds;
+            roots.known_subs = info->dlpi_subs;
+        }
+    }
+    if (roots.noting) note_known(info);
     if (roots.nbases == roots.capbases &&
         table_grow((void **)&roots.bases, &roots.capbases, sizeof(uintptr_t)) != 0)
         roots.bases_lost = true; /* no memory: the staleness check is skipped */
@@ -282,6 +294,7 @@ void gmi_roots_snapshot(void) {
     roots.nbases = 0;
     roots.bases_lost = false;
     roots.global_bytes = 0;
+    roots.noting = -1;
     gmi_each_object(snapshot_object, NULL);
 }
 
