@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "types.h"
@@ -374,6 +375,12 @@ static inline int gmi_nocancel_begin(void) {
 }
 static inline void gmi_nocancel_end(int old) {
     if (old != PTHREAD_CANCEL_DISABLE) pthread_setcancelstate(old, NULL);
+}
+
+/* gmi_mutex_held_by_me: does the calling thread hold m? Reads glibc's owner field
+ * (set by pthread_mutex_lock for every mutex type, cleared at the start of unlock). */
+static inline bool gmi_mutex_held_by_me(pthread_mutex_t *m) {
+    return m->__data.__owner == (int)gettid();
 }
 
 void gmi_roots_snapshot(void);

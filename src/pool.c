@@ -15,7 +15,7 @@
  * pointer, whose object is meanwhile in the thread's registers.
  * Locking: gmi_pool_lock (registry, per-thread tables; in gmi_lock_all), shard locks
  * are leaves that the collector never takes (it only reads and zeroes slots with the
- * world stopped); fork takes them all after gmi_lock_all (gmi_pool_fork_prepare). See gc.c for the
+ * world stopped); fork takes them after gmi_lock_all (gmi_pool_fork_prepare). See gc.c for the
  * collector overview. */
 #include "finalizer.h"
 #include "explain.h"
@@ -237,7 +237,6 @@ void gmi_pool_each_item_locked(void (*fn)(const void *pool, const uintptr_t *cel
  * the registry is still): a shard a thread was compacting in shard_push held one item
  * twice for a moment, and a child forked then handed that object out twice. */
 void gmi_pool_fork_prepare(void) {
-    int self = (int)gettid();
     for (gm_pool_t *pool = pl.pools; pool; pool = pool->next) {
         for (int i = 0; i < GMI_POOL_SHARDS; i++) {
             pool_shard_t *sh = &pool->shards[i];
@@ -246,7 +245,7 @@ void gmi_pool_fork_prepare(void) {
              * this thread, or when it stays locked for 50 ms (interrupted inside the
              * unlock, the owner is already cleared); another thread's hold is short. */
             sh->fork_held = 0;
-            for (int tries = 0; sh->m.__data.__owner != self && tries < 500; tries++) {
+            for (int tries = 0; !gmi_mutex_held_by_me(&sh->m) && tries < 500; tries++) {
                 if (pthread_mutex_trylock(&sh->m) == 0) {
                     sh->fork_held = 1;
                     break;

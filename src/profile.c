@@ -429,10 +429,9 @@ void gmi_profile_sweep_span_locked(gmi_span_t *s) {
 }
 
 /* held_by_caller tells whether the calling thread holds gmi_profile_lock, which is the
- * case only in the collector with the world stopped (gmi_lock_all). Reads glibc's
- * mutex owner field (set by pthread_mutex_lock for every mutex type). */
+ * case only in the collector with the world stopped (gmi_lock_all). */
 static bool held_by_caller(void) {
-    return gmi_profile_lock.m.__data.__owner == (int)gettid();
+    return gmi_mutex_held_by_me(&gmi_profile_lock.m);
 }
 
 void gmi_profile_sweep_span(gmi_span_t *s) {

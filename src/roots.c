@@ -204,8 +204,11 @@ static int snapshot_object(struct dl_phdr_info *info, size_t size, void *data) {
  * callback that sleeps), the lock stays taken for ever in the child, and a collection
  * that called it there waited for ever (20 of 20 children, test_fork). A child
  * therefore walks the loader's list itself, as a debugger does: r_debug's link maps,
- * in load order, each object's program headers read from its ELF header at its load
- * address (the executable's from the auxiliary vector). An entry is complete before
+ * in load order, each object's program headers as this process's dl_iterate_phdr last
+ * gave them (noted by the dynamic section's address, the link map's l_ld, at
+ * initialization and whenever the loader's counters moved), else read from its ELF
+ * header at its load bias (an object loaded in the child), the executable's from the
+ * auxiliary vector. An entry is complete before
  * the loader links it; an unload waits on the loader gate (above) while a collection
  * holds it, and the list is only read with the gate held.
  * ------------------------------------------------------------------------------- */
